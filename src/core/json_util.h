@@ -1,0 +1,78 @@
+// JSON helpers with errors a user can act on: which file, which field, what
+// type was expected. Everything masque parses from JSON goes through these.
+#pragma once
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+
+namespace masque {
+
+using Json = nlohmann::json;
+
+// Parse a JSON file; FormatError names the file and the parser's position.
+Json read_json_file(const std::filesystem::path& path);
+// Parse text; `what` names the source in errors ("request body", "line 12 of x.jsonl").
+Json parse_json(std::string_view text, std::string_view what);
+// Pretty-print and write atomically (temp file, fsync, rename).
+void write_json_file(const std::filesystem::path& path, const Json& value);
+
+std::string json_type_name(const Json& value);
+
+// Required field of an expected type: get_field<int>(cfg, "hidden_size", "config.json").
+template <class T>
+T get_field(const Json& object, std::string_view key, std::string_view where) {
+  if (!object.is_object()) {
+    throw InputError(cat(where, ": expected a JSON object, got ", json_type_name(object)));
+  }
+  auto it = object.find(std::string(key));
+  if (it == object.end()) {
+    throw InputError(cat(where, ": missing required field '", key, "'"));
+  }
+  const Json& v = *it;
+  bool ok;
+  const char* expected;
+  if constexpr (std::is_same_v<T, bool>) {
+    ok = v.is_boolean();
+    expected = "a boolean";
+  } else if constexpr (std::is_integral_v<T>) {
+    ok = v.is_number_integer();
+    expected = "an integer";
+  } else if constexpr (std::is_floating_point_v<T>) {
+    ok = v.is_number();
+    expected = "a number";
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    ok = v.is_string();
+    expected = "a string";
+  } else {
+    ok = true;
+    expected = "";
+  }
+  if (!ok) {
+    throw InputError(cat(where, ": field '", key, "' must be ", expected, ", got ",
+                         json_type_name(v), " (", v.dump(), ")"));
+  }
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    if constexpr (std::is_unsigned_v<T>) {
+      if (v.is_number_integer() && v.get<long long>() < 0) {
+        throw InputError(cat(where, ": field '", key, "' must be non-negative, got ", v.dump()));
+      }
+    }
+  }
+  return v.get<T>();
+}
+
+// Optional field: the default when absent, the same type check when present.
+template <class T>
+T get_field_or(const Json& object, std::string_view key, std::string_view where, T fallback) {
+  if (!object.is_object() || !object.contains(std::string(key)) ||
+      object.at(std::string(key)).is_null()) {
+    return fallback;
+  }
+  return get_field<T>(object, key, where);
+}
+
+}  // namespace masque

@@ -1,0 +1,28 @@
+// TextGenerator: the narrow interface through which evaluation code (persona/,
+// experiment/) asks a model for text, so it never depends on how sampling is
+// done. infer/ implements it on a Model + Tokenizer; tests use fakes.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace masque {
+
+struct GenerateOptions {
+  int max_tokens = 64;
+  float temperature = 1.0f;  // 0 = greedy
+  int top_k = 0;             // 0 = off
+  float top_p = 1.0f;        // 1 = off
+  std::uint64_t seed = 0;
+  std::vector<std::string> stop;  // stop strings (not included in the output)
+};
+
+class TextGenerator {
+ public:
+  virtual ~TextGenerator() = default;
+  // Continue `prompt` (raw text; the implementation encodes it, parsing special
+  // tokens such as <|user|>) and return only the new text.
+  virtual std::string generate(const std::string& prompt, const GenerateOptions& options) = 0;
+};
+
+}  // namespace masque

@@ -1,0 +1,24 @@
+# Shared fixtures for real-client checks: the masque binary and a temp dir.
+import os
+import subprocess
+import pytest
+
+
+@pytest.fixture(scope="session")
+def masque_bin():
+    path = os.environ.get("MASQUE_BIN")
+    if not path or not os.path.exists(path):
+        pytest.fail("MASQUE_BIN must point to the built masque executable")
+    return path
+
+
+@pytest.fixture
+def run_masque(masque_bin):
+    def run(*args, check=True, **kw):
+        proc = subprocess.run([masque_bin, "--quiet", *map(str, args)],
+                              capture_output=True, text=True, **kw)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"masque {' '.join(map(str, args))} failed "
+                                 f"({proc.returncode}):\n{proc.stderr}")
+        return proc
+    return run
