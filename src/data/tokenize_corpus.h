@@ -1,0 +1,30 @@
+// `masque tokenize`: text/JSONL -> train/val shards in a directory, with
+// meta.json (tokenizer fingerprint, vocab size, token and document counts).
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "tokenizer/tokenizer.h"
+
+namespace masque {
+
+struct TokenizeOptions {
+  std::vector<std::string> inputs;       // files or globs (.jsonl "text" field, else plain)
+  std::filesystem::path out_dir;
+  double val_fraction = 0.01;            // documents sent to the val split (deterministic)
+  std::uint64_t shard_tokens = 100'000'000;
+  bool progress = true;
+};
+
+struct TokenizeStats {
+  std::uint64_t documents = 0;
+  std::uint64_t train_tokens = 0;
+  std::uint64_t val_tokens = 0;
+  std::uint64_t bytes = 0;
+};
+
+TokenizeStats tokenize_corpus(const Tokenizer& tokenizer, const TokenizeOptions& options);
+
+}  // namespace masque

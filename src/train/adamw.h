@@ -1,0 +1,41 @@
+// AdamW with decoupled weight decay over the model's flat parameter buffer.
+// Norm weights (ParamView::weight_decay == false) get no decay. State (m, v,
+// step) is saved in checkpoints for exact resume.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "model/model.h"
+
+namespace masque {
+
+struct AdamWConfig {
+  float beta1 = 0.9f;
+  float beta2 = 0.95f;
+  float eps = 1e-8f;
+  float weight_decay = 0.1f;
+};
+
+class AdamW {
+ public:
+  AdamW(Model& model, const AdamWConfig& config);
+  // One update with learning rate lr using the model's gradient buffer.
+  void step(float lr);
+  std::int64_t steps() const { return steps_; }
+  std::vector<float>& m() { return m_; }
+  std::vector<float>& v() { return v_; }
+  void set_steps(std::int64_t steps) { steps_ = steps; }
+
+ private:
+  Model& model_;
+  AdamWConfig config_;
+  std::vector<float> m_, v_;
+  std::vector<float> decay_mask_;  // 1 where weight decay applies, else 0
+  std::int64_t steps_ = 0;
+};
+
+// Global L2 norm of the gradients; scales them to max_norm if above. Returns
+// the norm before clipping (NaN/inf propagate so the trainer can stop).
+float clip_grad_norm(Model& model, float max_norm);
+
+}  // namespace masque

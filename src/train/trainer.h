@@ -1,0 +1,64 @@
+// Pretraining loop (`masque train`): batches from token shards, AdamW, LR
+// schedule, clipping, accumulation, validation, JSONL metrics, progress bar,
+// crash-safe checkpoints with bit-exact resume (docs/training.md,
+// docs/checkpoints.md).
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+
+namespace masque {
+
+struct TrainOptions {
+  ModelConfig model;                     // validated before anything is written
+  std::filesystem::path data_dir;        // written by `masque tokenize`
+  std::filesystem::path tokenizer_path;  // tokenizer.json (copied into checkpoints)
+  std::filesystem::path out_dir;         // RUN_DIR
+  std::optional<std::filesystem::path> init_from;  // start from a checkpoint/HF dir's weights
+
+  int batch_size = 16;     // B
+  int seq_len = 256;       // T
+  int grad_accum = 1;
+  std::int64_t steps = 1000;
+  float lr = 3e-3f;
+  float min_lr_ratio = 0.1f;
+  int warmup_steps = 50;
+  std::string schedule = "cosine";  // cosine | linear | wsd | constant
+  float wsd_decay_fraction = 0.2f;  // last fraction of steps that decays (wsd)
+  float weight_decay = 0.1f;
+  float beta1 = 0.9f;
+  float beta2 = 0.95f;
+  float eps = 1e-8f;
+  float grad_clip = 1.0f;  // 0 = off
+  int eval_every = 100;    // 0 = never
+  int eval_batches = 8;
+  int checkpoint_every = 500;  // 0 = only at the end
+  int keep_checkpoints = 2;
+  std::uint64_t seed = 1337;
+  bool deterministic = false;  // bit-identical run to run (fixed reduction order)
+  bool resume = false;         // continue from the newest good checkpoint in out_dir
+  bool progress = true;
+};
+
+struct TrainResult {
+  std::int64_t steps_done = 0;
+  float final_train_loss = 0;
+  float final_val_loss = 0;  // NaN if never evaluated
+  double tokens_per_second = 0;
+  std::filesystem::path last_checkpoint;
+  std::vector<std::pair<std::int64_t, float>> train_curve;  // (step, loss)
+  std::vector<std::pair<std::int64_t, float>> val_curve;
+};
+
+// Called after every optimizer step with (step, loss); for embedding callers
+// (demo, experiments) that report progress themselves.
+using StepCallback = std::function<void(std::int64_t step, float loss)>;
+
+TrainResult train_model(const TrainOptions& options, const StepCallback& on_step = {});
+
+}  // namespace masque
