@@ -40,6 +40,9 @@ class ShardReader {
   // Copy tokens [offset, offset + count) widened to int32.
   void read(std::uint64_t offset, std::size_t count, std::int32_t* out) const;
   const std::filesystem::path& path() const;
+  // FormatError naming the file and the fix unless the shard was written with
+  // a tokenizer of this vocab size and fingerprint (Tokenizer::fingerprint()).
+  void check_tokenizer(std::uint32_t vocab_size, const std::string& fingerprint) const;
 
  private:
   MappedFile file_;
@@ -51,7 +54,9 @@ class ShardReader {
 };
 
 // All shards of a split ("train" or "val") in a directory written by
-// `masque tokenize`, seen as one token stream.
+// `masque tokenize`, seen as one token stream. The shard list comes from the
+// directory's meta.json (or, without one, the sorted <split>_*.bin files);
+// InputError when the split has no shards.
 class ShardSet {
  public:
   ShardSet(const std::filesystem::path& dir, const std::string& split);
@@ -61,6 +66,11 @@ class ShardSet {
   // Copy global tokens [offset, offset + count); may span shard boundaries.
   void read(std::uint64_t offset, std::size_t count, std::int32_t* out) const;
   std::size_t num_shards() const;
+  const ShardReader& shard(std::size_t index) const;
+  // As ShardReader::check_tokenizer (all shards of a set share one tokenizer).
+  void check_tokenizer(std::uint32_t vocab_size, const std::string& fingerprint) const;
+  // True when `dir` holds at least one shard of `split` (e.g. an optional "val").
+  static bool has_split(const std::filesystem::path& dir, const std::string& split);
 
  private:
   std::vector<ShardReader> shards_;

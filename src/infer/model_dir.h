@@ -3,8 +3,11 @@
 // checkpoint), or a Hugging Face LlamaForCausalLM directory written by
 // transformers (config.json + model.safetensors + tokenizer.json).
 #pragma once
+#include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
@@ -19,5 +22,24 @@ struct LoadedModel {
 
 // Throws FormatError/InputError naming the file and the fix.
 LoadedModel load_model_dir(const std::filesystem::path& path);
+
+// Checkpoints of a RUN_DIR (RUN_DIR/checkpoints/step-N), newest first.
+// Temporary directories of interrupted saves (".step-N.*") are not listed.
+struct CheckpointEntry {
+  std::int64_t step = 0;
+  std::filesystem::path dir;
+};
+std::vector<CheckpointEntry> list_checkpoints(const std::filesystem::path& run_dir);
+
+// Whether a checkpoint directory is complete and readable: every file present,
+// JSON files parse, safetensors files validate. `why` receives the problem.
+// need_trainer_state: also require optimizer.safetensors + trainer_state.json.
+bool checkpoint_is_complete(const std::filesystem::path& dir, bool need_trainer_state,
+                            std::string* why);
+
+// The newest complete checkpoint of a RUN_DIR (skipping broken ones with a
+// warning on stderr); FormatError when there is none.
+std::filesystem::path newest_good_checkpoint(const std::filesystem::path& run_dir,
+                                             bool need_trainer_state);
 
 }  // namespace masque

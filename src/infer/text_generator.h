@@ -15,6 +15,7 @@ struct GenerateOptions {
   float top_p = 1.0f;        // 1 = off
   std::uint64_t seed = 0;
   std::vector<std::string> stop;  // stop strings (not included in the output)
+  bool ignore_eos = false;        // keep going past <|eos|>/<|end|>/<|bos|> (parity tests, benchmarks)
 };
 
 class TextGenerator {

@@ -36,6 +36,10 @@ struct ModelConfig {
   // head_dim 64 (32 for depth < 4), SwiGLU width ~8/3*d rounded to 32.
   static ModelConfig from_depth(int depth, int vocab_size, int max_seq_len);
 
+  // AdamW peak learning rate for the from_depth preset: 3e-3 at width 256,
+  // scaled by 1/sqrt(width) (the usual muP-style width scaling for Adam).
+  static float learning_rate_for_depth(int depth);
+
   std::int64_t num_parameters() const;
   // Approximate training FLOPs per token (6N + attention), for MFU/FLOP/s reports.
   double train_flops_per_token(int seq_len) const;

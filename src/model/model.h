@@ -78,6 +78,10 @@ class Model {
   const ResidualHook& residual_hook() const;
 
   struct Impl;
+  // The layout and activation plan, for InferenceSession, which runs the same
+  // kernels on the same weights.
+  Impl& impl() { return *impl_; }
+  const Impl& impl() const { return *impl_; }
 
  private:
   std::unique_ptr<Impl> impl_;

@@ -2,6 +2,7 @@
 // Norm weights (ParamView::weight_decay == false) get no decay. State (m, v,
 // step) is saved in checkpoints for exact resume.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -33,6 +34,12 @@ class AdamW {
   std::vector<float> decay_mask_;  // 1 where weight decay applies, else 0
   std::int64_t steps_ = 0;
 };
+
+// The AdamW update on raw arrays (used by AdamW::step and by LoRA adapters,
+// which optimize their own small buffers). decay_mask may be null (= all 1).
+// `step` is the 1-based step count after this update.
+void adamw_update(float* param, const float* grad, float* m, float* v, const float* decay_mask,
+                  std::size_t n, float lr, const AdamWConfig& config, std::int64_t step);
 
 // Global L2 norm of the gradients; scales them to max_norm if above. Returns
 // the norm before clipping (NaN/inf propagate so the trainer can stop).

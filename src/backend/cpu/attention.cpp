@@ -1,0 +1,132 @@
+// Causal GQA attention forward/backward (see attention.h for the design).
+// Parallel over (batch, head) in the forward and over (batch, kv head) in the
+// backward, so each thread owns the dK/dV rows it accumulates: no atomics,
+// bit-identical results whatever the scheduling.
+#include "backend/cpu/attention.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "backend/cpu/vec_math.h"
+
+namespace masque::cpu {
+
+std::size_t attention_scratch_floats(const AttentionDims& dims, int threads) {
+  return static_cast<std::size_t>(threads) * 2 * dims.block * static_cast<std::size_t>(dims.Tk);
+}
+
+namespace {
+
+// Probabilities of one query block: S = scale * q_blk k^T already in `s`
+// ([rows, nk], stride nk); valid keys of row r are [0, first_pos + r].
+// With `lse_in` the row's logsumexp is known (backward); else it is computed
+// and written to lse_out (may be null).
+void block_softmax(float* s, int rows, int nk, int first_pos, const float* lse_in, float* lse_out) {
+  for (int r = 0; r < rows; ++r) {
+    float* row = s + static_cast<std::size_t>(r) * nk;
+    const int valid = std::min(nk, first_pos + r + 1);
+    if (lse_in != nullptr) {
+      row_exp_sum(row, valid, 1.0f, lse_in[r]);
+    } else {
+      const float m = row_max(row, valid);
+      const float sum = row_exp_sum(row, valid, 1.0f, m);
+      row_scale(row, valid, 1.0f / sum);
+      if (lse_out != nullptr) lse_out[r] = m + std::log(sum);
+    }
+    std::memset(row + valid, 0, sizeof(float) * (nk - valid));
+  }
+}
+
+}  // namespace
+
+void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
+                       const AttentionDims& d, float* scratch, int threads) {
+  const int group = d.n_heads / d.n_kv_heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d.head_dim));
+  const int tasks = d.B * d.n_heads;
+  const long work = static_cast<long>(tasks) * d.Tq * d.Tk * d.head_dim;
+#pragma omp parallel for schedule(static) num_threads(threads) if (work >= 4 * kParallelMinWork)
+  for (int task = 0; task < tasks; ++task) {
+    const int b = task / d.n_heads;
+    const int h = task % d.n_heads;
+    const int kvh = h / group;
+    float* s = scratch + static_cast<std::size_t>(omp_get_thread_num()) * 2 * d.block * d.Tk;
+    const float* kb = k + static_cast<std::size_t>(b) * d.Tk * d.ldk + kvh * d.head_dim;
+    const float* vb = v + static_cast<std::size_t>(b) * d.Tk * d.ldv + kvh * d.head_dim;
+    for (int i0 = 0; i0 < d.Tq; i0 += d.block) {
+      const int rows = std::min(d.block, d.Tq - i0);
+      const int nk = std::min(d.Tk, d.q_offset + i0 + rows);
+      const float* qb = q + (static_cast<std::size_t>(b) * d.Tq + i0) * d.ldq + h * d.head_dim;
+      float* ob = out + (static_cast<std::size_t>(b) * d.Tq + i0) * d.ldo + h * d.head_dim;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nk, d.head_dim, scale, qb, d.ldq, kb,
+                  d.ldk, 0.0f, s, nk);
+      float* lse_rows = lse == nullptr ? nullptr : lse + (static_cast<std::size_t>(b) * d.n_heads + h) * d.Tq + i0;
+      block_softmax(s, rows, nk, d.q_offset + i0, nullptr, lse_rows);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, d.head_dim, nk, 1.0f, s, nk, vb, d.ldv,
+                  0.0f, ob, d.ldo);
+    }
+  }
+}
+
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out,
+                        const float* lse, const float* q, const float* k, const float* v,
+                        const AttentionDims& d, float* scratch, int threads) {
+  const int group = d.n_heads / d.n_kv_heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d.head_dim));
+  const int tasks = d.B * d.n_kv_heads;
+  const long work = static_cast<long>(d.B) * d.n_heads * d.Tq * d.Tk * d.head_dim;
+#pragma omp parallel for schedule(static) num_threads(threads) if (work >= 4 * kParallelMinWork)
+  for (int task = 0; task < tasks; ++task) {
+    const int b = task / d.n_kv_heads;
+    const int kvh = task % d.n_kv_heads;
+    float* p = scratch + static_cast<std::size_t>(omp_get_thread_num()) * 2 * d.block * d.Tk;
+    float* ds = p + static_cast<std::size_t>(d.block) * d.Tk;
+    const std::size_t kv_row0 = static_cast<std::size_t>(b) * d.Tk;
+    const float* kb = k + kv_row0 * d.ldk + kvh * d.head_dim;
+    const float* vb = v + kv_row0 * d.ldv + kvh * d.head_dim;
+    float* dkb = dk + kv_row0 * d.ldk + kvh * d.head_dim;
+    float* dvb = dv + kv_row0 * d.ldv + kvh * d.head_dim;
+    for (int j = 0; j < d.Tk; ++j) {
+      std::memset(dkb + static_cast<std::size_t>(j) * d.ldk, 0, sizeof(float) * d.head_dim);
+      std::memset(dvb + static_cast<std::size_t>(j) * d.ldv, 0, sizeof(float) * d.head_dim);
+    }
+    for (int h = kvh * group; h < (kvh + 1) * group; ++h) {
+      for (int i0 = 0; i0 < d.Tq; i0 += d.block) {
+        const int rows = std::min(d.block, d.Tq - i0);
+        const int nk = std::min(d.Tk, d.q_offset + i0 + rows);
+        const std::size_t q_row0 = static_cast<std::size_t>(b) * d.Tq + i0;
+        const float* qb = q + q_row0 * d.ldq + h * d.head_dim;
+        float* dqb = dq + q_row0 * d.ldq + h * d.head_dim;
+        const float* ob = out + q_row0 * d.ldo + h * d.head_dim;
+        const float* dob = dout + q_row0 * d.ldo + h * d.head_dim;
+        const float* lse_rows = lse + (static_cast<std::size_t>(b) * d.n_heads + h) * d.Tq + i0;
+        // P = softmax(scale q k^T), recomputed from the saved logsumexp.
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nk, d.head_dim, scale, qb, d.ldq, kb,
+                    d.ldk, 0.0f, p, nk);
+        block_softmax(p, rows, nk, d.q_offset + i0, lse_rows, nullptr);
+        // dP = dO v^T; dS = P * (dP - rowsum(dO * O)), times scale for dq/dk.
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nk, d.head_dim, 1.0f, dob, d.ldo, vb,
+                    d.ldv, 0.0f, ds, nk);
+        for (int r = 0; r < rows; ++r) {
+          const float delta = row_dot(dob + static_cast<std::size_t>(r) * d.ldo,
+                                      ob + static_cast<std::size_t>(r) * d.ldo, d.head_dim);
+          float* dsr = ds + static_cast<std::size_t>(r) * nk;
+          const float* pr = p + static_cast<std::size_t>(r) * nk;
+          for (int j = 0; j < nk; ++j) dsr[j] = pr[j] * (dsr[j] - delta) * scale;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, d.head_dim, nk, 1.0f, ds, nk, kb, d.ldk,
+                    0.0f, dqb, d.ldq);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, d.head_dim, rows, 1.0f, ds, nk, qb, d.ldq,
+                    1.0f, dkb, d.ldk);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, d.head_dim, rows, 1.0f, p, nk, dob, d.ldo,
+                    1.0f, dvb, d.ldv);
+      }
+    }
+  }
+}
+
+}  // namespace masque::cpu

@@ -1,0 +1,43 @@
+// Causal grouped-query self-attention with a fused softmax. Queries are
+// processed in blocks of kAttentionBlock rows; each block multiplies only the
+// keys it can see (causal), with per-(batch, head) sgemm calls into a
+// per-thread scratch, and the forward keeps only the logsumexp per row: the
+// backward recomputes the probabilities (cheaper than storing B*H*T*T floats).
+//
+// q, k, v, out are token rows with a row stride (the model keeps q|k|v fused
+// in one row); head h of a row starts at h*head_dim. Query head h reads KV
+// head h / (n_heads / n_kv_heads).
+#pragma once
+#include <cstddef>
+
+namespace masque::cpu {
+
+constexpr int kAttentionBlock = 64;  // default query rows per block (bench/cpu_train_step --profile)
+
+struct AttentionDims {
+  int B = 1;
+  int Tq = 0;        // query rows per sequence
+  int Tk = 0;        // key rows per sequence (Tq in training; cache length in decoding)
+  int q_offset = 0;  // absolute position of query row 0 (query i sees keys j <= q_offset + i)
+  int n_heads = 0;
+  int n_kv_heads = 0;
+  int head_dim = 0;
+  int ldq = 0, ldk = 0, ldv = 0, ldo = 0;  // row strides in floats
+  int block = kAttentionBlock;             // query rows per block
+};
+
+// Scratch floats the kernels need for `threads` threads.
+std::size_t attention_scratch_floats(const AttentionDims& dims, int threads);
+
+// q [B*Tq rows], k, v [B*Tk rows] -> out [B*Tq rows] (n_heads*head_dim used per
+// row), lse [B, n_heads, Tq] (may be null). scratch: attention_scratch_floats.
+void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
+                       const AttentionDims& dims, float* scratch, int threads);
+
+// Gradients: dq (stride ldq, overwritten), dk, dv (strides ldk, ldv,
+// overwritten), from dout (stride ldo) and the forward's out and lse.
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out,
+                        const float* lse, const float* q, const float* k, const float* v,
+                        const AttentionDims& dims, float* scratch, int threads);
+
+}  // namespace masque::cpu

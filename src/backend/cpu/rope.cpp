@@ -1,0 +1,64 @@
+// RoPE forward/backward (see rope.h). The backward is the same rotation with
+// the sine negated, since the rotation is orthogonal.
+#include "backend/cpu/rope.h"
+
+#include <cmath>
+#include <cstddef>
+
+#include "backend/cpu/vec_math.h"
+
+namespace masque::cpu {
+
+RopeTables make_rope_tables(int max_pos, int head_dim, double theta) {
+  RopeTables t;
+  t.max_pos = max_pos;
+  t.half = head_dim / 2;
+  t.cos.resize(static_cast<std::size_t>(max_pos) * t.half);
+  t.sin.resize(t.cos.size());
+  for (int pos = 0; pos < max_pos; ++pos) {
+    for (int i = 0; i < t.half; ++i) {
+      const double inv_freq = std::pow(theta, -2.0 * i / head_dim);
+      const double angle = pos * inv_freq;
+      t.cos[static_cast<std::size_t>(pos) * t.half + i] = static_cast<float>(std::cos(angle));
+      t.sin[static_cast<std::size_t>(pos) * t.half + i] = static_cast<float>(std::sin(angle));
+    }
+  }
+  return t;
+}
+
+namespace {
+void rotate(float* x, int B, int T, int n_heads, int head_dim, int ld, int pos_offset,
+            const RopeTables& tables, float sign) {
+  const int half = head_dim / 2;
+  const int rows = B * T;
+#pragma omp parallel for schedule(static) if (static_cast<long>(rows) * n_heads * head_dim >= kParallelMinWork)
+  for (int row = 0; row < rows; ++row) {
+    const int pos = pos_offset + row % T;
+    const float* c = tables.cos.data() + static_cast<std::size_t>(pos) * half;
+    const float* s = tables.sin.data() + static_cast<std::size_t>(pos) * half;
+    for (int h = 0; h < n_heads; ++h) {
+      float* a = x + static_cast<std::size_t>(row) * ld + static_cast<std::size_t>(h) * head_dim;
+      float* b = a + half;
+      for (int i = 0; i < half; ++i) {
+        const float sn = sign * s[i];
+        const float x1 = a[i];
+        const float x2 = b[i];
+        a[i] = x1 * c[i] - x2 * sn;
+        b[i] = x2 * c[i] + x1 * sn;
+      }
+    }
+  }
+}
+}  // namespace
+
+void rope_forward(float* x, int B, int T, int n_heads, int head_dim, int ld, int pos_offset,
+                  const RopeTables& tables) {
+  rotate(x, B, T, n_heads, head_dim, ld, pos_offset, tables, 1.0f);
+}
+
+void rope_backward(float* dx, int B, int T, int n_heads, int head_dim, int ld, int pos_offset,
+                   const RopeTables& tables) {
+  rotate(dx, B, T, n_heads, head_dim, ld, pos_offset, tables, -1.0f);
+}
+
+}  // namespace masque::cpu

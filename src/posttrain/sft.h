@@ -1,0 +1,53 @@
+// Supervised fine-tuning (`masque sft`): continue training a base model on
+// conversations with loss only on the Assistant's tokens. Same guarantees as
+// pretraining: AdamW + schedule, clipping, accumulation, JSONL metrics,
+// progress bar, atomic checkpoints (RUN_DIR/checkpoints/step-N, a Hugging
+// Face directory), --resume that repeats the uninterrupted run bit for bit.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "posttrain/sft_data.h"
+#include "train/trainer.h"
+
+namespace masque {
+
+struct SftOptions {
+  std::filesystem::path base;      // checkpoint dir, RUN_DIR or HF Llama dir
+  std::filesystem::path data;      // chats.jsonl (OpenAI messages per line)
+  std::filesystem::path out_dir;   // RUN_DIR
+  int batch_size = 8;
+  int seq_len = 0;                 // 0 = the model's max_position_embeddings
+  int grad_accum = 1;
+  std::int64_t steps = 0;          // 0 = derived from epochs
+  double epochs = 3.0;
+  float lr = 1e-3f;
+  float min_lr_ratio = 0.1f;
+  int warmup_steps = 5;
+  std::string schedule = "cosine";
+  float weight_decay = 0.0f;
+  float grad_clip = 1.0f;
+  int checkpoint_every = 0;        // 0 = only at the end
+  int keep_checkpoints = 2;
+  std::uint64_t seed = 1234;
+  bool resume = false;
+  bool progress = true;
+  // LoRA: rank 0 = full fine-tuning. Target modules by HF suffix (q_proj, ...).
+  int lora_rank = 0;
+  float lora_alpha = 16.0f;
+  std::vector<std::string> lora_targets = {"q_proj", "k_proj", "v_proj", "o_proj"};
+};
+
+struct SftResult {
+  std::int64_t steps_done = 0;
+  float final_loss = 0;
+  SftDataStats data;
+  std::filesystem::path last_checkpoint;
+  std::vector<std::pair<std::int64_t, float>> curve;
+};
+
+SftResult run_sft(const SftOptions& options, const StepCallback& on_step = {});
+
+}  // namespace masque
