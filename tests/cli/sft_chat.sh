@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# `masque sft` and `masque chat` end to end on a tiny model: SFT on chat JSONL
+# (full and LoRA), chat in JSONL and interactive modes, and bad input refused
+# with the line named and nothing written.
+# Usage: bash sft_chat.sh /path/to/masque
+set -uo pipefail
+M="$1"
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK"
+fail() { echo "FAIL: $*"; exit 1; }
+expect_error() {  # NAME PATTERN -- command...
+  local name="$1" pattern="$2"; shift 3
+  "$@" >out.txt 2>err.txt < "${STDIN:-/dev/null}"
+  local rc=$?
+  [ $rc -eq 1 ] || { cat err.txt; fail "$name: exit $rc, expected 1"; }
+  grep -q -- "$pattern" err.txt || { cat err.txt; fail "$name: stderr lacks '$pattern'"; }
+  echo "ok: $name"
+}
+
+for i in $(seq 1 80); do
+  printf '{"text": "Orin asks where the river goes. Ada says the river goes to town %s."}\n' "$i"
+done > corpus.jsonl
+"$M" --quiet tokenizer train --input corpus.jsonl --vocab-size 300 --out tok.json >/dev/null || fail tokenizer
+"$M" --quiet tokenize --tokenizer tok.json --input corpus.jsonl --out data --val-fraction 0 >/dev/null || fail tokenize
+"$M" --quiet --threads 1 train --depth 1 --seq-len 32 --batch-size 2 --steps 3 --eval-every 0 \
+  --data data --tokenizer tok.json --out base >/dev/null || fail "pretrain"
+
+for i in $(seq 1 10); do
+  echo '{"messages": [{"role": "system", "content": "You are Ada."}, {"role": "user", "content": "Where does the river go?"}, {"role": "assistant", "content": "The river goes to town 7."}]}'
+done > chats.jsonl
+
+"$M" --quiet --threads 1 sft --base base --data chats.jsonl --out sft --seq-len 32 --batch-size 2 \
+  --steps 4 --lr 0.01 --json > sft.json || fail "sft"
+grep -q '"conversations":10' sft.json || { cat sft.json; fail "sft summary"; }
+[ -f sft/checkpoints/step-4/model.safetensors ] || fail "sft checkpoint"
+grep -q chat_template sft/checkpoints/step-4/tokenizer_config.json || fail "chat_template missing"
+
+"$M" --quiet --threads 1 sft --base base --data chats.jsonl --out lora --seq-len 32 --batch-size 2 \
+  --steps 3 --lora-rank 2 --lora-targets q_proj,v_proj >/dev/null || fail "lora sft"
+[ -f lora/checkpoints/step-3/lora.safetensors ] || fail "lora adapter"
+
+echo '{"messages": [{"role": "user", "content": "Where does the river go?"}]}' > ask.jsonl
+"$M" --quiet chat --model sft --jsonl --max-tokens 8 --temperature 0 < ask.jsonl > reply.jsonl || fail "chat jsonl"
+python3 -c "import json,sys; d=json.loads(open('reply.jsonl').read()); assert 'reply' in d and d['messages'][-1]['role']=='assistant'" \
+  || { cat reply.jsonl; fail "chat jsonl output"; }
+printf '/system Be brief.\nWhere does the river go?\n/save conv.json\n/reset\n/quit\n' \
+  | "$M" --quiet chat --model sft --max-tokens 4 --temperature 0 > chat_out.txt 2> chat_err.txt || fail "chat interactive"
+python3 -c "import json; d=json.load(open('conv.json')); r=[m['role'] for m in d['messages']]; assert r==['system','user','assistant'], r" \
+  || fail "/save content"
+
+echo '{"messages": [{"role": "user", "content": "hi"}, {"role": "wizard", "content": "x"}]}' > bad_role.jsonl
+expect_error "unknown role" "line 1 of bad_role.jsonl, message 1: unknown role 'wizard'" -- \
+  "$M" --quiet sft --base base --data bad_role.jsonl --out bad1
+[ ! -e bad1 ] || fail "output written for bad data"
+printf '{"messages": [{"role": "user", "content": "hi"}]}\n{"messages": [{"role": "user"}]}\n' > no_content.jsonl
+expect_error "missing content" "line 2 of no_content.jsonl, message 0: missing required field 'content'" -- \
+  "$M" --quiet sft --base base --data no_content.jsonl --out bad2
+echo '{"messages": [{"role": "user", "content": ""}]}' > empty.jsonl
+expect_error "empty content" "content is empty" -- "$M" --quiet sft --base base --data empty.jsonl --out bad3
+echo 'not json' > broken.jsonl
+expect_error "malformed JSON" "line 1 of broken.jsonl is not valid JSON" -- \
+  "$M" --quiet sft --base base --data broken.jsonl --out bad4
+expect_error "unknown LoRA target" "unknown LoRA target module 'wizard'" -- \
+  "$M" --quiet sft --base base --data chats.jsonl --out bad5 --lora-rank 2 --lora-targets wizard
+[ ! -e bad5/checkpoints ] || fail "checkpoints for a bad LoRA target"
+expect_error "sft into a used run dir" "already holds a run" -- \
+  "$M" --quiet sft --base base --data chats.jsonl --out sft --seq-len 32 --steps 4
+STDIN=bad_role.jsonl expect_error "chat jsonl bad role" "stdin line 1" -- "$M" --quiet chat --model sft --jsonl
+echo "all sft/chat checks passed"
