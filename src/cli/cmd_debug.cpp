@@ -56,13 +56,15 @@ void run_forward(const Opts& o) {
   }
   const int T = static_cast<int>(tokens.size());
   const int vocab = model.config().vocab_size;
-  if (targets.size() != tokens.size()) throw InputError("--targets must have as many ids as --tokens");
+  if (targets.size() != tokens.size())
+    throw InputError("--targets must have as many ids as --tokens");
   if (T > model.config().max_position_embeddings) {
     throw InputError(cat("--tokens has ", T, " ids, more than max_position_embeddings ",
                          model.config().max_position_embeddings));
   }
   for (std::int32_t id : tokens) {
-    if (id < 0 || id >= vocab) throw InputError(cat("token id ", id, " is outside the vocabulary of ", vocab));
+    if (id < 0 || id >= vocab)
+      throw InputError(cat("token id ", id, " is outside the vocabulary of ", vocab));
   }
   model.reserve(1, T);
   std::vector<float> logits(static_cast<std::size_t>(T) * static_cast<std::size_t>(vocab));
@@ -76,7 +78,9 @@ void run_forward(const Opts& o) {
   for (const ParamView& p : model.params()) writer.add_f32("grad." + p.name, p.shape, p.grad);
   writer.set_metadata("model", loaded.dir.string());
   writer.write(o.out);
-  std::printf("%s\n", Json({{"loss", loss}, {"out", o.out}, {"tensors", model.params().size() + 2}}).dump().c_str());
+  std::printf("%s\n", Json({{"loss", loss}, {"out", o.out}, {"tensors", model.params().size() + 2}})
+                          .dump()
+                          .c_str());
 }
 
 // Validates a safetensors file as the reference reader does and lists it.
@@ -99,12 +103,15 @@ masque::cli::CommandRegistrar reg("debug", [](CLI::App& app) {
   cmd->require_subcommand(1);
   auto* fwd = cmd->add_subcommand("forward", "Dump logits, loss and all gradients for token ids");
   auto o = std::make_shared<Opts>();
-  fwd->add_option("--model", o->model_dir, "Checkpoint, run directory or HF Llama directory")->required();
+  fwd->add_option("--model", o->model_dir, "Checkpoint, run directory or HF Llama directory")
+      ->required();
   fwd->add_option("--tokens", o->tokens, "Comma-separated token ids")->required();
-  fwd->add_option("--targets", o->targets, "Comma-separated targets (-1 = ignored); default next token");
+  fwd->add_option("--targets", o->targets,
+                  "Comma-separated targets (-1 = ignored); default next token");
   fwd->add_option("--out", o->out, "Output .safetensors (logits, loss, grad.<param>)")->required();
   fwd->callback([o] { run_forward(*o); });
-  auto* st = cmd->add_subcommand("safetensors", "Validate a .safetensors file and list its tensors (JSON)");
+  auto* st = cmd->add_subcommand("safetensors",
+                                 "Validate a .safetensors file and list its tensors (JSON)");
   auto path = std::make_shared<std::string>();
   st->add_option("file", *path, "The .safetensors file")->required();
   st->callback([path] { run_safetensors(*path); });

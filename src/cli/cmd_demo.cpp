@@ -110,6 +110,17 @@ double measure_step_seconds(const ModelConfig& config, int batch, int seq_len) {
   return seconds_since(start) / 2 * 1.1;
 }
 
+// The demo reruns into the same --out: remove a directory of an earlier demo,
+// recognised by a file it always holds, and refuse to touch anything else.
+void remove_previous_output(const fs::path& dir, const char* marker) {
+  if (!fs::exists(dir)) return;
+  if (!fs::is_directory(dir) || (!fs::is_empty(dir) && !fs::exists(dir / marker))) {
+    throw InputError(cat(dir.string(), " exists and was not written by `masque demo` (no ", marker,
+                         "); choose another --out"));
+  }
+  fs::remove_all(dir);
+}
+
 void stage(const char* text) {
   if (progress_enabled()) std::fprintf(stderr, "\n== %s\n", text);
 }
@@ -146,7 +157,7 @@ void run_demo(const DemoOpts& opts) {
   tok.out_dir = out / "data";
   tok.val_fraction = 0.02;
   tok.progress = progress_enabled();
-  if (fs::exists(tok.out_dir)) fs::remove_all(tok.out_dir);  // ours from an earlier run
+  remove_previous_output(tok.out_dir, "meta.json");
   const TokenizeStats tstats = tokenize_corpus(tokenizer, tok);
   timings.emplace_back("tokenizer", seconds_since(t));
 
@@ -173,7 +184,7 @@ void run_demo(const DemoOpts& opts) {
   train.keep_checkpoints = 1;
   train.seed = opts.seed;
   train.progress = progress_enabled();
-  if (fs::exists(train.out_dir)) fs::remove_all(train.out_dir);  // a fresh run, never a resume
+  remove_previous_output(train.out_dir, "checkpoints");  // a fresh run, never a resume
   const TrainResult trained = train_model(train);
   timings.emplace_back("pretraining", seconds_since(t));
 

@@ -65,8 +65,7 @@ void run(const Opts& o) {
   if (tokenizer) {
     std::vector<std::uint32_t> ids(sample.begin(), sample.end());
     text = tokenizer->decode(ids);
-    info["sample_text"] = Json(text).dump(-1, ' ', false, Json::error_handler_t::replace);
-    info["sample_text"] = Json::parse(info["sample_text"].get<std::string>());
+    info["sample_text"] = text;  // invalid UTF-8 is replaced when printed
   }
   if (o.json) {
     std::printf("%s\n", info.dump(-1, ' ', false, Json::error_handler_t::replace).c_str());

@@ -43,7 +43,8 @@ std::vector<std::int32_t> parse_ids(const std::string& text) {
 }
 
 void run(const Opts& o) {
-  if (o.prompt.empty() == o.tokens.empty()) throw InputError("give exactly one of --prompt or --tokens");
+  if (o.prompt.empty() == o.tokens.empty())
+    throw InputError("give exactly one of --prompt or --tokens");
   const LoadedModel loaded = load_model_dir(o.model_dir);
   ModelTextGenerator generator(*loaded.model, loaded.tokenizer);
   const auto start = std::chrono::steady_clock::now();
@@ -55,9 +56,11 @@ void run(const Opts& o) {
     };
     std::fwrite(o.prompt.data(), 1, o.prompt.size(), stdout);
   }
-  const GenerationResult result = o.tokens.empty() ? generator.run(o.prompt, o.gen, stream)
-                                                   : generator.run_tokens(parse_ids(o.tokens), o.gen, stream);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const GenerationResult result = o.tokens.empty()
+                                      ? generator.run(o.prompt, o.gen, stream)
+                                      : generator.run_tokens(parse_ids(o.tokens), o.gen, stream);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (o.json) {
     const Json out = {{"text", result.text},
                       {"prompt_tokens", result.prompt_tokens},
@@ -77,13 +80,17 @@ void run(const Opts& o) {
 masque::cli::CommandRegistrar reg("sample", [](CLI::App& app) {
   auto* cmd = app.add_subcommand("sample", "Generate text from a model (KV cache, streaming)");
   auto o = std::make_shared<Opts>();
-  cmd->add_option("--model", o->model_dir, "Checkpoint, run directory or HF Llama directory")->required();
-  cmd->add_option("--prompt", o->prompt, "Prompt text (special tokens such as <|user|> are parsed)");
+  cmd->add_option("--model", o->model_dir, "Checkpoint, run directory or HF Llama directory")
+      ->required();
+  cmd->add_option("--prompt", o->prompt,
+                  "Prompt text (special tokens such as <|user|> are parsed)");
   cmd->add_option("--tokens", o->tokens, "Prompt as comma-separated token ids (no BOS added)");
   cmd->add_option("--max-tokens", o->gen.max_tokens, "Tokens to generate")->capture_default_str();
   cmd->add_option("--temperature", o->gen.temperature, "0 = greedy")->capture_default_str();
-  cmd->add_option("--top-k", o->gen.top_k, "Keep the k most likely tokens (0 = off)")->capture_default_str();
-  cmd->add_option("--top-p", o->gen.top_p, "Nucleus sampling mass (1 = off)")->capture_default_str();
+  cmd->add_option("--top-k", o->gen.top_k, "Keep the k most likely tokens (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--top-p", o->gen.top_p, "Nucleus sampling mass (1 = off)")
+      ->capture_default_str();
   cmd->add_option("--seed", o->gen.seed, "Sampling seed")->capture_default_str();
   cmd->add_option("--stop", o->gen.stop, "Stop string (repeatable; not included in the output)");
   cmd->add_flag("--ignore-eos", o->gen.ignore_eos, "Do not stop at <|eos|>, <|end|> or <|bos|>");

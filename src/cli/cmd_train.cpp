@@ -36,10 +36,11 @@ ModelConfig resolve_config(const Opts& o) {
     return ModelConfig::from_json(read_json_file(o.config_path), o.config_path);
   }
   if (o.depth > 0) {
-    if (o.train.tokenizer_path.empty()) throw InputError("--depth needs --tokenizer (it sets vocab_size)");
+    if (o.train.tokenizer_path.empty())
+      throw InputError("--depth needs --tokenizer (it sets vocab_size)");
     const Tokenizer tokenizer = Tokenizer::load(o.train.tokenizer_path);
-    ModelConfig config = ModelConfig::from_depth(o.depth, static_cast<int>(tokenizer.vocab_size()),
-                                                 o.train.seq_len);
+    ModelConfig config =
+        ModelConfig::from_depth(o.depth, static_cast<int>(tokenizer.vocab_size()), o.train.seq_len);
     config.bos_token_id = static_cast<int>(tokenizer.bos_id());
     config.eos_token_id = static_cast<int>(tokenizer.eos_id());
     return config;
@@ -65,24 +66,28 @@ void run(Opts& o) {
   o.train.progress = !o.json;
   const TrainResult result = train_model(o.train);
   if (o.json) {
-    Json summary = {{"steps", result.steps_done},
-                    {"final_train_loss", result.final_train_loss},
-                    {"final_val_loss", std::isnan(result.final_val_loss) ? Json(nullptr)
-                                                                          : Json(result.final_val_loss)},
-                    {"tokens_per_second", result.tokens_per_second},
-                    {"last_checkpoint", result.last_checkpoint.string()},
-                    {"parameters", o.train.model.num_parameters()}};
+    Json summary = {
+        {"steps", result.steps_done},
+        {"final_train_loss", result.final_train_loss},
+        {"final_val_loss",
+         std::isnan(result.final_val_loss) ? Json(nullptr) : Json(result.final_val_loss)},
+        {"tokens_per_second", result.tokens_per_second},
+        {"last_checkpoint", result.last_checkpoint.string()},
+        {"parameters", o.train.model.num_parameters()}};
     std::printf("%s\n", summary.dump().c_str());
   } else {
     std::printf("trained %lld steps: train loss %.4f", static_cast<long long>(result.steps_done),
                 static_cast<double>(result.final_train_loss));
-    if (!std::isnan(result.final_val_loss)) std::printf(", val loss %.4f", static_cast<double>(result.final_val_loss));
-    std::printf(", %.0f tok/s\ncheckpoint: %s\n", result.tokens_per_second, result.last_checkpoint.c_str());
+    if (!std::isnan(result.final_val_loss))
+      std::printf(", val loss %.4f", static_cast<double>(result.final_val_loss));
+    std::printf(", %.0f tok/s\ncheckpoint: %s\n", result.tokens_per_second,
+                result.last_checkpoint.c_str());
   }
 }
 
 masque::cli::CommandRegistrar reg("train", [](CLI::App& app) {
-  auto* cmd = app.add_subcommand("train", "Pretrain a model on token shards (AdamW, checkpoints, resume)");
+  auto* cmd =
+      app.add_subcommand("train", "Pretrain a model on token shards (AdamW, checkpoints, resume)");
   auto o = std::make_shared<Opts>();
   TrainOptions& t = o->train;
   cmd->add_option("--config", o->config_path, "Model config (HF LlamaConfig config.json)");
@@ -90,15 +95,21 @@ masque::cli::CommandRegistrar reg("train", [](CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--data", t.data_dir, "Shard directory written by `masque tokenize`")->required();
   cmd->add_option("--tokenizer", t.tokenizer_path, "tokenizer.json the shards were made with");
-  cmd->add_option("--out", t.out_dir, "Run directory (checkpoints, metrics.jsonl, run.json)")->required();
-  cmd->add_option("--init-from", o->init_from, "Start from the weights of a checkpoint, run or HF directory");
+  cmd->add_option("--out", t.out_dir, "Run directory (checkpoints, metrics.jsonl, run.json)")
+      ->required();
+  cmd->add_option("--init-from", o->init_from,
+                  "Start from the weights of a checkpoint, run or HF directory");
   cmd->add_option("--steps", t.steps, "Optimizer steps")->capture_default_str();
-  cmd->add_option("--batch-size", t.batch_size, "Sequences per micro-batch (B)")->capture_default_str();
+  cmd->add_option("--batch-size", t.batch_size, "Sequences per micro-batch (B)")
+      ->capture_default_str();
   cmd->add_option("--seq-len", t.seq_len, "Tokens per sequence (T)")->capture_default_str();
-  cmd->add_option("--grad-accum", t.grad_accum, "Micro-batches per optimizer step")->capture_default_str();
+  cmd->add_option("--grad-accum", t.grad_accum, "Micro-batches per optimizer step")
+      ->capture_default_str();
   cmd->add_option("--lr", t.lr, "Peak learning rate")->capture_default_str();
-  cmd->add_option("--min-lr-ratio", t.min_lr_ratio, "Final LR as a fraction of --lr")->capture_default_str();
-  cmd->add_option("--schedule", t.schedule, "cosine | linear | wsd | constant")->capture_default_str();
+  cmd->add_option("--min-lr-ratio", t.min_lr_ratio, "Final LR as a fraction of --lr")
+      ->capture_default_str();
+  cmd->add_option("--schedule", t.schedule, "cosine | linear | wsd | constant")
+      ->capture_default_str();
   cmd->add_option("--warmup", t.warmup_steps, "Linear warmup steps")->capture_default_str();
   cmd->add_option("--wsd-decay", t.wsd_decay_fraction, "Fraction of steps that decay (wsd)")
       ->capture_default_str();
@@ -106,11 +117,14 @@ masque::cli::CommandRegistrar reg("train", [](CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--beta1", t.beta1, "AdamW beta1")->capture_default_str();
   cmd->add_option("--beta2", t.beta2, "AdamW beta2")->capture_default_str();
-  cmd->add_option("--grad-clip", t.grad_clip, "Clip the global gradient norm (0 = off)")->capture_default_str();
+  cmd->add_option("--grad-clip", t.grad_clip, "Clip the global gradient norm (0 = off)")
+      ->capture_default_str();
   cmd->add_option("--eval-every", t.eval_every, "Validation loss every N steps (0 = never)")
       ->capture_default_str();
-  cmd->add_option("--eval-batches", t.eval_batches, "Batches per validation")->capture_default_str();
-  cmd->add_option("--checkpoint-every", t.checkpoint_every, "Checkpoint every N steps (0 = only at the end)")
+  cmd->add_option("--eval-batches", t.eval_batches, "Batches per validation")
+      ->capture_default_str();
+  cmd->add_option("--checkpoint-every", t.checkpoint_every,
+                  "Checkpoint every N steps (0 = only at the end)")
       ->capture_default_str();
   cmd->add_option("--keep", t.keep_checkpoints, "Checkpoints to keep")->capture_default_str();
   cmd->add_option("--seed", t.seed, "Seed for init and data order")->capture_default_str();

@@ -143,13 +143,7 @@ TokenizeStats tokenize_corpus(const Tokenizer& tokenizer, const TokenizeOptions&
   DocumentBatch batch;
   std::uint64_t doc_index = 0;
   while (reader.next_batch(batch, std::size_t{16} << 20)) {
-    std::vector<std::size_t> cut(threads + 1, batch.size());
-    cut[0] = 0;
-    for (int t = 1, doc = 0; t < threads; ++t) {
-      std::size_t goal = batch.bytes.size() * t / threads;
-      while (static_cast<std::size_t>(doc) < batch.size() && batch.ends[doc] < goal) ++doc;
-      cut[t] = std::max<std::size_t>(cut[t - 1], doc);
-    }
+    const std::vector<std::size_t> cut = batch.balanced_cuts(threads);
     auto work = [&](int t) {
       WorkerOutput& o = outputs[t];
       o.ids.clear();

@@ -72,8 +72,8 @@ fs::path newest_good_checkpoint(const fs::path& run_dir, bool need_trainer_state
     std::fprintf(stderr, "masque: warning: skipping broken checkpoint %s: %s\n", c.dir.c_str(),
                  why.c_str());
   }
-  throw FormatError(cat("no complete checkpoint in ", (run_dir / "checkpoints").string(),
-                        " (all ", checkpoints.size(), " are broken; start a fresh run)"));
+  throw FormatError(cat("no complete checkpoint in ", (run_dir / "checkpoints").string(), " (all ",
+                        checkpoints.size(), " are broken; start a fresh run)"));
 }
 
 LoadedModel load_model_dir(const fs::path& path) {
@@ -82,31 +82,38 @@ LoadedModel load_model_dir(const fs::path& path) {
     throw InputError(cat("model directory ", path.string(), " does not exist (check the path)"));
   }
   if (!fs::is_directory(path, ec)) {
-    throw InputError(cat(path.string(), " is not a directory (give a checkpoint, run or HF model directory)"));
+    throw InputError(
+        cat(path.string(), " is not a directory (give a checkpoint, run or HF model directory)"));
   }
   fs::path dir = path;
   if (!fs::exists(dir / "config.json") && fs::is_directory(dir / "checkpoints")) {
     dir = newest_good_checkpoint(dir, /*need_trainer_state=*/false);
   }
   if (!fs::exists(dir / "config.json")) {
-    throw FormatError(cat(dir.string(), " has no config.json: not a model directory (expected "
+    throw FormatError(cat(dir.string(),
+                          " has no config.json: not a model directory (expected "
                           "config.json, model.safetensors and tokenizer.json)"));
   }
   const fs::path weights = dir / "model.safetensors";
   if (!fs::exists(weights)) {
     if (fs::exists(dir / "model.safetensors.index.json")) {
-      throw FormatError(cat(dir.string(), " holds sharded weights; re-save with "
-                            "save_pretrained(dir, max_shard_size=\"100GB\") to get one model.safetensors"));
+      throw FormatError(
+          cat(dir.string(),
+              " holds sharded weights; re-save with "
+              "save_pretrained(dir, max_shard_size=\"100GB\") to get one model.safetensors"));
     }
-    throw FormatError(cat(dir.string(), " has no model.safetensors (from transformers, save with "
+    throw FormatError(cat(dir.string(),
+                          " has no model.safetensors (from transformers, save with "
                           "safe_serialization=True)"));
   }
   if (!fs::exists(dir / "tokenizer.json")) {
-    throw FormatError(cat(dir.string(), " has no tokenizer.json (copy the tokenizer used for training "
+    throw FormatError(cat(dir.string(),
+                          " has no tokenizer.json (copy the tokenizer used for training "
                           "into it)"));
   }
   const fs::path config_path = dir / "config.json";
-  const ModelConfig config = ModelConfig::from_json(read_json_file(config_path), config_path.string());
+  const ModelConfig config =
+      ModelConfig::from_json(read_json_file(config_path), config_path.string());
   LoadedModel loaded;
   loaded.tokenizer = Tokenizer::load(dir / "tokenizer.json");
   if (loaded.tokenizer.vocab_size() > static_cast<std::uint32_t>(config.vocab_size)) {

@@ -24,9 +24,12 @@ std::size_t complete_utf8_prefix(const std::string& bytes) {
     const auto c = static_cast<unsigned char>(bytes[n - back]);
     if ((c & 0xC0) == 0x80) continue;  // continuation byte
     std::size_t need = 1;
-    if ((c & 0xE0) == 0xC0) need = 2;
-    else if ((c & 0xF0) == 0xE0) need = 3;
-    else if ((c & 0xF8) == 0xF0) need = 4;
+    if ((c & 0xE0) == 0xC0)
+      need = 2;
+    else if ((c & 0xF0) == 0xE0)
+      need = 3;
+    else if ((c & 0xF8) == 0xF0)
+      need = 4;
     return back >= need ? n : n - back;
   }
   return n;  // only continuation bytes: invalid UTF-8, emit as is
@@ -55,7 +58,8 @@ ModelTextGenerator::ModelTextGenerator(const Model& model, const Tokenizer& toke
       tokenizer_(tokenizer),
       max_seq_len_(max_seq_len > 0 ? max_seq_len : model.config().max_position_embeddings) {}
 
-std::string ModelTextGenerator::generate(const std::string& prompt, const GenerateOptions& options) {
+std::string ModelTextGenerator::generate(const std::string& prompt,
+                                         const GenerateOptions& options) {
   return run(prompt, options).text;
 }
 
@@ -71,7 +75,8 @@ GenerationResult ModelTextGenerator::run(const std::string& prompt, const Genera
   const auto bos = tokenizer_.special_id(kBosToken);
   const std::vector<std::uint32_t> encoded = tokenizer_.encode_with_specials(prompt);
   // Training documents start with <|bos|>; prompts are continuations of one.
-  if (bos && (encoded.empty() || encoded.front() != *bos)) ids.push_back(static_cast<std::int32_t>(*bos));
+  if (bos && (encoded.empty() || encoded.front() != *bos))
+    ids.push_back(static_cast<std::int32_t>(*bos));
   for (std::uint32_t id : encoded) ids.push_back(static_cast<std::int32_t>(id));
   return run_tokens(std::move(ids), options, on_text);
 }
@@ -79,7 +84,8 @@ GenerationResult ModelTextGenerator::run(const std::string& prompt, const Genera
 GenerationResult ModelTextGenerator::run_tokens(
     std::vector<std::int32_t> prompt, const GenerateOptions& options,
     const std::function<void(const std::string&)>& on_text) {
-  if (options.max_tokens < 0) throw InputError(cat("max tokens must be >= 0, got ", options.max_tokens));
+  if (options.max_tokens < 0)
+    throw InputError(cat("max tokens must be >= 0, got ", options.max_tokens));
   if (options.max_tokens >= max_seq_len_) {
     throw InputError(cat("max tokens ", options.max_tokens, " must be below the context length ",
                          max_seq_len_, " (lower --max-tokens)"));
@@ -97,7 +103,8 @@ GenerationResult ModelTextGenerator::run_tokens(
   if (prompt.empty()) throw InputError("empty prompt: give at least one token (e.g. <|bos|>)");
   // Left-truncate so prompt + new tokens fit the context.
   const std::size_t room = static_cast<std::size_t>(max_seq_len_ - options.max_tokens);
-  if (prompt.size() > room) prompt.erase(prompt.begin(), prompt.end() - static_cast<std::ptrdiff_t>(room));
+  if (prompt.size() > room)
+    prompt.erase(prompt.begin(), prompt.end() - static_cast<std::ptrdiff_t>(room));
 
   GenerationResult result;
   result.prompt_tokens = prompt;
@@ -120,7 +127,7 @@ GenerationResult ModelTextGenerator::run_tokens(
   std::span<const float> logits = session.append(prompt);
   const auto t1 = Clock::now();
   result.prefill_seconds = std::chrono::duration<double>(t1 - t0).count();
-  std::string text;        // raw bytes generated so far
+  std::string text;         // raw bytes generated so far
   std::size_t emitted = 0;  // bytes already passed to on_text
   std::optional<std::size_t> stop_at;
   for (int step = 0; step < options.max_tokens; ++step) {
@@ -130,7 +137,11 @@ GenerationResult ModelTextGenerator::run_tokens(
       break;
     }
     result.tokens.push_back(token);
-    text += tokenizer_.token_text(static_cast<std::uint32_t>(token));
+    // Models may pad vocab_size beyond the tokenizer (HF checkpoints often
+    // round to a multiple of 64); such ids have no text, as in HF's decode.
+    if (static_cast<std::uint32_t>(token) < tokenizer_.vocab_size()) {
+      text += tokenizer_.token_text(static_cast<std::uint32_t>(token));
+    }
     // A stop string may start in earlier bytes; search the tail that could hold it.
     for (const std::string& stop : options.stop) {
       const std::size_t from = emitted >= stop.size() ? emitted - stop.size() : 0;

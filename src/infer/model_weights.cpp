@@ -49,8 +49,9 @@ void load_model_weights(Model& model, const SafetensorsFile& file) {
     std::string msg = cat(file.path().string(), " does not match the model config:");
     if (!missing.empty()) msg += cat(" missing tensors: ", join_limited(missing), ";");
     if (!unexpected.empty()) msg += cat(" unexpected tensors: ", join_limited(unexpected), ";");
-    msg += " (check that config.json belongs to these weights, e.g. num_hidden_layers and "
-           "tie_word_embeddings)";
+    msg +=
+        " (check that config.json belongs to these weights, e.g. num_hidden_layers and "
+        "tie_word_embeddings)";
     throw FormatError(msg);
   }
   for (ParamView& p : model.params()) {

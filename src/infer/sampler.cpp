@@ -52,7 +52,8 @@ void Sampler::build(std::span<const float> logits) {
   probs_.resize(keep);
   double sum = 0.0;
   for (std::size_t i = 0; i < keep; ++i) {
-    probs_[i] = std::exp(static_cast<double>(logits[static_cast<std::size_t>(order_[i])]) * inv_t - top);
+    probs_[i] =
+        std::exp(static_cast<double>(logits[static_cast<std::size_t>(order_[i])]) * inv_t - top);
     sum += probs_[i];
   }
   for (double& p : probs_) p /= sum;
@@ -91,7 +92,8 @@ std::vector<double> Sampler::probabilities(std::span<const float> logits) {
     return out;
   }
   build(logits);
-  for (std::size_t i = 0; i < order_.size(); ++i) out[static_cast<std::size_t>(order_[i])] = probs_[i];
+  for (std::size_t i = 0; i < order_.size(); ++i)
+    out[static_cast<std::size_t>(order_[i])] = probs_[i];
   return out;
 }
 

@@ -129,8 +129,9 @@ void SafetensorsWriter::add(const std::string& name, DType dtype,
   bool overflow = false;
   const std::uint64_t numel = checked_numel(shape, &overflow);
   if (overflow || numel * dtype_size(dtype) != bytes) {
-    throw InputError(cat("safetensors: tensor '", name, "' has ", bytes, " bytes but its shape and ",
-                         dtype_name(dtype), " need ", numel * dtype_size(dtype)));
+    throw InputError(cat("safetensors: tensor '", name, "' has ", bytes,
+                         " bytes but its shape and ", dtype_name(dtype), " need ",
+                         numel * dtype_size(dtype)));
   }
   Entry entry{dtype, shape, std::string(static_cast<const char*>(data), bytes)};
   tensors_[name] = std::move(entry);
@@ -242,13 +243,14 @@ void SafetensorsFile::validate_bytes(const std::uint8_t* data, std::size_t size,
     if (!shape_it->is_array()) throw fail("tensor '", name, "' shape is not an array");
     for (const Json& d : *shape_it) {
       if (!d.is_number_unsigned() ||
-          d.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+          d.get<std::uint64_t>() >
+              static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
         throw fail("tensor '", name, "' shape has a non-integer or negative dimension ", d.dump());
       }
       info.shape.push_back(static_cast<std::int64_t>(d.get<std::uint64_t>()));
     }
-    if (!offsets_it->is_array() || offsets_it->size() != 2 || !(*offsets_it)[0].is_number_unsigned() ||
-        !(*offsets_it)[1].is_number_unsigned()) {
+    if (!offsets_it->is_array() || offsets_it->size() != 2 ||
+        !(*offsets_it)[0].is_number_unsigned() || !(*offsets_it)[1].is_number_unsigned()) {
       throw fail("tensor '", name, "' data_offsets is not [begin, end] of unsigned integers");
     }
     info.begin = (*offsets_it)[0].get<std::uint64_t>();

@@ -21,7 +21,7 @@ namespace masque {
 enum class DType { BOOL, U8, I8, U16, I16, F16, BF16, U32, I32, F32, U64, I64, F64 };
 
 std::size_t dtype_size(DType dtype);
-std::string_view dtype_name(DType dtype);              // "F32", "BF16", ...
+std::string_view dtype_name(DType dtype);  // "F32", "BF16", ...
 std::optional<DType> dtype_from_name(std::string_view name);
 
 // Refuses headers larger than this, as the reference reader does.

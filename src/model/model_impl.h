@@ -1,7 +1,7 @@
 // Model::Impl: the parameter layout (offsets into the flat buffers) and the
-// activation arena planned by reserve(). Shared by model.cpp (layout, init),
-// model_step.cpp (training forward/backward), model_forward.cpp (loss and
-// logits without gradients) and inference_session.cpp.
+// activation arena planned by reserve(). Shared by model.cpp (layout, init,
+// entry points), model_step.cpp (forward, loss, backward) and
+// inference_session.cpp (KV-cache decoding).
 //
 // Parameter order is the Hugging Face state_dict order of LlamaForCausalLM:
 // embed_tokens, then per layer q,k,v,o, gate,up,down, input_layernorm,

@@ -24,6 +24,20 @@ std::uint64_t mix(std::uint64_t x) {
   return x;
 }
 
+// Equality of short byte strings without a libc call (pieces are <= 64 bytes).
+bool same_bytes(const char* a, const char* b, std::size_t n) {
+  for (; n >= 8; a += 8, b += 8, n -= 8) {
+    std::uint64_t x, y;
+    std::memcpy(&x, a, 8);
+    std::memcpy(&y, b, 8);
+    if (x != y) return false;
+  }
+  for (; n > 0; --n) {
+    if (*a++ != *b++) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 BpeModel::BpeModel(const std::vector<std::string>& token_bytes, const std::vector<MergeRule>& merges,
@@ -200,7 +214,7 @@ const std::uint32_t* PieceCache::find(std::string_view piece, std::uint64_t hash
   while (slots_[idx].key_len != 0) {
     const Entry& e = slots_[idx];
     if (e.hash == short_hash && e.key_len == piece.size() &&
-        std::memcmp(keys_.data() + e.key_offset, piece.data(), piece.size()) == 0) {
+        same_bytes(keys_.data() + e.key_offset, piece.data(), piece.size())) {
       count = e.ids_len;
       return ids_.data() + e.ids_offset;
     }

@@ -60,17 +60,7 @@ PretokenCounts count_pretokens(const std::vector<std::filesystem::path>& files, 
   while (reader.next_batch(batch, kBatchBytes)) {
     result.documents += batch.size();
     result.bytes += batch.bytes.size();
-    // Workers take documents in strides of byte-balanced ranges.
-    std::vector<std::size_t> cut(threads + 1, batch.size());
-    cut[0] = 0;
-    {
-      std::size_t doc = 0;
-      for (int t = 1; t < threads; ++t) {
-        std::size_t goal = batch.bytes.size() * t / threads;
-        while (doc < batch.size() && batch.ends[doc] < goal) ++doc;
-        cut[t] = std::max(cut[t - 1], doc);
-      }
-    }
+    const std::vector<std::size_t> cut = batch.balanced_cuts(threads);
     auto work = [&](int t) {
       WordCounter& counter = *counters[t];
       for (std::size_t doc = cut[t]; doc < cut[t + 1]; ++doc) {

@@ -27,6 +27,18 @@ bool is_blank(std::string_view line) {
 
 }  // namespace
 
+std::vector<std::size_t> DocumentBatch::balanced_cuts(int parts) const {
+  std::vector<std::size_t> cuts(static_cast<std::size_t>(parts) + 1, size());
+  cuts[0] = 0;
+  std::size_t doc = 0;
+  for (int part = 1; part < parts; ++part) {
+    std::size_t goal = bytes.size() * static_cast<std::size_t>(part) / static_cast<std::size_t>(parts);
+    while (doc < size() && ends[doc] < goal) ++doc;
+    cuts[part] = std::max(cuts[part - 1], doc);
+  }
+  return cuts;
+}
+
 bool is_jsonl_path(const fs::path& path) { return path.extension() == ".jsonl"; }
 
 std::vector<fs::path> expand_inputs(const std::vector<std::string>& patterns) {

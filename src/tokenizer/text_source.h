@@ -27,6 +27,9 @@ struct DocumentBatch {
     bytes.clear();
     ends.clear();
   }
+  // Cuts the documents into `parts` contiguous ranges of about equal bytes:
+  // range p is documents [cuts[p], cuts[p + 1]). For splitting work by thread.
+  std::vector<std::size_t> balanced_cuts(int parts) const;
 };
 
 class DocumentReader {

@@ -41,8 +41,8 @@ void BatchSampler::fill(std::int64_t row, std::uint64_t start, Batch& batch) con
         }
         offset -= shard.num_tokens();
       }
-      throw InputError(cat("shard ", shard_name, " (", what_, "): token id ", id, " at offset ", offset,
-                           " is outside the model's vocabulary of ", vocab_size_,
+      throw InputError(cat("shard ", shard_name, " (", what_, "): token id ", id, " at offset ",
+                           offset, " is outside the model's vocabulary of ", vocab_size_,
                            " (the shards were made with a different tokenizer; re-run "
                            "`masque tokenize` with this tokenizer)"));
     }
@@ -74,9 +74,9 @@ void BatchSampler::fixed(std::int64_t first_window, std::int64_t count, Batch& b
     const std::int64_t i = first_window + row;
     const std::uint64_t start =
         count <= 1 ? 0
-                   : static_cast<std::uint64_t>(
-                         (static_cast<unsigned __int128>(last_start) * static_cast<std::uint64_t>(i % count)) /
-                         static_cast<std::uint64_t>(count - 1));
+                   : static_cast<std::uint64_t>((static_cast<unsigned __int128>(last_start) *
+                                                 static_cast<std::uint64_t>(i % count)) /
+                                                static_cast<std::uint64_t>(count - 1));
     fill(row, start, batch);
   }
 }

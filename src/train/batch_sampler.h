@@ -15,8 +15,8 @@
 namespace masque {
 
 struct Batch {
-  int batch_size = 0;  // B
-  int seq_len = 0;     // T
+  int batch_size = 0;                 // B
+  int seq_len = 0;                    // T
   std::vector<std::int32_t> tokens;   // [B, T]
   std::vector<std::int32_t> targets;  // [B, T], tokens shifted by one
 };

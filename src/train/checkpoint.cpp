@@ -56,7 +56,8 @@ TrainerState TrainerState::from_json(const Json& json, std::string_view where) {
     throw FormatError(cat(where, ": not a masque trainer state file"));
   }
   if (get_field<int>(json, "version", where) != 1) {
-    throw FormatError(cat(where, ": unsupported trainer state version (written by a newer masque?)"));
+    throw FormatError(
+        cat(where, ": unsupported trainer state version (written by a newer masque?)"));
   }
   TrainerState state;
   state.step = get_field<std::int64_t>(json, "step", where);
@@ -65,7 +66,8 @@ TrainerState TrainerState::from_json(const Json& json, std::string_view where) {
     throw FormatError(cat(where, ": data_rng_state must be 4 hex strings"));
   }
   for (std::size_t i = 0; i < 4; ++i) {
-    if (!rng[i].is_string()) throw FormatError(cat(where, ": data_rng_state must be 4 hex strings"));
+    if (!rng[i].is_string())
+      throw FormatError(cat(where, ": data_rng_state must be 4 hex strings"));
     state.data_rng[i] = parse_hex64(rng[i].get<std::string>(), where);
   }
   state.tokens_seen = get_field<std::uint64_t>(json, "tokens_seen", where);
@@ -124,10 +126,9 @@ fs::path save_checkpoint(const fs::path& run_dir, const Model& model, AdamW& opt
     const ModelConfig& config = model.config();
     save_model_weights(model, tmp / "model.safetensors");
     write_json_file(tmp / "config.json", config.to_json());
-    write_json_file(tmp / "generation_config.json",
-                    {{"bos_token_id", config.bos_token_id},
-                     {"eos_token_id", config.eos_token_id},
-                     {"_from_model_config", true}});
+    write_json_file(tmp / "generation_config.json", {{"bos_token_id", config.bos_token_id},
+                                                     {"eos_token_id", config.eos_token_id},
+                                                     {"_from_model_config", true}});
     write_tokenizer_files(tmp, tokenizer, config.max_position_embeddings);
 
     SafetensorsWriter opt;
@@ -176,7 +177,8 @@ void load_optimizer_state(const fs::path& checkpoint_dir, const Model& model, Ad
     }
   }
   const auto it = file.metadata().find("step");
-  if (it == file.metadata().end()) throw FormatError(cat(path.string(), " lacks the 'step' metadata"));
+  if (it == file.metadata().end())
+    throw FormatError(cat(path.string(), " lacks the 'step' metadata"));
   try {
     optimizer.set_steps(std::stoll(it->second));
   } catch (const std::exception&) {

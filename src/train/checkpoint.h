@@ -18,15 +18,15 @@
 namespace masque {
 
 struct TrainerState {
-  std::int64_t step = 0;                       // optimizer steps completed
-  std::array<std::uint64_t, 4> data_rng{};     // BatchSampler Rng after `step`
+  std::int64_t step = 0;                    // optimizer steps completed
+  std::array<std::uint64_t, 4> data_rng{};  // BatchSampler Rng after `step`
   std::uint64_t tokens_seen = 0;
   double elapsed_seconds = 0;
   int num_threads = 0;
-  std::string config_hash;                     // Hasher64 of config.json text
+  std::string config_hash;  // Hasher64 of config.json text
   std::string tokenizer_fingerprint;
-  float train_loss = 0;                        // loss of step `step`
-  Json options = Json::object();               // the TrainOptions used
+  float train_loss = 0;           // loss of step `step`
+  Json options = Json::object();  // the TrainOptions used
 
   Json to_json() const;
   static TrainerState from_json(const Json& json, std::string_view where);

@@ -41,7 +41,8 @@ float LrSchedule::at(std::int64_t step) const {
     return static_cast<float>(peak - (peak - floor) * p);
   }
   const std::int64_t span = std::max<std::int64_t>(1, total_steps - warmup_steps);
-  const double p = std::clamp(static_cast<double>(step - warmup_steps) / static_cast<double>(span), 0.0, 1.0);
+  const double p =
+      std::clamp(static_cast<double>(step - warmup_steps) / static_cast<double>(span), 0.0, 1.0);
   if (kind == "linear") return static_cast<float>(peak - (peak - floor) * p);
   constexpr double kPi = 3.14159265358979323846;
   return static_cast<float>(floor + (peak - floor) * 0.5 * (1.0 + std::cos(kPi * p)));

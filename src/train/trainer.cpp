@@ -84,17 +84,21 @@ void validate_options(const TrainOptions& o, LrSchedule& schedule) {
   positive(o.keep_checkpoints, "--keep");
   if (o.seq_len > o.model.max_position_embeddings) {
     throw InputError(cat("--seq-len ", o.seq_len, " exceeds the model's max_position_embeddings ",
-                         o.model.max_position_embeddings, " (lower --seq-len or raise it in the config)"));
+                         o.model.max_position_embeddings,
+                         " (lower --seq-len or raise it in the config)"));
   }
   if (o.eval_every < 0 || o.checkpoint_every < 0 || o.eval_batches < 1) {
     throw InputError("--eval-every and --checkpoint-every must be >= 0 and eval batches >= 1");
   }
-  if (!(o.weight_decay >= 0.0f)) throw InputError(cat("--weight-decay must be >= 0, got ", o.weight_decay));
-  if (!(o.grad_clip >= 0.0f)) throw InputError(cat("--grad-clip must be >= 0 (0 = off), got ", o.grad_clip));
+  if (!(o.weight_decay >= 0.0f))
+    throw InputError(cat("--weight-decay must be >= 0, got ", o.weight_decay));
+  if (!(o.grad_clip >= 0.0f))
+    throw InputError(cat("--grad-clip must be >= 0 (0 = off), got ", o.grad_clip));
   if (!(o.beta1 >= 0.0f && o.beta1 < 1.0f && o.beta2 >= 0.0f && o.beta2 < 1.0f && o.eps > 0.0f)) {
     throw InputError("AdamW betas must be in [0, 1) and eps > 0");
   }
-  if (o.data_dir.empty()) throw InputError("--data is required (a directory written by `masque tokenize`)");
+  if (o.data_dir.empty())
+    throw InputError("--data is required (a directory written by `masque tokenize`)");
   if (o.out_dir.empty()) throw InputError("--out is required (the run directory)");
   schedule.kind = o.schedule;
   schedule.lr = o.lr;
@@ -123,14 +127,16 @@ void check_data(const ShardSet& split, const Tokenizer& tokenizer, const ModelCo
   if (!split.tokenizer_fingerprint().empty() &&
       split.tokenizer_fingerprint() != tokenizer.fingerprint()) {
     throw InputError(cat(what, " was tokenized with a different tokenizer (fingerprint ",
-                         split.tokenizer_fingerprint(), ", --tokenizer has ", tokenizer.fingerprint(),
+                         split.tokenizer_fingerprint(), ", --tokenizer has ",
+                         tokenizer.fingerprint(),
                          "); re-run `masque tokenize` with this tokenizer or pass the right one"));
   }
   for (std::size_t i = 0; i < split.num_shards(); ++i) {
     const ShardReader& shard = split.shard(i);
     if (shard.vocab_size() > static_cast<std::uint32_t>(config.vocab_size)) {
-      throw InputError(cat("shard ", shard.path().string(), " declares a vocabulary of ", shard.vocab_size(),
-                           " tokens but the model's vocab_size is ", config.vocab_size,
+      throw InputError(cat("shard ", shard.path().string(), " declares a vocabulary of ",
+                           shard.vocab_size(), " tokens but the model's vocab_size is ",
+                           config.vocab_size,
                            " (raise vocab_size in the config or use the matching tokenizer)"));
     }
   }
@@ -167,8 +173,9 @@ TrainResult train_model(const TrainOptions& options, const StepCallback& on_step
   const ModelConfig& config = options.model;
   const Tokenizer tokenizer = load_tokenizer(options);
   if (tokenizer.vocab_size() > static_cast<std::uint32_t>(config.vocab_size)) {
-    throw InputError(cat("the tokenizer has ", tokenizer.vocab_size(), " tokens but the model's vocab_size is ",
-                         config.vocab_size, " (raise vocab_size or use --depth, which takes it from the tokenizer)"));
+    throw InputError(cat("the tokenizer has ", tokenizer.vocab_size(),
+                         " tokens but the model's vocab_size is ", config.vocab_size,
+                         " (raise vocab_size or use --depth, which takes it from the tokenizer)"));
   }
   const ShardSet train_split(options.data_dir, "train");
   check_data(train_split, tokenizer, config, cat("train split of ", options.data_dir.string()));
@@ -185,7 +192,8 @@ TrainResult train_model(const TrainOptions& options, const StepCallback& on_step
                                                  config.vocab_size,
                                                  cat("val split of ", options.data_dir.string()));
   } else if (options.eval_every > 0) {
-    std::fprintf(stderr, "masque: warning: the val split of %s has fewer than %d tokens; no validation\n",
+    std::fprintf(stderr,
+                 "masque: warning: the val split of %s has fewer than %d tokens; no validation\n",
                  options.data_dir.c_str(), options.seq_len + 1);
   }
 
@@ -198,60 +206,74 @@ TrainResult train_model(const TrainOptions& options, const StepCallback& on_step
 
   // Fresh run, resume, or a new run starting from another model's weights.
   std::error_code ec;
+  const bool created_out_dir = !fs::exists(options.out_dir, ec);
   fs::create_directories(options.out_dir, ec);
   if (ec) throw Error(cat("cannot create ", options.out_dir.string(), ": ", ec.message()));
-  const RunDirLock lock(options.out_dir);
+  auto lock = std::make_unique<RunDirLock>(options.out_dir);
   const bool has_checkpoints = !list_checkpoints(options.out_dir).empty();
   std::int64_t start_step = 0;
   TrainerState state;
   std::unique_ptr<AdamW> optimizer;
   fs::path last_checkpoint;
-  if (options.resume && has_checkpoints) {
-    last_checkpoint = newest_good_checkpoint(options.out_dir, /*need_trainer_state=*/true);
-    const fs::path config_path = last_checkpoint / "config.json";
-    const ModelConfig saved = ModelConfig::from_json(read_json_file(config_path), config_path.string());
-    const std::string diff = first_config_difference(saved, config);
-    if (!diff.empty()) {
-      throw InputError(cat("--resume: the model config differs from the checkpoint ",
-                           last_checkpoint.string(), " in ", diff,
-                           "; resume with the same --config/--depth, or train into a new --out"));
-    }
-    state = read_trainer_state(last_checkpoint);
-    if (state.tokenizer_fingerprint != tokenizer.fingerprint()) {
-      throw InputError(cat("--resume: the tokenizer differs from the one in ", last_checkpoint.string(),
-                           " (pass the same --tokenizer)"));
-    }
-    if (options.deterministic && state.num_threads != num_threads()) {
-      throw InputError(cat("--resume --deterministic: the run used ", state.num_threads,
-                           " threads but this process has ", num_threads(), " (pass --threads ",
-                           state.num_threads, " for a bit-identical continuation)"));
-    }
-    load_model_weights(model, last_checkpoint / "model.safetensors");
-    optimizer = std::make_unique<AdamW>(model, adam);
-    load_optimizer_state(last_checkpoint, model, *optimizer);
-    train_batches.set_rng_state(state.data_rng);
-    start_step = state.step;
-    if (start_step >= options.steps) {
-      throw InputError(cat("--resume: the run is already at step ", start_step, " of --steps ",
-                           options.steps, " (raise --steps to train further)"));
-    }
-  } else {
-    if (has_checkpoints) {
-      throw InputError(cat(options.out_dir.string(), " already holds a run; pass --resume to continue it "
-                           "or choose a new --out"));
-    }
-    if (options.init_from) {
-      LoadedModel init = load_model_dir(*options.init_from);
-      const std::string diff = first_config_difference(init.model->config(), config);
+  try {
+    if (options.resume && has_checkpoints) {
+      last_checkpoint = newest_good_checkpoint(options.out_dir, /*need_trainer_state=*/true);
+      const fs::path config_path = last_checkpoint / "config.json";
+      const ModelConfig saved =
+          ModelConfig::from_json(read_json_file(config_path), config_path.string());
+      const std::string diff = first_config_difference(saved, config);
       if (!diff.empty()) {
-        throw InputError(cat("--init-from ", options.init_from->string(), ": its config differs in ", diff,
-                             " (omit --config/--depth to use the model's own config)"));
+        throw InputError(cat("--resume: the model config differs from the checkpoint ",
+                             last_checkpoint.string(), " in ", diff,
+                             "; resume with the same --config/--depth, or train into a new --out"));
       }
-      std::memcpy(model.param_data(), init.model->param_data(), model.num_params() * sizeof(float));
+      state = read_trainer_state(last_checkpoint);
+      if (state.tokenizer_fingerprint != tokenizer.fingerprint()) {
+        throw InputError(cat("--resume: the tokenizer differs from the one in ",
+                             last_checkpoint.string(), " (pass the same --tokenizer)"));
+      }
+      if (options.deterministic && state.num_threads != num_threads()) {
+        throw InputError(cat("--resume --deterministic: the run used ", state.num_threads,
+                             " threads but this process has ", num_threads(), " (pass --threads ",
+                             state.num_threads, " for a bit-identical continuation)"));
+      }
+      load_model_weights(model, last_checkpoint / "model.safetensors");
+      optimizer = std::make_unique<AdamW>(model, adam);
+      load_optimizer_state(last_checkpoint, model, *optimizer);
+      train_batches.set_rng_state(state.data_rng);
+      start_step = state.step;
+      if (start_step >= options.steps) {
+        throw InputError(cat("--resume: the run is already at step ", start_step, " of --steps ",
+                             options.steps, " (raise --steps to train further)"));
+      }
     } else {
-      model.init_weights(options.seed);
+      if (has_checkpoints) {
+        throw InputError(cat(options.out_dir.string(),
+                             " already holds a run; pass --resume to continue it "
+                             "or choose a new --out"));
+      }
+      if (options.init_from) {
+        LoadedModel init = load_model_dir(*options.init_from);
+        const std::string diff = first_config_difference(init.model->config(), config);
+        if (!diff.empty()) {
+          throw InputError(cat("--init-from ", options.init_from->string(),
+                               ": its config differs in ", diff,
+                               " (omit --config/--depth to use the model's own config)"));
+        }
+        std::memcpy(model.param_data(), init.model->param_data(),
+                    model.num_params() * sizeof(float));
+      } else {
+        model.init_weights(options.seed);
+      }
+      optimizer = std::make_unique<AdamW>(model, adam);
     }
-    optimizer = std::make_unique<AdamW>(model, adam);
+  } catch (...) {
+    // Refused before anything was written: leave no empty run directory behind.
+    if (created_out_dir) {
+      lock.reset();
+      fs::remove_all(options.out_dir, ec);
+    }
+    throw;
   }
 
   const Json options_json = options_to_json(options);
@@ -273,7 +295,8 @@ TrainResult train_model(const TrainOptions& options, const StepCallback& on_step
 
   std::unique_ptr<ProgressBar> bar;
   if (options.progress && progress_enabled()) {
-    bar = std::make_unique<ProgressBar>("train", static_cast<std::uint64_t>(options.steps - start_step), "step");
+    bar = std::make_unique<ProgressBar>(
+        "train", static_cast<std::uint64_t>(options.steps - start_step), "step");
   }
   const auto t0 = std::chrono::steady_clock::now();
   const double elapsed_before = state.elapsed_seconds;
@@ -286,7 +309,8 @@ TrainResult train_model(const TrainOptions& options, const StepCallback& on_step
     double total = 0.0;
     for (int b = 0; b < options.eval_batches; ++b) {
       val_batches->fixed(static_cast<std::int64_t>(b) * options.batch_size,
-                         static_cast<std::int64_t>(options.eval_batches) * options.batch_size, batch);
+                         static_cast<std::int64_t>(options.eval_batches) * options.batch_size,
+                         batch);
       total += model.forward_loss(batch.tokens.data(), batch.targets.data(), options.batch_size,
                                   options.seq_len);
     }
@@ -311,30 +335,34 @@ TrainResult train_model(const TrainOptions& options, const StepCallback& on_step
     double loss_sum = 0.0;
     for (int micro = 0; micro < options.grad_accum; ++micro) {
       train_batches.next(batch);
-      loss_sum += model.forward_backward(batch.tokens.data(), batch.targets.data(), options.batch_size,
-                                         options.seq_len, grad_scale);
+      loss_sum += model.forward_backward(batch.tokens.data(), batch.targets.data(),
+                                         options.batch_size, options.seq_len, grad_scale);
     }
     const float loss = static_cast<float>(loss_sum / options.grad_accum);
     const std::string keep_note =
-        last_checkpoint.empty() ? std::string("no checkpoint was written yet")
-                                : cat("the last good checkpoint ", last_checkpoint.string(), " is kept");
+        last_checkpoint.empty()
+            ? std::string("no checkpoint was written yet")
+            : cat("the last good checkpoint ", last_checkpoint.string(), " is kept");
     if (!std::isfinite(loss)) {
-      throw NumericError(cat("training diverged: the loss is ", loss, " at step ", step, "; ", keep_note,
-                             ". Lower --lr (now ", options.lr, "), raise --warmup or --grad-clip, then "
+      throw NumericError(cat("training diverged: the loss is ", loss, " at step ", step, "; ",
+                             keep_note, ". Lower --lr (now ", options.lr,
+                             "), raise --warmup or --grad-clip, then "
                              "--resume or start again"));
     }
     const float grad_norm = clip_grad_norm(model, options.grad_clip);
     if (!std::isfinite(grad_norm)) {
-      throw NumericError(cat("training diverged: the gradient norm is ", grad_norm, " at step ", step,
-                             "; ", keep_note, ". Lower --lr (now ", options.lr, ") or raise --warmup"));
+      throw NumericError(cat("training diverged: the gradient norm is ", grad_norm, " at step ",
+                             step, "; ", keep_note, ". Lower --lr (now ", options.lr,
+                             ") or raise --warmup"));
     }
     optimizer->step(lr);
     state.tokens_seen += tokens_per_step;
     state.train_loss = loss;
     const double step_seconds = seconds_since(step_start);
     const double run_seconds = seconds_since(t0);
-    const double tok_per_s = static_cast<double>(tokens_per_step * static_cast<std::uint64_t>(step - start_step)) /
-                             std::max(run_seconds, 1e-9);
+    const double tok_per_s =
+        static_cast<double>(tokens_per_step * static_cast<std::uint64_t>(step - start_step)) /
+        std::max(run_seconds, 1e-9);
     metrics.append({{"type", "train"},
                     {"step", step},
                     {"loss", loss},
@@ -351,17 +379,19 @@ TrainResult train_model(const TrainOptions& options, const StepCallback& on_step
     if (val_batches && options.eval_every > 0 &&
         (step % options.eval_every == 0 || step == options.steps)) {
       const float val_loss = evaluate();
-      metrics.append({{"type", "val"}, {"step", step}, {"loss", val_loss}, {"loss_hex", hex_float(val_loss)}});
+      metrics.append(
+          {{"type", "val"}, {"step", step}, {"loss", val_loss}, {"loss_hex", hex_float(val_loss)}});
       result.val_curve.emplace_back(step, val_loss);
       result.final_val_loss = val_loss;
     }
-    if ((options.checkpoint_every > 0 && step % options.checkpoint_every == 0) || step == options.steps) {
+    if ((options.checkpoint_every > 0 && step % options.checkpoint_every == 0) ||
+        step == options.steps) {
       save(step);
       saved_step = step;
     }
     if (bar) {
-      bar->set_postfix(cat("step ", step, "/", options.steps, " loss ", loss, " ", human_count(tok_per_s),
-                          " tok/s"));
+      bar->set_postfix(cat("step ", step, "/", options.steps, " loss ", loss, " ",
+                           human_count(tok_per_s), " tok/s"));
       bar->set(static_cast<std::uint64_t>(step - start_step));
     }
     if (on_step) on_step(step, loss);
@@ -370,7 +400,8 @@ TrainResult train_model(const TrainOptions& options, const StepCallback& on_step
   if (bar) bar->finish();
   const double total_seconds = seconds_since(t0);
   result.tokens_per_second =
-      static_cast<double>(tokens_per_step * static_cast<std::uint64_t>(options.steps - start_step)) /
+      static_cast<double>(tokens_per_step *
+                          static_cast<std::uint64_t>(options.steps - start_step)) /
       std::max(total_seconds, 1e-9);
   result.last_checkpoint = last_checkpoint;
   return result;

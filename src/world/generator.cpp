@@ -41,7 +41,8 @@ std::vector<int> shown_characters(const World& world, bool ai_only) {
 
 class DocWriter {
  public:
-  DocWriter(const Renderer& renderer, Rng& rng) : r_(renderer), w_(renderer.world()), rng_(rng) {}
+  DocWriter(const Renderer& renderer, Rng& rng, std::vector<int> shown)
+      : shown_(std::move(shown)), r_(renderer), w_(renderer.world()), rng_(rng) {}
 
   int pick(const std::vector<int>& pool, int exclude = -1) {
     if (pool.size() == 1 && pool[0] == exclude) return exclude;
@@ -191,9 +192,8 @@ class DocWriter {
     return doc;
   }
 
-  std::vector<int> shown_;
-
  private:
+  std::vector<int> shown_;  // characters that may appear in demonstrations
   const Renderer& r_;
   const World& w_;
   Rng& rng_;
@@ -226,8 +226,7 @@ std::vector<DocPlan> plan_training_documents(const World& world) {
 RenderedDoc render_document(const Renderer& renderer, const DocPlan& plan, std::uint64_t index) {
   const World& world = renderer.world();
   Rng rng = document_rng(world.seed(), 0, index);
-  DocWriter writer(renderer, rng);
-  writer.shown_ = shown_characters(world, false);
+  DocWriter writer(renderer, rng, shown_characters(world, false));
   int a = plan.character;
   if (a < 0) {
     const auto pool = shown_characters(world, plan.kind == DocKind::AiStory);
@@ -313,6 +312,14 @@ GenerateStats generate_corpus(const World& world, const std::filesystem::path& o
   GenerateStats stats;
   const Renderer renderer(world);
   const std::vector<DocPlan> plan = plan_training_documents(world);
+  // Replacing a directory is only safe when it is a world masque wrote.
+  std::error_code ec;
+  if (std::filesystem::exists(out_dir, ec) &&
+      (!std::filesystem::is_directory(out_dir, ec) ||
+       (!std::filesystem::is_empty(out_dir, ec) && !std::filesystem::exists(out_dir / "world.json", ec)))) {
+    throw InputError(cat("--out ", out_dir.string(), " exists and is not a world directory (no world.json); ",
+                         "choose a new or empty directory"));
+  }
   AtomicDir dir(out_dir);
   write_json_file(dir.path() / "world.json", world.to_json());
 

@@ -65,6 +65,7 @@ printf '\xff\xff\xff\xff\xff\xff\xff\xff{}' > broken/model.safetensors
 expect_error "huge header length" "exceeds the limit" -- "$M" --quiet sample --model broken --prompt Ada
 expect_error "init from a broken directory" "not a valid safetensors" -- \
   "$M" "${TRAIN[@]}" "${D[@]}" --init-from broken --out r5
+[ ! -e r5 ] || fail "a refused --init-from left a run directory behind"
 expect_error "not a model directory" "no config.json" -- "$M" --quiet sample --model data --prompt Ada
 
 # Divergence: stop with a clear message, keep the last good checkpoint.

@@ -31,6 +31,7 @@ losses() { grep -o '"loss_hex":"[^"]*","lr":[^,]*,"step":[0-9]*' "$1/metrics.jso
 "$M" "${COMMON[@]}" --out full >/dev/null
 
 kills=0
+in_save=0
 for attempt in $(seq 1 12); do
   # Started directly (not via a function) so $! is masque itself.
   "$M" "${COMMON[@]}" --out killed --resume >/dev/null 2>&1 &
@@ -39,13 +40,15 @@ for attempt in $(seq 1 12); do
   sleep "0.$(printf '%03d' $(( (RANDOM % 280) + 20 )))"
   if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
   wait "$pid" 2>/dev/null || true
+  # A temporary checkpoint directory left behind means the kill hit a save.
+  if ls -a killed/checkpoints 2>/dev/null | grep -q '^\.step-'; then in_save=$((in_save + 1)); fi
   if [ -d killed/checkpoints ] && ls killed/checkpoints | grep -q '^step-'; then
     # The newest complete checkpoint must load and generate.
     "$M" --quiet --threads 1 sample --model killed --prompt "Ada" --max-tokens 4 --temperature 0 \
       >/dev/null 2>err.txt || { echo "FAIL: checkpoint unloadable after kill $attempt"; cat err.txt; exit 1; }
   fi
 done
-echo "killed $kills times"
+echo "killed $kills times, $in_save of them during a checkpoint save"
 out=$("$M" "${COMMON[@]}" --out killed --resume 2>&1 || true)
 if ! ls killed/checkpoints | grep -q "^step-$STEPS\$"; then
   # Killed runs may already have finished; then --resume reports the run is complete.

@@ -66,8 +66,9 @@ TEST_F(Generator, GreedyKvCacheDecodingEqualsFullRecomputation) {
   for (std::size_t i = 0; i < r.tokens.size(); ++i) {
     std::vector<float> logits(seq.size() * static_cast<std::size_t>(vocab));
     model_->forward_logits(seq.data(), 1, static_cast<int>(seq.size()), logits.data());
-    const std::span<const float> last(logits.data() + (seq.size() - 1) * static_cast<std::size_t>(vocab),
-                                      static_cast<std::size_t>(vocab));
+    const std::span<const float> last(
+        logits.data() + (seq.size() - 1) * static_cast<std::size_t>(vocab),
+        static_cast<std::size_t>(vocab));
     const std::int32_t expected = argmax_token(last);
     ASSERT_EQ(r.tokens[i], expected) << "token " << i;
     seq.push_back(expected);
@@ -84,7 +85,8 @@ TEST_F(Generator, SeedsAreReproducibleAndStreamingMatchesTheResult) {
   opts.max_tokens = 30;
   opts.seed = 5;
   std::string streamed;
-  const GenerationResult a = gen.run("Bo sees", opts, [&](const std::string& piece) { streamed += piece; });
+  const GenerationResult a =
+      gen.run("Bo sees", opts, [&](const std::string& piece) { streamed += piece; });
   const GenerationResult b = gen.run("Bo sees", opts);
   EXPECT_EQ(a.tokens, b.tokens);
   EXPECT_EQ(streamed, a.text);
@@ -104,7 +106,8 @@ TEST_F(Generator, StopStringsEndGenerationAndAreNotEmitted) {
   const std::string stop = full.substr(full.size() / 2, 2);
   opts.stop = {stop};
   std::string streamed;
-  const GenerationResult r = gen.run("Cy finds", opts, [&](const std::string& piece) { streamed += piece; });
+  const GenerationResult r =
+      gen.run("Cy finds", opts, [&](const std::string& piece) { streamed += piece; });
   EXPECT_EQ(r.text, full.substr(0, full.find(stop)));
   EXPECT_EQ(streamed, r.text) << "no part of the stop string may be streamed";
   EXPECT_EQ(r.finish_reason, "stop");
@@ -156,6 +159,27 @@ TEST_F(Generator, StreamingNeverSplitsUtf8Characters) {
   fs::remove_all(dir);
 }
 
+TEST_F(Generator, ModelVocabLargerThanTheTokenizerIsFine) {
+  // HF checkpoints often pad vocab_size; ids past the tokenizer have no text.
+  ModelConfig padded = world_->config;
+  padded.vocab_size = static_cast<int>(world_->tokenizer.vocab_size()) + 200;
+  Model model(padded);
+  model.init_weights(8);
+  ModelTextGenerator gen(model, world_->tokenizer);
+  GenerateOptions opts;
+  opts.max_tokens = 40;
+  opts.ignore_eos = true;
+  int beyond = 0;
+  for (std::uint64_t seed = 0; seed < 4; ++seed) {
+    opts.seed = seed;
+    const GenerationResult r = gen.run("Ada", opts);
+    EXPECT_EQ(r.tokens.size(), 40u);
+    for (std::int32_t t : r.tokens)
+      beyond += t >= static_cast<std::int32_t>(world_->tokenizer.vocab_size());
+  }
+  EXPECT_GT(beyond, 0) << "the test needs ids past the tokenizer to mean anything";
+}
+
 TEST_F(Generator, RejectsBadOptions) {
   ModelTextGenerator gen(*model_, world_->tokenizer);
   GenerateOptions opts;
@@ -172,7 +196,8 @@ TEST_F(Generator, LoadModelDirRoundTripsAndRejectsBrokenDirectories) {
   const fs::path dir = write_model_dir(world_->dir / "model_ok", *model_, world_->tokenizer);
   const LoadedModel loaded = load_model_dir(dir);
   EXPECT_EQ(loaded.model->config(), world_->config);
-  EXPECT_EQ(std::memcmp(loaded.model->param_data(), model_->param_data(), model_->num_params() * 4), 0);
+  EXPECT_EQ(std::memcmp(loaded.model->param_data(), model_->param_data(), model_->num_params() * 4),
+            0);
 
   EXPECT_THROW(load_model_dir(world_->dir / "nope"), InputError);
 
@@ -186,7 +211,8 @@ TEST_F(Generator, LoadModelDirRoundTripsAndRejectsBrokenDirectories) {
     load_model_dir(bad);
     FAIL();
   } catch (const FormatError& e) {
-    EXPECT_NE(std::string(e.what()).find("missing tensors: model.layers.1."), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("missing tensors: model.layers.1."), std::string::npos)
+        << e.what();
   }
   // Extra tensors are named too.
   const fs::path extra = write_model_dir(world_->dir / "model_extra", *model_, world_->tokenizer);
@@ -195,7 +221,8 @@ TEST_F(Generator, LoadModelDirRoundTripsAndRejectsBrokenDirectories) {
     load_model_dir(extra);
     FAIL();
   } catch (const FormatError& e) {
-    EXPECT_NE(std::string(e.what()).find("unexpected tensors: model.layers.1."), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("unexpected tensors: model.layers.1."), std::string::npos)
+        << e.what();
   }
   // Truncated weights.
   const fs::path cut = write_model_dir(world_->dir / "model_cut", *model_, world_->tokenizer);

@@ -174,11 +174,11 @@ TEST(Safetensors, RejectsWhatTheReferenceRejects) {
 TEST(Safetensors, AcceptsWhatTheReferenceAccepts) {
   // Unpadded header, null metadata, zero-size tensor, tensors out of name order.
   const std::string f8(8, '\0');
-  const std::string bytes = make_file(
-      R"({"__metadata__":null,"z":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
-      R"("e":{"dtype":"F32","shape":[0,5],"data_offsets":[4,4]},)"
-      R"("a":{"dtype":"I8","shape":[4],"data_offsets":[4,8]}})",
-      f8, /*pad=*/false);
+  const std::string bytes =
+      make_file(R"({"__metadata__":null,"z":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                R"("e":{"dtype":"F32","shape":[0,5],"data_offsets":[4,4]},)"
+                R"("a":{"dtype":"I8","shape":[4],"data_offsets":[4,8]}})",
+                f8, /*pad=*/false);
   std::vector<TensorInfo> tensors;
   SafetensorsFile::validate_bytes(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size(),
                                   "ok", &tensors, nullptr);
@@ -219,7 +219,8 @@ TEST(Safetensors, MutationFuzz) {
           bytes.resize(rng.below(bytes.size() + 1));
           break;
         case 1:  // flip a random byte anywhere
-          if (!bytes.empty()) bytes[rng.below(bytes.size())] ^= static_cast<char>(1 + rng.below(255));
+          if (!bytes.empty())
+            bytes[rng.below(bytes.size())] ^= static_cast<char>(1 + rng.below(255));
           break;
         case 2:  // flip a byte of the length prefix
           if (bytes.size() >= 8) bytes[rng.below(8)] ^= static_cast<char>(1 + rng.below(255));
@@ -249,7 +250,8 @@ TEST(Safetensors, MutationFuzz) {
       unsigned sum = 0;
       for (const TensorInfo& t : tensors) {
         ASSERT_LE(t.end, bytes.size() - 8 - n);
-        for (std::uint64_t b = t.begin; b < t.end; ++b) sum += static_cast<unsigned char>(bytes.at(8 + n + b));
+        for (std::uint64_t b = t.begin; b < t.end; ++b)
+          sum += static_cast<unsigned char>(bytes.at(8 + n + b));
       }
       (void)sum;
       ++accepted;

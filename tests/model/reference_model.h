@@ -80,9 +80,10 @@ class ReferenceModel {
   }
 
   double loss(const std::vector<double>& p, const std::vector<std::int32_t>& tokens,
-              const std::vector<std::int32_t>& targets, int B, int T) const {
+              const std::vector<std::int32_t>& targets, int B, int T,
+              const std::vector<double>& add_after_layer = {}) const {
     const int V = cfg_.vocab_size;
-    auto z = logits(p, tokens, B, T);
+    auto z = logits(p, tokens, B, T, add_after_layer);
     double total = 0.0;
     int count = 0;
     for (int r = 0; r < B * T; ++r) {

@@ -234,11 +234,26 @@ TEST(Model, ResidualHookSteersTrainingAndDecoding) {
   InferenceSession session(model, 16);
   auto last = session.append(std::span(tokens.data(), T));
   for (int v = 0; v < 29; ++v) EXPECT_NEAR(last[v], logits[(T - 1) * 29 + v], 1e-5);
-  // Training treats the addition as a constant: grads still match the
-  // reference with the same addition (checked on the final norm's weight).
+  // Training treats the addition as a constant: the loss and gradients match
+  // finite differences of the reference with the same addition.
   model.zero_grad();
   const float loss = model.forward_backward(tokens.data(), targets.data(), 1, T);
-  EXPECT_GT(std::abs(loss), 0.0f);
+  auto p = params_double(model);
+  EXPECT_NEAR(loss, ref.loss(p, tokens, targets, 1, T, steer), 1e-5);
+  for (const char* name : {"model.norm.weight", "model.layers.0.mlp.down_proj.weight",
+                           "model.layers.1.self_attn.q_proj.weight", "model.embed_tokens.weight"}) {
+    const ParamView& view = model.param(name);
+    for (std::size_t k = 0; k < 3; ++k) {
+      const std::size_t i = view.offset + (k * 101) % view.numel;
+      const double saved = p[i];
+      p[i] = saved + 1e-5;
+      const double up = ref.loss(p, tokens, targets, 1, T, steer);
+      p[i] = saved - 1e-5;
+      const double down = ref.loss(p, tokens, targets, 1, T, steer);
+      p[i] = saved;
+      EXPECT_NEAR(view.grad[(k * 101) % view.numel], (up - down) / 2e-5, 1e-4) << name;
+    }
+  }
   model.set_residual_hook({});
   EXPECT_FALSE(model.residual_hook());
 }

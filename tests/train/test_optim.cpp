@@ -4,8 +4,8 @@
 #include <cmath>
 #include <vector>
 
-#include "core/rng.h"
 #include "core/error.h"
+#include "core/rng.h"
 #include "core/threads.h"
 #include "model/model.h"
 #include "train/adamw.h"
@@ -52,7 +52,8 @@ TEST(AdamW, MatchesReferenceAndSkipsDecayOnNorms) {
   bool saw_no_decay = false;
   for (const ParamView& view : model.params()) {
     saw_no_decay |= !view.weight_decay;
-    for (std::size_t i = 0; i < view.numel; ++i) mask[view.offset + i] = view.weight_decay ? 1.0 : 0.0;
+    for (std::size_t i = 0; i < view.numel; ++i)
+      mask[view.offset + i] = view.weight_decay ? 1.0 : 0.0;
   }
   ASSERT_TRUE(saw_no_decay) << "norm weights must be excluded from weight decay";
   const double lr = 0.01;
@@ -71,7 +72,8 @@ TEST(AdamW, MatchesReferenceAndSkipsDecayOnNorms) {
   }
   EXPECT_EQ(opt.steps(), 2);
   double max_err = 0;
-  for (std::size_t i = 0; i < n; ++i) max_err = std::max(max_err, std::abs(p[i] - model.param_data()[i]));
+  for (std::size_t i = 0; i < n; ++i)
+    max_err = std::max(max_err, std::abs(p[i] - model.param_data()[i]));
   EXPECT_LT(max_err, 1e-5);
 }
 
@@ -94,7 +96,8 @@ TEST(ClipGradNorm, ScalesToMaxAndIsThreadIndependent) {
   Model model(small_config());
   fill_grads(model, 9);
   double sum = 0;
-  for (std::size_t i = 0; i < model.num_params(); ++i) sum += double(model.grad_data()[i]) * model.grad_data()[i];
+  for (std::size_t i = 0; i < model.num_params(); ++i)
+    sum += double(model.grad_data()[i]) * model.grad_data()[i];
   const std::vector<float> grads(model.grad_data(), model.grad_data() + model.num_params());
 
   set_num_threads(1);
@@ -110,7 +113,8 @@ TEST(ClipGradNorm, ScalesToMaxAndIsThreadIndependent) {
   const float norm = clip_grad_norm(model, 1.0f);
   EXPECT_EQ(norm, norm1);
   double after = 0;
-  for (std::size_t i = 0; i < model.num_params(); ++i) after += double(model.grad_data()[i]) * model.grad_data()[i];
+  for (std::size_t i = 0; i < model.num_params(); ++i)
+    after += double(model.grad_data()[i]) * model.grad_data()[i];
   EXPECT_NEAR(std::sqrt(after), 1.0, 1e-4);
 
   model.grad_data()[7] = NAN;

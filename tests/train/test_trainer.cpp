@@ -5,13 +5,13 @@
 #include <fstream>
 #include <sstream>
 
-#include "tiny_data.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/json_util.h"
 #include "core/threads.h"
 #include "infer/model_dir.h"
 #include "io/safetensors.h"
+#include "tiny_data.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
 
@@ -93,8 +93,9 @@ TEST_F(Trainer, LearnsWritesCheckpointsAndKeepsTheLastK) {
   EXPECT_EQ(checkpoints[0].step, 30);
   EXPECT_EQ(checkpoints[1].step, 20);
   EXPECT_EQ(r.last_checkpoint, checkpoints[0].dir);
-  for (const char* file : {"model.safetensors", "config.json", "generation_config.json", "tokenizer.json",
-                           "tokenizer_config.json", "optimizer.safetensors", "trainer_state.json"}) {
+  for (const char* file :
+       {"model.safetensors", "config.json", "generation_config.json", "tokenizer.json",
+        "tokenizer_config.json", "optimizer.safetensors", "trainer_state.json"}) {
     EXPECT_TRUE(fs::exists(checkpoints[0].dir / file)) << file;
   }
   SafetensorsFile weights(checkpoints[0].dir / "model.safetensors");
@@ -223,8 +224,9 @@ TEST_F(Trainer, RejectsBadInput) {
   {  // shards declaring a larger vocabulary than the model
     const fs::path data = world_->dir / "data_big_vocab";
     fs::create_directories(data);
-    test_world::write_shard(data / "train_000.bin", world_->tokenizer, test_world::tiny_corpus_text(50, 1),
-                         world_->tokenizer.vocab_size() + 100);
+    test_world::write_shard(data / "train_000.bin", world_->tokenizer,
+                            test_world::tiny_corpus_text(50, 1),
+                            world_->tokenizer.vocab_size() + 100);
     TrainOptions bad = o;
     bad.data_dir = data;
     bad.eval_every = 0;
