@@ -2,6 +2,7 @@
 // makes, and a mutation fuzzer that must only ever see clean loads or
 // FormatErrors (never a crash or an out-of-bounds read; run under ASan too).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
@@ -20,10 +21,19 @@ using namespace masque;
 
 namespace {
 
+// One directory per process, removed when the test binary exits.
+struct TempDir {
+  fs::path path = fs::temp_directory_path() / ("masque_io_test_" + std::to_string(::getpid()));
+  TempDir() { fs::create_directories(path); }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
 fs::path temp_dir() {
-  fs::path dir = fs::temp_directory_path() / ("masque_io_test_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return dir;
+  static TempDir dir;
+  return dir.path;
 }
 
 void write_bytes(const fs::path& path, const std::string& bytes) {
