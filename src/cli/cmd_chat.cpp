@@ -10,6 +10,7 @@
 #include "core/json_util.h"
 #include "infer/model_dir.h"
 #include "posttrain/chat_session.h"
+#include "posttrain/sft_data.h"
 
 namespace {
 
@@ -21,21 +22,14 @@ struct ChatOptions {
 };
 
 void run_jsonl(masque::ChatSession& session, const masque::GenerateOptions& gen) {
-  std::string line;
-  long long line_no = 0;
-  while (std::getline(std::cin, line)) {
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = masque::cat("stdin line ", line_no);
-    masque::Conversation conv =
-        masque::conversation_from_json(masque::parse_json(line, where), where);
+  masque::for_each_conversation(std::cin, "stdin", [&](masque::Conversation&& conv) {
     std::string reply = session.complete(conv, gen);
     conv.push_back({masque::Role::kAssistant, reply});
     masque::Json out = masque::conversation_to_json(conv);
     out["reply"] = reply;
     std::printf("%s\n", out.dump().c_str());
     std::fflush(stdout);
-  }
+  });
 }
 
 void run_interactive(masque::ChatSession& session, const masque::GenerateOptions& gen) {

@@ -8,6 +8,7 @@
 #include "cli/command.h"
 #include "core/json_util.h"
 #include "posttrain/chat_format.h"
+#include "posttrain/sft_data.h"
 
 namespace {
 
@@ -25,14 +26,7 @@ masque::cli::CommandRegistrar reg("chat-encode", [](CLI::App& app) {
                 "End with <|assistant|> (as a prompt for a reply); no targets");
   cmd->callback([o] {
     masque::Tokenizer tok = masque::Tokenizer::load(o->tokenizer);
-    std::string line;
-    long long line_no = 0;
-    while (std::getline(std::cin, line)) {
-      ++line_no;
-      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      const std::string where = masque::cat("stdin line ", line_no);
-      masque::Conversation conv =
-          masque::conversation_from_json(masque::parse_json(line, where), where);
+    masque::for_each_conversation(std::cin, "stdin", [&](masque::Conversation&& conv) {
       masque::Json out;
       const std::string text = masque::render_chat(conv, o->generation_prompt);
       out["text"] = text;
@@ -44,7 +38,7 @@ masque::cli::CommandRegistrar reg("chat-encode", [](CLI::App& app) {
         out["targets"] = t.targets;
       }
       std::printf("%s\n", out.dump().c_str());
-    }
+    });
   });
 });
 

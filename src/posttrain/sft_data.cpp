@@ -7,18 +7,28 @@
 
 namespace masque {
 
+std::int64_t for_each_conversation(std::istream& in, std::string_view source,
+                                   const std::function<void(Conversation&&)>& fn) {
+  std::string line;
+  std::int64_t line_no = 0;
+  std::int64_t count = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::string where = source == "stdin" ? cat("stdin line ", line_no)
+                                                : cat("line ", line_no, " of ", source);
+    fn(conversation_from_json(parse_json(line, where), where));
+    ++count;
+  }
+  return count;
+}
+
 std::vector<Conversation> read_conversations_jsonl(const std::filesystem::path& path) {
   std::ifstream in(path);
   if (!in) throw InputError(cat("cannot open chat data ", path, " (check the path)"));
   std::vector<Conversation> conversations;
-  std::string line;
-  std::int64_t line_no = 0;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    std::string where = cat("line ", line_no, " of ", path.string());
-    conversations.push_back(conversation_from_json(parse_json(line, where), where));
-  }
+  for_each_conversation(in, path.string(),
+                        [&](Conversation&& c) { conversations.push_back(std::move(c)); });
   if (conversations.empty()) {
     throw InputError(cat("chat data ", path, " holds no conversations (one JSON object with a ",
                          "\"messages\" array per line)"));

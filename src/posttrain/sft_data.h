@@ -6,11 +6,20 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <istream>
+#include <string_view>
 #include <vector>
 
 #include "posttrain/chat_format.h"
 
 namespace masque {
+
+// Calls fn for each conversation of a JSONL stream, validated; `source`
+// names the stream in errors ("line 3 of chats.jsonl", "stdin line 3").
+// Blank lines are skipped. Returns the number of conversations.
+std::int64_t for_each_conversation(std::istream& in, std::string_view source,
+                                   const std::function<void(Conversation&&)>& fn);
 
 // Reads and validates every line (InputError naming file:line on malformed
 // JSON, unknown roles, empty content, wrong types). Blank lines are skipped.
