@@ -38,7 +38,7 @@ struct DemoOpts {
   int depth = 0;             // 0 = preset
   int samples = 0;           // 0 = preset
   float lr = 0;              // 0 = ModelConfig::learning_rate_for_depth
-  int characters = 16;       // K of the demo world
+  int characters = 64;       // K of the demo world (the default spec's)
   bool json = false;
 };
 
@@ -68,9 +68,10 @@ Preset make_preset(const DemoOpts& o) {
     p.context_turns = {0, 1};
     p.bootstrap = 100;
   } else {
-    // The default world's generator and rules with a smaller cast, so that a
-    // model trained for three minutes on two cores (a few hundred thousand
-    // tokens) sees each character often enough to pick up its persona.
+    // The default world (K = 64). Three minutes on two idle cores see about
+    // 3M tokens, enough for every character's signature and traits; on a
+    // busy machine the budget buys fewer steps (--train-seconds buys more,
+    // --characters 16 makes each character more frequent).
     p.spec.characters = o.characters;
     p.vocab_size = 2048;
     p.depth = 2;
@@ -279,7 +280,7 @@ masque::cli::CommandRegistrar reg("demo", [](CLI::App& app) {
   cmd->add_option("--depth", o->depth, "Model depth (layers; width 64*depth; default 2)")->check(CLI::Range(1, 16));
   cmd->add_option("--samples", o->samples, "Responses per character and context length (default 4)")
       ->check(CLI::Range(1, 64));
-  cmd->add_option("--characters", o->characters, "Characters in the demo world (default 16)")
+  cmd->add_option("--characters", o->characters, "Characters in the demo world (default 64, the default spec)")
       ->check(CLI::Range(2, 256));
   cmd->add_option("--lr", o->lr, "Peak learning rate (default: by depth)")->check(CLI::PositiveNumber);
   cmd->add_flag("--json", o->json, "Machine-readable summary, no progress bars");
