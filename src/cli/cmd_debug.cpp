@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli/command.h"
+#include "cli/parse_util.h"
 #include "core/error.h"
 #include "core/json_util.h"
 #include "infer/model_dir.h"
@@ -25,34 +26,16 @@ struct Opts {
   std::string out;
 };
 
-std::vector<std::int32_t> parse_ids(const std::string& text, const char* flag) {
-  std::vector<std::int32_t> ids;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    try {
-      std::size_t used = 0;
-      const long value = std::stol(item, &used);
-      if (used != item.size() || value < -1 || value > INT32_MAX) throw std::invalid_argument("id");
-      ids.push_back(static_cast<std::int32_t>(value));
-    } catch (const std::exception&) {
-      throw InputError(cat(flag, ": '", item, "' is not a token id (expected e.g. 1,2,3)"));
-    }
-  }
-  if (ids.empty()) throw InputError(cat(flag, " is empty"));
-  return ids;
-}
-
 void run_forward(const Opts& o) {
   LoadedModel loaded = load_model_dir(o.model_dir);
   Model& model = *loaded.model;
-  const std::vector<std::int32_t> tokens = parse_ids(o.tokens, "--tokens");
+  const std::vector<std::int32_t> tokens = cli::parse_id_list(o.tokens, "--tokens");
   std::vector<std::int32_t> targets;
   if (o.targets.empty()) {  // next-token targets, last position ignored (HF labels=input_ids)
     targets.assign(tokens.begin() + 1, tokens.end());
     targets.push_back(-1);
   } else {
-    targets = parse_ids(o.targets, "--targets");
+    targets = cli::parse_id_list(o.targets, "--targets", -1);
   }
   const int T = static_cast<int>(tokens.size());
   const int vocab = model.config().vocab_size;

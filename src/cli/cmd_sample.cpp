@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli/command.h"
+#include "cli/parse_util.h"
 #include "core/error.h"
 #include "core/json_util.h"
 #include "infer/model_dir.h"
@@ -25,23 +26,6 @@ struct Opts {
   bool json = false;
 };
 
-std::vector<std::int32_t> parse_ids(const std::string& text) {
-  std::vector<std::int32_t> ids;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    try {
-      std::size_t used = 0;
-      const long value = std::stol(item, &used);
-      if (used != item.size() || value < 0 || value > INT32_MAX) throw std::invalid_argument("id");
-      ids.push_back(static_cast<std::int32_t>(value));
-    } catch (const std::exception&) {
-      throw InputError(cat("--tokens: '", item, "' is not a token id (expected e.g. 1,2,3)"));
-    }
-  }
-  return ids;
-}
-
 void run(const Opts& o) {
   if (o.prompt.empty() == o.tokens.empty())
     throw InputError("give exactly one of --prompt or --tokens");
@@ -58,7 +42,7 @@ void run(const Opts& o) {
   }
   const GenerationResult result = o.tokens.empty()
                                       ? generator.run(o.prompt, o.gen, stream)
-                                      : generator.run_tokens(parse_ids(o.tokens), o.gen, stream);
+                                      : generator.run_tokens(cli::parse_id_list(o.tokens, "--tokens"), o.gen, stream);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (o.json) {

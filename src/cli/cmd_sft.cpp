@@ -4,20 +4,11 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "cli/parse_util.h"
 #include "core/json_util.h"
 #include "posttrain/sft.h"
 
 namespace {
-
-std::vector<std::string> split_commas(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
 
 masque::cli::CommandRegistrar reg("sft", [](CLI::App& app) {
   auto* cmd = app.add_subcommand(
@@ -51,7 +42,7 @@ masque::cli::CommandRegistrar reg("sft", [](CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--json", *json, "Print a JSON summary");
   cmd->callback([o, json, targets] {
-    o->lora_targets = split_commas(*targets);
+    o->lora_targets = masque::cli::split_commas(*targets);
     o->progress = !*json;
     masque::SftResult r = masque::run_sft(*o);
     masque::Json summary = {{"steps", r.steps_done},
