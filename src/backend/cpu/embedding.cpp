@@ -21,12 +21,9 @@ void embedding_forward(float* out, const std::int32_t* tokens, const float* tabl
 void embedding_backward(float* dtable, const float* dout, const std::int32_t* tokens, int rows, int dim) {
 #pragma omp parallel if (static_cast<long>(rows) * dim >= kParallelMinWork)
   {
-    const int nthreads = omp_get_num_threads();
-    const int tid = omp_get_thread_num();
-    // Column slices rounded to 16 floats so threads never share a cache line.
-    const int chunk = ((dim + nthreads - 1) / nthreads + 15) / 16 * 16;
-    const int c0 = std::min(dim, tid * chunk);
-    const int c1 = std::min(dim, c0 + chunk);
+    const ColumnSlice slice = column_slice(dim, omp_get_thread_num(), omp_get_num_threads());
+    const int c0 = slice.begin;
+    const int c1 = slice.end;
     for (int row = 0; row < rows && c0 < c1; ++row) {
       float* dst = dtable + static_cast<std::size_t>(tokens[row]) * dim;
       const float* src = dout + static_cast<std::size_t>(row) * dim;

@@ -60,11 +60,9 @@ void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const floa
   if (dweight == nullptr) return;
 #pragma omp parallel if (static_cast<long>(rows) * dim >= kParallelMinWork)
   {
-    const int nthreads = omp_get_num_threads();
-    const int tid = omp_get_thread_num();
-    const int chunk = ((dim + nthreads - 1) / nthreads + 15) / 16 * 16;
-    const int c0 = std::min(dim, tid * chunk);
-    const int c1 = std::min(dim, c0 + chunk);
+    const ColumnSlice slice = column_slice(dim, omp_get_thread_num(), omp_get_num_threads());
+    const int c0 = slice.begin;
+    const int c1 = slice.end;
     for (int row = 0; row < rows && c0 < c1; ++row) {
       const float* x = inp + static_cast<std::size_t>(row) * dim;
       const float* dy = dout + static_cast<std::size_t>(row) * dim;

@@ -16,6 +16,21 @@ namespace masque::cpu {
 // tiny test models).
 constexpr long kParallelMinWork = 1L << 14;
 
+// Columns [begin, end) of a dim-wide row that thread `tid` of `nthreads` owns
+// when threads split a column reduction (dweight += over rows): slices are
+// rounded to 16 floats so no two threads write one cache line, and each
+// column is summed by one thread in row order, so results are deterministic.
+struct ColumnSlice {
+  int begin;
+  int end;
+};
+inline ColumnSlice column_slice(int dim, int tid, int nthreads) {
+  const int chunk = ((dim + nthreads - 1) / nthreads + 15) / 16 * 16;
+  const int begin = tid * chunk < dim ? tid * chunk : dim;
+  const int end = begin + chunk < dim ? begin + chunk : dim;
+  return {begin, end};
+}
+
 // exp(x) for 8 floats; inputs below -87.3 give 0 (not denormals), above 88.3 clamp.
 inline __m256 exp256_ps(__m256 x) {
   const __m256 hi = _mm256_set1_ps(88.3762626647949f);
