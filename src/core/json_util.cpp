@@ -21,7 +21,23 @@ Json read_json_file(const std::filesystem::path& path) {
 }
 
 void write_json_file(const std::filesystem::path& path, const Json& value) {
-  write_file_atomic(path, value.dump(2) + "\n");
+  // Model-generated text can hold invalid UTF-8 (byte-level BPE samples any
+  // byte sequence); it is written as U+FFFD rather than failing the write.
+  write_file_atomic(path, value.dump(2, ' ', false, Json::error_handler_t::replace) + "\n");
+}
+
+void reject_unknown_fields(const Json& object, const std::set<std::string>& known,
+                           std::string_view where) {
+  if (!object.is_object()) {
+    throw InputError(cat(where, ": expected a JSON object, got ", json_type_name(object)));
+  }
+  for (const auto& [key, value] : object.items()) {
+    if (!known.count(key)) {
+      std::string valid;
+      for (const auto& name : known) valid += (valid.empty() ? "" : ", ") + name;
+      throw InputError(cat(where, ": unknown field '", key, "' (valid fields: ", valid, ")"));
+    }
+  }
 }
 
 }  // namespace masque

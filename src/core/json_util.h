@@ -2,6 +2,7 @@
 // type was expected. Everything masque parses from JSON goes through these.
 #pragma once
 #include <filesystem>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -21,6 +22,10 @@ Json parse_json(std::string_view text, std::string_view what);
 void write_json_file(const std::filesystem::path& path, const Json& value);
 
 std::string json_type_name(const Json& value);
+
+// Strict parsing: InputError naming `where`, the unknown key and the valid ones.
+void reject_unknown_fields(const Json& object, const std::set<std::string>& known,
+                           std::string_view where);
 
 // Required field of an expected type: get_field<int>(cfg, "hidden_size", "config.json").
 template <class T>

@@ -24,17 +24,6 @@ std::string_view doc_kind_name(DocKind kind) {
 
 namespace {
 
-void reject_unknown_fields(const Json& object, const std::set<std::string>& known,
-                           std::string_view where) {
-  for (const auto& [key, value] : object.items()) {
-    if (!known.count(key)) {
-      std::string valid;
-      for (const auto& name : known) valid += (valid.empty() ? "" : ", ") + name;
-      throw InputError(cat(where, ": unknown field '", key, "' (valid fields: ", valid, ")"));
-    }
-  }
-}
-
 const Json& require_array(const Json& object, const char* key, std::string_view where) {
   const Json& value = object.at(key);
   if (!value.is_array()) {

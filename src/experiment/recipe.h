@@ -1,0 +1,94 @@
+// Recipe: one PSM experiment as data (docs/experiments.md): corpus knobs
+// (a persona-world spec), tokenizer and pretraining configs, arms (overrides
+// of those), post-training sets with their SFT configs ("models"),
+// measurements (trait probe sets, E1, sampled replies), seeds and the claims
+// PSM makes. Parsed strictly: an unknown stage or knob, a wrong type or a
+// name that refers to nothing is an InputError naming the field, raised
+// before any stage runs.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/json_util.h"
+#include "posttrain/assistant_probe.h"
+#include "world/chat_sets.h"
+#include "world/spec.h"
+
+namespace masque::experiment {
+
+struct PretrainConfig {
+  int depth = 2;
+  int batch_size = 16;
+  int seq_len = 128;
+  std::int64_t steps = 300;
+  float lr = 0;  // 0 = ModelConfig::learning_rate_for_depth
+  int warmup_steps = 15;
+  std::string schedule = "wsd";
+  float weight_decay = 0.1f;
+  Json to_json() const;
+};
+
+struct SftConfig {
+  std::int64_t steps = 0;  // 0 = from epochs
+  double epochs = 2.0;
+  int batch_size = 8;
+  float lr = 1e-3f;
+  int warmup_steps = 3;
+  int lora_rank = 0;
+  float lora_alpha = 16.0f;
+  Json to_json() const;
+};
+
+struct Arm {
+  std::string name;
+  double x = 0;       // the varied quantity, for plots and "increases" claims
+  std::string label;  // for reports ("ρ = 0.5")
+  world::WorldSpec world;
+  PretrainConfig pretrain;
+};
+
+struct PosttrainModel {
+  std::string name;
+  world::ChatSetSpec set;
+  SftConfig sft;
+  std::optional<double> x;  // e.g. number of examples (curves)
+  std::string series;       // e.g. "familiar" (curves)
+};
+
+struct ProbeSetConfig {
+  ProbeSetSpec spec;  // request text resolved from {"trait", "pole"} if given so
+};
+
+struct Measurements {
+  bool base = true;  // probe the pretrained model too (name "base")
+  std::vector<ProbeSetSpec> probes;
+  int e1_samples = 1;  // persona eval of each pretrained model; 0 = off
+  int e1_max_tokens = 48;
+  int sample_count = 0;  // sampled Assistant replies per model; 0 = off
+  int sample_max_tokens = 48;
+};
+
+struct Recipe {
+  std::string name, title, question, prediction;
+  std::vector<std::uint64_t> seeds = {1, 2, 3};
+  std::uint32_t vocab_size = 1024;
+  std::vector<Arm> arms;
+  std::vector<PosttrainModel> models;
+  Measurements measure;
+  Json claims = Json::array();  // ClaimSpec objects (experiment/analysis.h)
+  Json source;                  // the recipe JSON as given (after --scale)
+
+  // `where` names the source ("e3.json", "built-in recipe e3") in errors.
+  static Recipe from_json(const Json& json, std::string_view where);
+  static Recipe load(const std::filesystem::path& path);
+  std::vector<std::string> model_names() const;  // "base" first when measured
+};
+
+// Grows a recipe for bigger machines: documents, pretraining steps and probe
+// counts times `scale`; depth + floor(log2(scale)). scale 1 returns it as is.
+Json scale_recipe(const Json& recipe, double scale);
+
+}  // namespace masque::experiment
