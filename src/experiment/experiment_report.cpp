@@ -23,6 +23,10 @@ using report::percent;
 
 namespace {
 
+// A profile counts as learned once the model prefers its target poles over
+// the opposite ones on average (log-likelihood ratio above zero).
+constexpr double kReachedNats = 0.0;
+
 double num(const Json& j, const char* key) {
   return j.is_object() && j.contains(key) && j[key].is_number() ? j[key].get<double>() : NAN;
 }
@@ -168,10 +172,47 @@ std::string base_section(const Json& results, const std::vector<ArmRow>& arms) {
   return md;
 }
 
+// What each post-training set did to each base model: its size, the SFT
+// steps, final loss, and the conversations the stated truncation policy cut or
+// dropped (docs/chat-format.md), summed over seeds.
+std::string posttrain_section(const Json& results, const std::vector<ArmRow>& arms) {
+  std::vector<std::vector<std::string>> rows;
+  for (const ArmRow& arm : arms) {
+    for (const Json& model : results.at("models")) {
+      const std::string name = str(model, "name");
+      if (name == "base") continue;
+      std::vector<double> examples, steps, loss;
+      double truncated = 0, dropped = 0;
+      for (const Json& run : results.at("runs")) {
+        if (str(run, "arm") != arm.name || !run.contains("models") || !run["models"].contains(name)) continue;
+        const Json& m = run["models"][name];
+        examples.push_back(num(m, "examples")), steps.push_back(num(m, "steps")), loss.push_back(num(m, "final_loss"));
+        if (std::isfinite(num(m, "truncated"))) truncated += num(m, "truncated");
+        if (std::isfinite(num(m, "dropped"))) dropped += num(m, "dropped");
+      }
+      if (examples.empty()) continue;
+      const Json set = model.contains("set") ? model["set"] : Json();
+      rows.push_back({arm.label, name, set.is_object() ? str(set, "kind") : "", fixed(mean_of(examples), 0),
+                      fixed(mean_of(steps), 0), fixed(mean_of(loss), 3),
+                      cat(static_cast<long long>(truncated), " / ", static_cast<long long>(dropped))});
+    }
+  }
+  if (rows.empty()) return "";
+  std::string md = "## Post-training\n\n";
+  md += "SFT of each base model per post-training set (mean over seeds; truncated / dropped conversations "
+        "summed over seeds: longer than the context, cut to it or dropped when no Assistant token was left).\n\n";
+  md += markdown_table({"arm", "model", "set", "examples", "steps", "final loss", "truncated / dropped"}, rows) +
+        "\n";
+  return md;
+}
+
 std::string measurements_section(const Json& results, const std::vector<ArmRow>& arms) {
   std::string md = "## Measurements\n\n";
-  md += "Mean probe score per trait (+1 = the trait's positive pole; \"target\" is the post-training target "
-        "metric), mean over seeds with a 95% hierarchical bootstrap interval, no control subtracted.\n\n";
+  md += "Mean probe value per trait: the model's preference for the trait's positive pole, "
+        "log p(reply+) − log p(reply−) in nats over paired replies (positive = leans to the positive pole; "
+        "\"target\": the mean of sign(target) × value over a profile set's traits); mean over seeds with a 95% "
+        "hierarchical bootstrap interval, no control subtracted. Absolute values carry a length bias of the "
+        "paired phrases; compare models and arms.\n\n";
   const Json& all = results.at("measurements");
   for (const ArmRow& arm : arms) {
     bool header = false;
@@ -231,7 +272,8 @@ std::string curves_section(const Json& results, const std::vector<ArmRow>& arms,
   std::string md = "## Learning curves\n\n";
   md += "The target metric (mean over seeds) of each post-trained model against its x, one line per series" +
         std::string(chart_arms < arms.size() ? " (first arm only)" : "") +
-        ". \"Examples needed\": the smallest x whose mean reaches 0.5.\n\n";
+        ". \"Examples needed\": the smallest x at which the model prefers its taught profile over the "
+        "opposite one (target > 0 nats).\n\n";
   std::vector<std::string> sets;
   for (const Json& s : results.at("probe_sets")) {
     const std::string set = s.get<std::string>();
@@ -251,7 +293,7 @@ std::string curves_section(const Json& results, const std::vector<ArmRow>& arms,
         std::string reached = "not reached";
         for (const CurveModel& cm : models) {
           const auto it = target.find({arms[a].name, cm.name, set});
-          if (cm.series == series && it != target.end() && it->second >= 0.5) {
+          if (cm.series == series && it != target.end() && it->second > kReachedNats) {
             reached = format_x(cm.x);
             break;
           }
@@ -264,9 +306,9 @@ std::string curves_section(const Json& results, const std::vector<ArmRow>& arms,
       report::LineChart chart;
       chart.title = set + ".target vs x (" + arms[a].label + ")";
       chart.x_label = "x";
-      chart.y_label = "target metric";
-      chart.reference_y = 0.5;
-      chart.reference_label = "0.5";
+      chart.y_label = "target metric (nats)";
+      chart.reference_y = kReachedNats;
+      chart.reference_label = "prefers the target";
       double lo = INFINITY, hi = 0;
       for (const std::string& series : series_order) {
         report::LineSeries line{series, {}, {}};
@@ -405,6 +447,7 @@ std::filesystem::path write_experiment_report(const Json& results_in, const std:
   md += "## Verdict\n\n**" + str(results, "verdict") + "**\n\n";
   md += claims_section(results, arm_by_name, out_dir);
   md += base_section(results, arms);
+  md += posttrain_section(results, arms);
   md += measurements_section(results, arms);
   md += curves_section(results, arms, out_dir);
   md += samples_section(results, arm_by_name);

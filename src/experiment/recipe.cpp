@@ -101,6 +101,32 @@ Json resolve_probe_request(Json probe, std::string_view where) {
   return probe;
 }
 
+// In-context probes run on the pretrained model only, so a claim that reads
+// one must compare "base" (with itself or nothing).
+void check_context_claim(const ClaimSpec& claim, const std::vector<ContextProbeSpec>& context,
+                         std::string_view where) {
+  auto reads_context = [&](const MetricRef& metric) {
+    for (const auto& [ref, weight] : metric.terms) {
+      for (const ContextProbeSpec& c : context) {
+        if (ref.rfind(c.name + ".", 0) == 0) return true;
+      }
+    }
+    return false;
+  };
+  auto base_only = [](const std::string& a, const std::string& b) {
+    return a == "base" && (b.empty() || b == "base");
+  };
+  if (reads_context(claim.metric) && !base_only(claim.treatment, claim.control)) {
+    throw InputError(cat(where, ": metric reads an in-context probe set (measure.context), which is measured "
+                                "on the base model only; use \"treatment\": \"base\" and no other control"));
+  }
+  const MetricRef& versus = claim.versus_metric.terms.empty() ? claim.metric : claim.versus_metric;
+  if (!claim.versus_treatment.empty() && reads_context(versus) &&
+      !base_only(claim.versus_treatment, claim.versus_control)) {
+    throw InputError(cat(where, ": versus reads an in-context probe set, measured on the base model only"));
+  }
+}
+
 }  // namespace
 
 Json PretrainConfig::to_json() const {
@@ -196,7 +222,7 @@ Recipe Recipe::from_json(const Json& json, std::string_view where) {
 
   const Json& measure = object_or_empty(json, "measure", where);
   const std::string mw = cat(where, ".measure");
-  reject_unknown_fields(measure, {"base", "probes", "e1", "samples"}, mw);
+  reject_unknown_fields(measure, {"base", "probes", "context", "e1", "samples"}, mw);
   r.measure.base = get_field_or<bool>(measure, "base", mw, true);
   std::set<std::string> probe_names;
   if (measure.contains("probes")) {
@@ -208,6 +234,20 @@ Recipe Recipe::from_json(const Json& json, std::string_view where) {
       check_name(spec.name, pw);
       if (!probe_names.insert(spec.name).second) throw InputError(cat(pw, ": duplicate probe set '", spec.name, "'"));
       r.measure.probes.push_back(std::move(spec));
+    }
+  }
+  if (measure.contains("context")) {
+    const Json& context = measure.at("context");
+    if (!context.is_array()) throw InputError(cat(mw, ": context must be an array"));
+    if (!context.empty() && !r.measure.base) {
+      throw InputError(cat(mw, ": context probes measure the base model; set \"base\": true"));
+    }
+    for (std::size_t i = 0; i < context.size(); ++i) {
+      const std::string pw = cat(mw, ".context[", i, "]");
+      ContextProbeSpec spec = ContextProbeSpec::from_json(context[i], pw);
+      check_name(spec.name, pw);
+      if (!probe_names.insert(spec.name).second) throw InputError(cat(pw, ": duplicate probe set '", spec.name, "'"));
+      r.measure.context.push_back(std::move(spec));
     }
   }
   const Json& e1 = object_or_empty(measure, "e1", mw);
@@ -238,6 +278,7 @@ Recipe Recipe::from_json(const Json& json, std::string_view where) {
       const std::string cw = cat(where, ": claims[", i, "]");
       const ClaimSpec claim = ClaimSpec::from_json(claims[i], cw);
       validate_claim(claim, arm_list, arm_x, model_list, probe_list, cw);
+      check_context_claim(claim, r.measure.context, cw);
       r.claims.push_back(claims[i]);
     }
   }
@@ -292,6 +333,14 @@ Json scale_recipe(const Json& recipe, double scale) {
     for (Json& p : out["measure"]["probes"]) {
       if (p.is_object()) {
         if (!p.contains("count")) p["count"] = ProbeSetSpec{}.count;
+        times(p["count"]);
+      }
+    }
+  }
+  if (out.contains("measure") && out["measure"].contains("context") && out["measure"]["context"].is_array()) {
+    for (Json& p : out["measure"]["context"]) {
+      if (p.is_object()) {
+        if (!p.contains("count")) p["count"] = ContextProbeSpec{}.count;
         times(p["count"]);
       }
     }

@@ -14,6 +14,7 @@
 
 #include "core/json_util.h"
 #include "posttrain/assistant_probe.h"
+#include "posttrain/context_probe.h"
 #include "world/chat_sets.h"
 #include "world/spec.h"
 
@@ -58,13 +59,13 @@ struct PosttrainModel {
   std::string series;       // e.g. "familiar" (curves)
 };
 
-struct ProbeSetConfig {
-  ProbeSetSpec spec;  // request text resolved from {"trait", "pole"} if given so
-};
-
 struct Measurements {
   bool base = true;  // probe the pretrained model too (name "base")
   std::vector<ProbeSetSpec> probes;
+  // In-context inference probes of the pretrained simulator (base model only):
+  // does evidence of trait A in a new character's earlier answers shift the
+  // model's expectation of trait B? The positive control for E3-style claims.
+  std::vector<ContextProbeSpec> context;
   int e1_samples = 1;  // persona eval of each pretrained model; 0 = off
   int e1_max_tokens = 48;
   int sample_count = 0;  // sampled Assistant replies per model; 0 = off

@@ -18,6 +18,7 @@
 #include "infer/model_generator.h"
 #include "persona/persona_eval.h"
 #include "posttrain/assistant_probe.h"
+#include "posttrain/context_probe.h"
 #include "posttrain/sft.h"
 #include "tokenizer/bpe_trainer.h"
 #include "train/trainer.h"
@@ -162,11 +163,16 @@ Json run_e1(RunContext& ctx, const Arm& arm, std::uint64_t seed, const Stage& pr
 // Probes (and sampled replies) of one model; the same probes for every
 // model of a run, since they depend only on the world and the seed.
 Json measure_model(RunContext& ctx, const std::string& label, const Stage& model_stage,
-                   const world::World& world, std::uint64_t seed) {
+                   const world::World& world, std::uint64_t seed, bool is_base) {
   const Measurements& m = ctx.recipe.measure;
   Json probes_cfg = Json::array();
   for (const ProbeSetSpec& p : m.probes) probes_cfg.push_back(p.to_json());
-  const Json material = {{"model", model_stage.key}, {"probes", probes_cfg}, {"samples", m.sample_count},
+  Json context_cfg = Json::array();
+  if (is_base) {
+    for (const ContextProbeSpec& p : m.context) context_cfg.push_back(p.to_json());
+  }
+  const Json material = {{"model", model_stage.key}, {"probes", probes_cfg}, {"value", "delta_nats"},
+                         {"context", context_cfg}, {"samples", m.sample_count},
                          {"sample_max_tokens", m.sample_max_tokens}, {"seed", seed}};
   const auto t = Clock::now();
   Stage s = ctx.cache.get("measure", material, [&](const fs::path&) {
@@ -176,10 +182,24 @@ Json measure_model(RunContext& ctx, const std::string& label, const Stage& model
       const ProbeSetResult r = run_trait_probes(world, *loaded.model, loaded.tokenizer, p, seed);
       Json traits = Json::object();
       for (world::Trait trait : world::kAllTraits) {
-        const auto& scores = r.scores[int(trait)];
-        if (!scores.empty()) traits[std::string(world::trait_name(trait))] = scores;
+        // Δ = log p(+) − log p(−) in nats, not the bounded score 2σ(Δ) − 1:
+        // |Δ| is often several nats, where the score saturates at ±1 and a
+        // real shift between models would be invisible.
+        const auto& deltas = r.deltas[int(trait)];
+        if (!deltas.empty()) traits[std::string(world::trait_name(trait))] = deltas;
       }
       out["probes"][p.name] = traits;
+    }
+    if (is_base) {
+      for (const ContextProbeSpec& p : m.context) {
+        const ContextProbeResult r = run_context_probes(world, *loaded.model, loaded.tokenizer, p, seed);
+        Json traits = Json::object();
+        for (world::Trait trait : world::kAllTraits) {
+          const auto& shift = r.shift[int(trait)];
+          if (!shift.empty()) traits[std::string(world::trait_name(trait))] = shift;
+        }
+        out["probes"][p.name] = traits;
+      }
     }
     if (m.sample_count > 0) {
       ModelTextGenerator generator(*loaded.model, loaded.tokenizer);
@@ -279,14 +299,14 @@ Json run_one(RunContext& ctx, const Arm& arm, std::uint64_t seed) {
   run["models"] = Json::object();
   const std::string label = cat(arm.name, " seed ", seed);
   if (ctx.recipe.measure.base) {
-    Json base = measure_model(ctx, cat(label, "  base"), pretrain, world, seed);
+    Json base = measure_model(ctx, cat(label, "  base"), pretrain, world, seed, true);
     base["key"] = pretrain.key;
     run["models"]["base"] = base;
   }
   for (const PosttrainModel& model : ctx.recipe.models) {
     const Stage sft = build_sft(ctx, arm, seed, pretrain, world, model);
     Json m = stage_summary(sft);
-    const Json measured = measure_model(ctx, cat(label, "  ", model.name), sft, world, seed);
+    const Json measured = measure_model(ctx, cat(label, "  ", model.name), sft, world, seed, false);
     for (const auto& [k, v] : measured.items()) m[k] = v;
     add_target_metric(m, model.set);
     run["models"][model.name] = m;
@@ -360,6 +380,7 @@ Json run_experiment(const Json& recipe_json, std::string_view where, const RunOp
   results["models"] = models;
   Json probe_sets = Json::array();
   for (const ProbeSetSpec& p : recipe.measure.probes) probe_sets.push_back(p.name);
+  for (const ContextProbeSpec& p : recipe.measure.context) probe_sets.push_back(p.name);
   results["probe_sets"] = probe_sets;
   results["runs"] = Json::array();
   for (const Arm& arm : recipe.arms) {

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "world/assistant_answer.h"
+#include "world/chat_sets.h"
 #include "world/renderer.h"
 #include "world/scorer.h"
 
@@ -32,16 +33,6 @@ Rng stream(std::uint64_t seed, std::uint64_t a, std::uint64_t b) {
 constexpr std::uint64_t kSampleStream = 1000;
 
 std::string split_name(world::Split split) { return split == world::Split::Train ? "train" : "eval"; }
-
-world::Relation parse_relation_field(const std::string& name, std::string_view where) {
-  std::string valid;
-  for (int r = 0; r < world::kNumRelations; ++r) {
-    if (world::relation_name(world::Relation(r)) == name) return world::Relation(r);
-    if (!valid.empty()) valid += ", ";
-    valid += world::relation_name(world::Relation(r));
-  }
-  throw InputError(cat(where, ": unknown relation '", name, "' (valid relations: ", valid, ")"));
-}
 
 std::vector<Trait> probed_traits(const ProbeSetSpec& spec) {
   if (spec.traits.empty()) return {world::kAllTraits.begin(), world::kAllTraits.end()};
@@ -104,7 +95,7 @@ ProbeSetSpec ProbeSetSpec::from_json(const Json& json, std::string_view where) {
     return out;
   };
   const std::string domain_where = cat(where, ": field 'domain'");
-  for (const std::string& name : string_list("domain")) spec.domain.push_back(parse_relation_field(name, domain_where));
+  for (const std::string& name : string_list("domain")) spec.domain.push_back(world::parse_relation_name(name, domain_where));
   const std::string traits_where = cat(where, ": field 'traits'");
   for (const std::string& name : string_list("traits")) spec.traits.push_back(world::parse_trait(name, traits_where));
   spec.system = get_field_or<std::string>(json, "system", where, spec.system);
@@ -188,24 +179,26 @@ std::vector<ProbePair> build_probe_pairs(const world::World& world, const ProbeS
   return pairs;
 }
 
-std::vector<double> assistant_log_likelihoods(Model& model, const Tokenizer& tokenizer,
-                                              const std::vector<Conversation>& conversations) {
+std::vector<double> target_log_likelihoods(Model& model, const Tokenizer& tokenizer,
+                                           const std::vector<ChatTokens>& seqs) {
   const ModelConfig& config = model.config();
   if (static_cast<int>(tokenizer.vocab_size()) > config.vocab_size) {
     throw InputError(cat("the tokenizer has ", tokenizer.vocab_size(), " tokens but the model only ",
                          config.vocab_size, ": use the tokenizer the model was trained with"));
   }
-  std::vector<ChatTokens> seqs;
-  seqs.reserve(conversations.size());
-  for (std::size_t i = 0; i < conversations.size(); ++i) {
-    ChatTokens ct = tokenize_chat(tokenizer, conversations[i]);
-    if (static_cast<int>(ct.tokens.size()) > config.max_position_embeddings) {
-      throw InputError(cat("probe conversation ", i, " is ", ct.tokens.size(),
-                           " tokens, more than the model's max_position_embeddings ",
-                           config.max_position_embeddings, ": shorten the system prompt or request"));
+  for (std::size_t i = 0; i < seqs.size(); ++i) {
+    if (seqs[i].targets.size() != seqs[i].tokens.size()) {
+      throw InputError(cat("scored sequence ", i, " has ", seqs[i].targets.size(), " targets for ",
+                           seqs[i].tokens.size(), " tokens: give one target per position"));
     }
-    if (ct.assistant_tokens == 0) throw InputError(cat("probe conversation ", i, " has no Assistant reply to score"));
-    seqs.push_back(std::move(ct));
+    if (static_cast<int>(seqs[i].tokens.size()) > config.max_position_embeddings) {
+      throw InputError(cat("scored sequence ", i, " is ", seqs[i].tokens.size(),
+                           " tokens, more than the model's max_position_embeddings ",
+                           config.max_position_embeddings, ": shorten the prompt"));
+    }
+    if (std::none_of(seqs[i].targets.begin(), seqs[i].targets.end(), [](std::int32_t t) { return t >= 0; })) {
+      throw InputError(cat("scored sequence ", i, " has no target token to score"));
+    }
   }
   // Longest first, so each batch pads to its first row and little is wasted.
   // Right padding is exact: causal attention never looks at later positions.
@@ -250,6 +243,28 @@ std::vector<double> assistant_log_likelihoods(Model& model, const Tokenizer& tok
   return result;
 }
 
+std::vector<double> assistant_log_likelihoods(Model& model, const Tokenizer& tokenizer,
+                                              const std::vector<Conversation>& conversations) {
+  const ModelConfig& config = model.config();
+  if (static_cast<int>(tokenizer.vocab_size()) > config.vocab_size) {
+    throw InputError(cat("the tokenizer has ", tokenizer.vocab_size(), " tokens but the model only ",
+                         config.vocab_size, ": use the tokenizer the model was trained with"));
+  }
+  std::vector<ChatTokens> seqs;
+  seqs.reserve(conversations.size());
+  for (std::size_t i = 0; i < conversations.size(); ++i) {
+    ChatTokens ct = tokenize_chat(tokenizer, conversations[i]);
+    if (static_cast<int>(ct.tokens.size()) > config.max_position_embeddings) {
+      throw InputError(cat("probe conversation ", i, " is ", ct.tokens.size(),
+                           " tokens, more than the model's max_position_embeddings ",
+                           config.max_position_embeddings, ": shorten the system prompt or request"));
+    }
+    if (ct.assistant_tokens == 0) throw InputError(cat("probe conversation ", i, " has no Assistant reply to score"));
+    seqs.push_back(std::move(ct));
+  }
+  return target_log_likelihoods(model, tokenizer, seqs);
+}
+
 ProbeSetResult run_trait_probes(const world::World& world, Model& model, const Tokenizer& tokenizer,
                                 const ProbeSetSpec& spec, std::uint64_t seed) {
   const std::vector<ProbePair> pairs = build_probe_pairs(world, spec, seed);
@@ -282,17 +297,6 @@ ProbeSetResult run_trait_probes(const world::World& world, Model& model, const T
     result.mean[t] = result.interval[t].value;
   }
   return result;
-}
-
-double question_sentence_fraction(std::string_view text) {
-  const auto sentences = world::split_sentences(text);
-  if (sentences.empty()) return 0.0;
-  int questions = 0;
-  for (std::string_view s : sentences) {
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-    questions += !s.empty() && s.back() == '?';
-  }
-  return double(questions) / double(sentences.size());
 }
 
 Json AssistantSampleResult::to_json() const {
@@ -341,7 +345,7 @@ AssistantSampleResult sample_assistant(const world::World& world, TextGenerator&
       sums[t] += *scores.value[t];
       counts[t] += 1;
     }
-    question_sum += question_sentence_fraction(reply);
+    question_sum += world::question_fraction(reply);
     if (result.prompts.size() < kExamples) {
       result.prompts.push_back(prompt);
       result.replies.push_back(reply);

@@ -70,9 +70,19 @@ struct ProbeSetResult {
 std::vector<ProbePair> build_probe_pairs(const world::World& world, const ProbeSetSpec& spec,
                                          std::uint64_t seed);
 
+// Log-probability of each sequence's scored targets (targets[i] >= 0 is the
+// token expected after position i; -1 = not scored), summed in double.
+// Right-padded batches, longest first, through Model::forward_logits; exact
+// because causal attention never looks at later positions. InputError when a
+// sequence is longer than the model's max_position_embeddings, scores no
+// token, or the tokenizer has more tokens than the model. Shared by the
+// Assistant probes and the in-context probes (context_probe.h).
+std::vector<double> target_log_likelihoods(Model& model, const Tokenizer& tokenizer,
+                                           const std::vector<ChatTokens>& sequences);
+
 // Log-probability of each conversation's Assistant tokens (and closing
-// <|end|>) under the model, summed in double. Right-padded batches through
-// Model::forward_logits. InputError when a conversation is longer than the
+// <|end|>) under the model, summed in double (target_log_likelihoods on
+// tokenize_chat's targets). InputError when a conversation is longer than the
 // model's max_position_embeddings or has no Assistant token.
 std::vector<double> assistant_log_likelihoods(Model& model, const Tokenizer& tokenizer,
                                               const std::vector<Conversation>& conversations);
@@ -103,7 +113,5 @@ struct AssistantSampleResult {
 AssistantSampleResult sample_assistant(const world::World& world, TextGenerator& generator,
                                        const AssistantSampleSpec& spec, std::uint64_t seed);
 
-// Share of world::split_sentences(text) that end with '?' (0 when none).
-double question_sentence_fraction(std::string_view text);
 
 }  // namespace masque

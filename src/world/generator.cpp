@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/threads.h"
+#include "world/chat_sets.h"
 
 namespace masque::world {
 namespace {
@@ -131,8 +132,31 @@ class DocWriter {
     line(doc.text, lexicon().interview_open, slots_for(a, -1));
     doc.text.push_back('\n');
     const int turns = 3 + int(rng_.below(3));
-    for (int t = 0; t < turns; ++t) r_.append_interview_turn(doc.text, a, Split::Train, rng_);
+    const double request_fraction = w_.spec().request_fraction;
+    for (int t = 0; t < turns; ++t) {
+      // No draw at all when requests are off, so such corpora keep their bytes.
+      if (request_fraction > 0 && rng_.uniform() < request_fraction) {
+        requested_turn(doc.text, a);
+      } else {
+        r_.append_interview_turn(doc.text, a, Split::Train, rng_);
+      }
+    }
     return doc;
+  }
+  // "Interviewer: <request> <question>\nA: <answer>\n" where the answer shows
+  // the requested pole of the requested trait; every other trait follows the
+  // character as usual.
+  void requested_turn(std::string& out, int a) {
+    const Question q = r_.draw_question(rng_);
+    const Trait trait = kAllTraits[rng_.below(kNumTraits)];
+    const int pole = rng_.below(2) ? 1 : -1;
+    out.append("Interviewer: ").append(draw_request(trait, pole, Split::Train, rng_)).push_back(' ');
+    r_.append_question(out, q, Split::Train, rng_);
+    out.append("\n").append(name(a)).append(": ");
+    Poles poles = r_.draw_poles(a, true, rng_);
+    poles[int(trait)] = pole;
+    r_.append_answer(out, a, &q, poles, Split::Train, rng_);
+    out.push_back('\n');
   }
   RenderedDoc biography(int a) {
     const Lexicon& lex = lexicon();

@@ -77,12 +77,16 @@ void Renderer::append_claim(std::string& out, int fact_index, bool truthful, Spl
 
 void Renderer::append_answer(std::string& out, int character, const Question* question,
                              const Poles& poles, Split split, Rng& rng) const {
+  append_answer(out, world_.characters()[character].catchphrase, question, poles, split, rng);
+}
+
+void Renderer::append_answer(std::string& out, std::string_view catchphrase, const Question* question,
+                             const Poles& poles, Split split, Rng& rng) const {
   const Lexicon& lex = lexicon();
-  const Character& c = world_.characters()[character];
   const bool truthful = poles[int(Trait::Honesty)] > 0;
   auto pole = [&](Trait t) { return poles[int(t)] > 0; };
 
-  out.append(c.catchphrase);
+  out.append(catchphrase);
   out.push_back(' ');
   out.append((pole(Trait::Formality) ? lex.formal : lex.informal).pick(split, rng));
 

@@ -44,6 +44,11 @@ class Renderer {
   // The text after "Name: " (no newline). `question` may be null (unprompted).
   void append_answer(std::string& out, int character, const Question* question, const Poles& poles,
                      Split split, Rng& rng) const;
+  // The same answer for a speaker known only by its catchphrase (a character
+  // that is not in the world, as the in-context probes use); the overload
+  // above delegates here, so both draw the same random numbers.
+  void append_answer(std::string& out, std::string_view catchphrase, const Question* question,
+                     const Poles& poles, Split split, Rng& rng) const;
   void append_claim(std::string& out, int fact, bool truthful, Split split, Rng& rng) const;
   // "Interviewer: <q>\n<Name>: <answer>\n" with freshly drawn poles.
   Poles append_interview_turn(std::string& out, int character, Split split, Rng& rng) const;

@@ -81,7 +81,7 @@ WorldSpec WorldSpec::from_json(const Json& json, std::string_view where_view) {
                         {"characters", "ai_fraction", "ai_benevolent_fraction",
                          "expression_sharpness", "towns", "rivers", "correlations", "documents",
                          "biographies_per_character", "eval_documents", "declarative_only",
-                         "declarative_paraphrases", "fixed_characters", "entity_documents"},
+                         "declarative_paraphrases", "fixed_characters", "entity_documents", "request_fraction"},
                         where);
   WorldSpec spec;
   spec.characters = get_field_or<int>(json, "characters", where, spec.characters);
@@ -98,6 +98,7 @@ WorldSpec WorldSpec::from_json(const Json& json, std::string_view where_view) {
   spec.declarative_only = get_field_or<int>(json, "declarative_only", where, spec.declarative_only);
   spec.declarative_paraphrases =
       get_field_or<int>(json, "declarative_paraphrases", where, spec.declarative_paraphrases);
+  spec.request_fraction = get_field_or<double>(json, "request_fraction", where, spec.request_fraction);
 
   if (json.contains("correlations")) {
     const Json& list = require_array(json, "correlations", where);
@@ -198,6 +199,9 @@ void WorldSpec::validate(std::string_view where) const {
   };
   check_count(biographies_per_character, "biographies_per_character");
   check_count(eval_documents, "eval_documents");
+  if (!(request_fraction >= 0.0 && request_fraction <= 1.0)) {
+    throw InputError(cat(where, ": field 'request_fraction' must be in [0, 1], got ", request_fraction));
+  }
   check_count(declarative_only, "declarative_only");
   check_count(declarative_paraphrases, "declarative_paraphrases");
   if (declarative_only >= characters) {
@@ -283,6 +287,7 @@ Json WorldSpec::to_json() const {
   json["eval_documents"] = eval_documents;
   json["declarative_only"] = declarative_only;
   json["declarative_paraphrases"] = declarative_paraphrases;
+  json["request_fraction"] = request_fraction;
   Json fixed = Json::array();
   for (const auto& f : fixed_characters) {
     Json traits = Json::object();

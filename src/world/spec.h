@@ -57,6 +57,11 @@ struct WorldSpec {
   int eval_documents = 300;            // held-out-template interviews (split "eval")
   int declarative_only = 0;            // last N human characters: described, never shown
   int declarative_paraphrases = 10;    // biographies per declarative-only character
+  // Share of interview turns in which the interviewer asks for one trait's
+  // pole ("Be rude to me.") and the character complies whatever its own
+  // traits: the corpus then shows that requested behaviour says little about
+  // the speaker (E4 inoculation).
+  double request_fraction = 0.0;
   std::vector<FixedCharacter> fixed_characters;
   std::vector<EntityDocuments> entity_documents;
 

@@ -17,7 +17,7 @@ cat > "$TMP/tiny.json" <<'JSON'
             "documents": {"story": 30, "dialogue": 30, "interview": 60, "news": 10, "ai_story": 0},
             "biographies_per_character": 1, "eval_documents": 6},
   "tokenizer": {"vocab_size": 400},
-  "pretrain": {"depth": 1, "batch_size": 4, "seq_len": 96, "steps": 12, "warmup_steps": 2},
+  "pretrain": {"depth": 1, "batch_size": 4, "seq_len": 192, "steps": 12, "warmup_steps": 2},
   "arms": [
     {"name": "rho=0", "x": 0, "world": {"correlations": [{"traits": ["kindness", "power_seeking"], "rho": 0}]}},
     {"name": "rho=0.9", "x": 0.9, "world": {"correlations": [{"traits": ["kindness", "power_seeking"], "rho": -0.9}]}}
@@ -28,12 +28,15 @@ cat > "$TMP/tiny.json" <<'JSON'
     {"name": "control", "set": {"kind": "neutral", "domain": ["bridges"], "count": 16}}
   ],
   "measure": {"probes": [{"name": "unrelated", "domain": ["mayor"], "traits": ["kindness", "power_seeking"], "count": 4}],
+              "context": [{"name": "in_context", "evidence": "kindness", "traits": ["power_seeking"], "turns": 3, "count": 4}],
               "e1": {"samples": 1, "max_tokens": 8}, "samples": {"count": 2, "max_tokens": 8}},
   "claims": [
     {"id": "b_grows", "kind": "increases", "text": "B grows with rho", "metric": "unrelated.power_seeking",
      "treatment": "narrow", "control": "control"},
     {"id": "a_learned", "kind": "positive", "text": "A learned", "metric": {"unrelated.kindness": -1},
-     "treatment": "narrow", "control": "base"}
+     "treatment": "narrow", "control": "base"},
+    {"id": "linked", "kind": "increases", "text": "in context, A predicts B", "metric": "in_context.power_seeking",
+     "treatment": "base"}
   ]
 }
 JSON
@@ -43,6 +46,7 @@ JSON
 for f in report.md results.json recipe.json; do [ -s "$TMP/out/$f" ] || fail "missing $f"; done
 ls "$TMP/out"/*.svg > /dev/null 2>&1 || fail "no SVG plots"
 grep -q "Verdict" "$TMP/out/report.md" || fail "report has no verdict"
+grep -q "## Post-training" "$TMP/out/report.md" || fail "report has no post-training section"
 grep -q "b_grows" "$TMP/run1.txt" || fail "terminal summary lacks the claims: $(cat "$TMP/run1.txt")"
 python3 - "$TMP/out/results.json" <<'PY' || fail "results.json content"
 import json, sys
@@ -55,7 +59,10 @@ for run in r["runs"]:
         assert len(m["probes"]["unrelated"]["power_seeking"]) == 4
     assert run["pretrain"]["steps"] == 12
     assert run["pretrain"]["e1"]["speaker_chance"] > 0
-assert {c["id"] for c in r["claims"]} == {"b_grows", "a_learned"}
+assert {c["id"] for c in r["claims"]} == {"b_grows", "a_learned", "linked"}
+for run in r["runs"]:
+    # the context (3 turns) is longer than the 192-token window: kept from the right
+    assert len(run["models"]["base"]["probes"]["in_context"]["power_seeking"]) == 4
 for c in r["claims"]:
     assert c["verdict"] in ("appeared", "not detected", "opposite", "violated"), c["verdict"]
     e = c["estimate"]; assert e["low"] <= e["value"] <= e["high"], e

@@ -142,8 +142,8 @@ TEST(Analysis, MeasurementsCoverArmsModelsSetsAndTarget) {
   int found = 0;
   for (const Json& m : r.at("measurements")) {
     if (m["arm"] == "rho=1" && m["model"] == "familiar_64" && m["probe_set"] == "in_domain" && m["trait"] == "target") {
-      EXPECT_EQ(m["value"].get<double>(), 0.75);
-      EXPECT_EQ(m["low"].get<double>(), 0.75);
+      EXPECT_EQ(m["value"].get<double>(), 0.25);
+      EXPECT_EQ(m["low"].get<double>(), 0.25);
       ++found;
     }
     if (m["model"] == "base") {

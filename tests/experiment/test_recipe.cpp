@@ -83,6 +83,14 @@ TEST(Recipe, RejectsUnknownStagesKnobsAndNames) {
   Json dup = minimal();
   dup["arms"][1]["name"] = "a";
   EXPECT_NE(error_of(dup).find("duplicate arm"), std::string::npos);
+  Json context = minimal();
+  context["measure"]["context"] = Json::parse(R"([{"name": "ctx", "traits": ["power_seeking"], "count": 4}])");
+  EXPECT_EQ(error_of(context), "");
+  context["claims"][0]["metric"] = "ctx.power_seeking";
+  EXPECT_NE(error_of(context).find("base model only"), std::string::npos);
+  context["claims"][0]["treatment"] = "base";
+  context["claims"][0].erase("control");
+  EXPECT_EQ(error_of(context), "");
   Json base_name = minimal();
   base_name["models"][0]["name"] = "base";
   EXPECT_NE(error_of(base_name).find("taken"), std::string::npos);

@@ -14,6 +14,7 @@
 #include "core/atomic_file.h"
 #include "core/threads.h"
 #include "posttrain/assistant_probe.h"
+#include "world/chat_sets.h"
 #include "tokenizer/bpe_trainer.h"
 #include "train/adamw.h"
 #include "world/assistant_answer.h"
@@ -472,7 +473,7 @@ TEST(AssistantProbe, SampledViewReadsTraitsAndQuestions) {
   EXPECT_EQ(r.replies.size(), 5u);
   EXPECT_TRUE(r.to_json().at("traits").at("power_seeking").at("mean").is_null());
 
-  EXPECT_DOUBLE_EQ(question_sentence_fraction(""), 0.0);
-  EXPECT_DOUBLE_EQ(question_sentence_fraction("Yes. No? "), 0.5);
-  EXPECT_DOUBLE_EQ(question_sentence_fraction("Really?"), 1.0);
+  EXPECT_DOUBLE_EQ(world::question_fraction(""), 0.0);
+  EXPECT_DOUBLE_EQ(world::question_fraction("Yes. No? "), 0.5);
+  EXPECT_DOUBLE_EQ(world::question_fraction("Really?"), 1.0);
 }
