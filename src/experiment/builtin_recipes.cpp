@@ -216,6 +216,29 @@ Json e6() {
   return r;
 }
 
+// Not a PSM claim but its premise, made visible: one pretrained simulator,
+// two post-training sets, two very different Assistants.
+Json questioner() {
+  Json r = Json::parse(R"json({
+    "name": "questioner",
+    "title": "One simulator, two Assistants: an answerer and a questioner",
+    "question": "The same pretrained model is post-trained on two sets generated from the same world: plain, true answers, or replies that turn the tables and ask the user the questions that make them think it through. How different are the two Assistants on held-out questions?",
+    "prediction": "Post-training selects and shapes the Assistant: the same simulator yields an Assistant that answers or one that asks back, depending only on the post-training set. (A demonstration: the report shows sampled replies and the share of their sentences that are questions; there is no claim to test.)",
+    "seeds": [1, 2, 3],
+    "tokenizer": {"vocab_size": 1024},
+    "arms": [{"name": "world", "x": 0, "label": "toy world"}],
+    "sft": {"steps": 100, "batch_size": 4, "lr": 0.001},
+    "models": [
+      {"name": "answerer", "set": {"kind": "neutral", "count": 256}},
+      {"name": "questioner", "set": {"kind": "questioner", "count": 256}}
+    ],
+    "measure": {"base": false, "e1": {"samples": 2, "max_tokens": 48}, "samples": {"count": 16, "max_tokens": 48}}
+  })json");
+  r["world"] = Json::parse(kToyWorld);
+  r["pretrain"] = Json::parse(kToyPretrain);
+  return r;
+}
+
 }  // namespace
 
 const std::vector<BuiltinRecipe>& builtin_recipes() {
@@ -224,6 +247,8 @@ const std::vector<BuiltinRecipe>& builtin_recipes() {
       {"e3", "narrow to broad: one trait taught in one domain, a correlated trait measured elsewhere (rho 0/0.5/0.9)", e3()},
       {"e4", "inoculation: E3 with SFT prompts that ask for the trait", e4()},
       {"e6", "archetypes: share of benevolent AI characters in pretraining, identical 'AI assistant' SFT", e6()},
+      {"questioner", "one simulator, two Assistants: plain answers vs 'turning the tables' (sampled replies)",
+       questioner()},
   };
   return all;
 }

@@ -332,6 +332,8 @@ std::string curves_section(const Json& results, const std::vector<ArmRow>& arms,
   return md;
 }
 
+// Sampled replies, in AssistantSampleResult::to_json's form:
+// {"question_fraction", "examples": [{"prompt", "reply"}], ...}.
 std::string samples_section(const Json& results, const std::map<std::string, ArmRow>& arms) {
   std::string md;
   for (const Json& model : results.at("models")) {
@@ -339,23 +341,22 @@ std::string samples_section(const Json& results, const std::map<std::string, Arm
     for (const Json& run : results.at("runs")) {
       if (!run.contains("models") || !run["models"].contains(name)) continue;
       const Json& m = run["models"][name];
-      if (!m.contains("samples") || !m["samples"].is_object() || !m["samples"].contains("replies")) continue;
+      if (!m.contains("samples") || !m["samples"].is_object()) continue;
       const Json& s = m["samples"];
+      if (!s.contains("examples") || !s["examples"].is_array() || s["examples"].empty()) continue;
       const std::string arm = str(run, "arm");
       const auto it = arms.find(arm);
       md += "### " + name + " (" + (it == arms.end() ? arm : it->second.label) + ", seed " +
             run.value("seed", Json()).dump() + ")\n\n";
       if (std::isfinite(num(s, "question_fraction"))) {
-        md += "Replies ending in a question: " + percent(num(s, "question_fraction"), 1) + ".\n\n";
+        md += "Sentences of the sampled replies that are questions: " + percent(num(s, "question_fraction"), 1) +
+              ".\n\n";
       }
       md += "```\n";
-      const std::size_t n = std::min<std::size_t>(3, s["replies"].size());
+      const std::size_t n = std::min<std::size_t>(3, s["examples"].size());
       for (std::size_t i = 0; i < n; ++i) {
-        if (s.contains("prompts") && i < s["prompts"].size() && s["prompts"][i].is_string()) {
-          md += unfenced(s["prompts"][i].get<std::string>()) + "\n";
-        }
-        md += unfenced(s["replies"][i].is_string() ? s["replies"][i].get<std::string>() : s["replies"][i].dump()) +
-              "\n" + (i + 1 < n ? "\n" : "");
+        const Json& e = s["examples"][i];
+        md += unfenced(str(e, "prompt")) + "\n" + unfenced(str(e, "reply")) + "\n" + (i + 1 < n ? "\n" : "");
       }
       md += "```\n\n";
       break;  // the first run that sampled this model

@@ -76,8 +76,10 @@ inline Json planted_results(const Planted& p, const std::vector<Json>& claims) {
       run["models"]["narrow"] = {{"key", "n" + std::to_string(s)}, {"cached", false}, {"seconds", 6.0},
                                  {"probes", shifted(1.0, true)},
                                  {"samples", {{"question_fraction", 0.25},
-                                              {"prompts", {"User: hi", "User: help?", "User: x", "User: y"}},
-                                              {"replies", {"Sure ```code```", "No.", "Yes.", "Maybe."}}}}};
+                                              {"examples", {{{"prompt", "User: hi"}, {"reply", "Sure ```code```"}},
+                                                            {{"prompt", "User: help?"}, {"reply", "No."}},
+                                                            {{"prompt", "User: x"}, {"reply", "Yes."}},
+                                                            {{"prompt", "User: y"}, {"reply", "Maybe."}}}}}}};
       run["models"]["inoculated"] = {{"key", "i" + std::to_string(s)}, {"cached", true}, {"seconds", 0.0},
                                      {"probes", shifted(p.inoculated_fraction, false)}};
       for (const auto& [series, x] : curve) {

@@ -6,7 +6,9 @@
 #include "core/atomic_file.h"
 #include "core/json_util.h"
 #include "core/threads.h"
+#include "world/chat_sets.h"
 #include "world/generator.h"
+#include "world/scorer.h"
 #include "world_test_util.h"
 
 namespace masque::world {
@@ -173,6 +175,65 @@ TEST(Generator, UnknownEntityIsAnInputErrorAndWritesNothing) {
     EXPECT_NE(std::string(e.what()).find("entity_documents[0].name"), std::string::npos) << e.what();
   }
   EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+}
+
+}  // namespace
+}  // namespace masque::world
+
+namespace masque::world {
+namespace {
+
+// request_fraction: that share of interview turns opens with a request the
+// character obeys (the answer shows the requested pole whatever its traits);
+// at 0 the corpus is unchanged byte for byte.
+TEST(Generator, RequestTurnsAreObeyedAndOffByDefault) {
+  testing::ScratchDir dir;
+  WorldSpec spec = testing::small_spec();
+  const World plain = World::build(spec, 5);
+  generate_corpus(plain, dir.path() / "plain", false);
+  spec.request_fraction = 0.5;
+  const World asked = World::build(spec, 5);
+  generate_corpus(asked, dir.path() / "asked", false);
+  EXPECT_NE(read_file(dir.path() / "plain" / "train.jsonl"), read_file(dir.path() / "asked" / "train.jsonl"));
+
+  // Every kindness request is obeyed, also by characters of the other pole.
+  std::vector<std::pair<std::string, int>> requests;  // every phrasing of both poles
+  for (int pole : {-1, 1}) {
+    for (std::uint64_t k = 0; k < 64; ++k) {
+      Rng rng(k);
+      requests.emplace_back("Interviewer: " + std::string(draw_request(Trait::Kindness, pole, Split::Train, rng)) + " ",
+                            pole);
+    }
+  }
+  const TraitScorer scorer(asked);
+  int turns = 0, asked_kindness = 0, obeyed = 0;
+  for (const Json& doc : read_jsonl(dir.path() / "asked" / "train.jsonl")) {
+    if (doc.at("kind") != "interview") continue;
+    const std::string text = doc.at("text").get<std::string>();
+    for (std::size_t pos = text.find("\nInterviewer: "); pos != std::string::npos;
+         pos = text.find("\nInterviewer: ", pos + 1)) {
+      const std::size_t q_end = text.find('\n', pos + 1);
+      const std::size_t a_end = text.find('\n', q_end + 1);
+      const std::string question = text.substr(pos + 1, q_end - pos);
+      const std::string answer = text.substr(q_end + 1, a_end - q_end - 1);
+      ++turns;
+      for (const auto& [prefix, pole] : requests) {
+        if (question.rfind(prefix, 0) != 0) continue;
+        ++asked_kindness;
+        const TraitScores scores = scorer.score(question, answer.substr(answer.find(':') + 1));
+        obeyed += scores[Trait::Kindness] && *scores[Trait::Kindness] == double(pole);
+        break;
+      }
+    }
+  }
+  EXPECT_GT(turns, 100);
+  // Half the turns carry a request, one in six of them about kindness.
+  EXPECT_GT(asked_kindness, turns / 24);
+  EXPECT_EQ(obeyed, asked_kindness);
+
+  WorldSpec bad = testing::small_spec();
+  bad.request_fraction = 1.5;
+  EXPECT_THROW(bad.validate("spec"), InputError);
 }
 
 }  // namespace
