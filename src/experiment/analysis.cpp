@@ -335,14 +335,18 @@ ClaimSpec ClaimSpec::from_json(const Json& value, std::string_view where_in) {
   if (claim.id.empty()) throw InputError(cat(where_in, ": field 'id' must not be empty"));
   const std::string where = cat(where_in, ": claim '", claim.id, "'");
   static const std::set<std::string> known = {"id",   "text",    "kind", "metric",    "treatment",
-                                              "control", "arms", "tolerance", "versus"};
+                                              "control", "arms", "tolerance", "versus", "role"};
   for (const auto& [key, v] : value.items()) {
     if (!known.count(key)) {
       throw InputError(cat(where, ": unknown field '", key, "' (fields: id, text, kind, metric, treatment, "
-                                  "control, arms, tolerance, versus)"));
+                                  "control, arms, tolerance, versus, role)"));
     }
   }
   claim.text = get_field<std::string>(value, "text", where);
+  claim.role = get_field_or<std::string>(value, "role", where, "prediction");
+  if (claim.role != "prediction" && claim.role != "check") {
+    throw InputError(cat(where, ": field 'role' is '", claim.role, "'; use \"prediction\" or \"check\""));
+  }
   const std::string kind = get_field<std::string>(value, "kind", where);
   bool found = false;
   for (const auto& [k, name] : kKinds) {
@@ -399,6 +403,7 @@ Json ClaimSpec::to_json() const {
   if (!control.empty()) out["control"] = control;
   if (!arms.empty()) out["arms"] = arms;
   if (kind == ClaimKind::NearZero) out["tolerance"] = tolerance;
+  if (role != "prediction") out["role"] = role;
   if (kind == ClaimKind::Greater) {
     Json versus = {{"treatment", versus_treatment}};
     if (!versus_control.empty()) versus["control"] = versus_control;
@@ -523,12 +528,8 @@ HierarchicalEstimate hierarchical_bootstrap(const std::vector<std::vector<SeedSa
   return est;
 }
 
-std::string overall_verdict(const Json& claims) {
-  if (claims.empty()) return "No claims were defined for this experiment, so there is no verdict.";
-  std::map<std::string, std::vector<std::string>> by_verdict;
-  for (const Json& c : claims) {
-    by_verdict[c.at("verdict").get<std::string>()].push_back("'" + c.at("id").get<std::string>() + "'");
-  }
+std::string overall_verdict(const Json& all_claims) {
+  if (all_claims.empty()) return "No claims were defined for this experiment, so there is no verdict.";
   auto list = [](const std::vector<std::string>& ids) {
     std::string out;
     for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -536,6 +537,28 @@ std::string overall_verdict(const Json& claims) {
     }
     return out;
   };
+  Json claims = Json::array();
+  std::vector<std::string> checks_passed, checks_failed;
+  for (const Json& c : all_claims) {
+    if (c.value("role", "prediction") != "check") {
+      claims.push_back(c);
+    } else {
+      (c.at("verdict") == "appeared" ? checks_passed : checks_failed).push_back("'" + c.at("id").get<std::string>() + "'");
+    }
+  }
+  std::string checks;
+  if (!checks_failed.empty()) {
+    checks = " Check" + std::string(checks_failed.size() > 1 ? "s" : "") + " not passed: " + list(checks_failed) +
+             ": what the predictions rely on did not happen in these models, so their results, present or "
+             "missing, say little about PSM at this scale.";
+  } else if (!checks_passed.empty()) {
+    checks = " Checks passed: " + list(checks_passed) + ".";
+  }
+  if (claims.empty()) return "No predictions were defined, only checks." + checks;
+  std::map<std::string, std::vector<std::string>> by_verdict;
+  for (const Json& c : claims) {
+    by_verdict[c.at("verdict").get<std::string>()].push_back("'" + c.at("id").get<std::string>() + "'");
+  }
   const std::size_t appeared = by_verdict["appeared"].size();
   std::string tail;
   if (!by_verdict["not detected"].empty()) tail += " Not detected: " + list(by_verdict["not detected"]) + ".";
@@ -548,13 +571,16 @@ std::string overall_verdict(const Json& claims) {
             " (an effect predicted to be near zero lies entirely outside its tolerance).";
   }
   const std::string n = std::to_string(claims.size());
+  const std::string noun = claims.size() == 1 ? " prediction" : " predictions";
   if (appeared == claims.size()) {
-    return "The effect PSM predicts appeared: all " + n + " claims held at 95% confidence (" +
-           list(by_verdict["appeared"]) + ").";
+    return "The effect PSM predicts appeared: all " + n + noun + " held at 95% confidence (" +
+           list(by_verdict["appeared"]) + ")." + checks;
   }
-  if (appeared == 0) return "The effect PSM predicts did not appear at this scale: none of the " + n + " claims held." + tail;
-  return "Partly: " + std::to_string(appeared) + " of " + n + " claims held (" + list(by_verdict["appeared"]) + ")." +
-         tail;
+  if (appeared == 0) {
+    return "The effect PSM predicts did not appear at this scale: none of the " + n + noun + " held." + tail + checks;
+  }
+  return "Partly: " + std::to_string(appeared) + " of " + n + noun + " held (" + list(by_verdict["appeared"]) +
+         ")." + tail + checks;
 }
 
 void analyze_results(Json& results, int bootstrap, std::uint64_t seed) {

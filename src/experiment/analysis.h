@@ -46,6 +46,11 @@ struct ClaimSpec {
   // greater only: effect(this) − effect(versus) > 0.
   std::string versus_treatment, versus_control;
   MetricRef versus_metric;  // empty terms: same as metric
+  // "prediction" (what PSM predicts) or "check": a prerequisite the
+  // predictions rely on (a positive control, a manipulation check). The
+  // verdict counts predictions and says when a check failed, since a missing
+  // effect is then uninformative.
+  std::string role = "prediction";
 
   static ClaimSpec from_json(const Json& value, std::string_view where);
   Json to_json() const;

@@ -76,6 +76,22 @@ TEST(Analysis, NegativeEffectIsOppositeAndNearZeroViolated) {
   EXPECT_NE(verdict.find("Violated: 'zero'"), std::string::npos) << verdict;
 }
 
+// A failed check (positive control) is named in the verdict and not counted
+// among the predictions; a bad role is an error naming the field.
+TEST(Analysis, ChecksAreReportedApartFromPredictions) {
+  Planted p;
+  p.offset = -0.3;
+  p.noise = 0.25;
+  Json r = planted_results(p, {claim("control_ok", "positive", {{"role", "check"}}),
+                               claim("zero", "near_zero", {{"tolerance", 0.05}})});
+  analyze_results(r, 1000, 1);
+  const std::string verdict = r.at("verdict");
+  EXPECT_NE(verdict.find("none of the 1 prediction held"), std::string::npos) << verdict;
+  EXPECT_NE(verdict.find("Check not passed: 'control_ok'"), std::string::npos) << verdict;
+  EXPECT_EQ(claim_result(r, "control_ok").value("role", ""), "check");
+  EXPECT_THROW(ClaimSpec::from_json(claim("x", "positive", {{"role", "maybe"}}), "recipe"), InputError);
+}
+
 TEST(Analysis, GreaterComparesTwoEffects) {
   Planted p;
   p.offset = 0.3;

@@ -129,7 +129,7 @@ TEST(ExperimentReport, AnalyzesUnanalyzedResults) {
   const Json raw = testing::planted_results(p, {testing::claim("shift", "positive", {{"treatment", "inoculated"}})});
   const fs::path dir = temp_dir("raw");
   const std::string md = read_file(write_experiment_report(raw, dir));
-  EXPECT_NE(md.find("The effect PSM predicts appeared: all 1 claims held"), std::string::npos) << md;
+  EXPECT_NE(md.find("The effect PSM predicts appeared: all 1 prediction held"), std::string::npos) << md;
   EXPECT_NE(md.find("0.250 [0.250, 0.250]"), std::string::npos);
   fs::remove_all(dir);
   EXPECT_EQ(file_safe("a b/c"), "a_b_c");
