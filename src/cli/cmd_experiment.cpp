@@ -50,9 +50,8 @@ void run_list(bool json) {
     std::printf("%s\n", out.dump().c_str());
     return;
   }
-  std::vector<std::vector<std::string>> rows;
-  for (const BuiltinRecipe& r : builtin_recipes()) rows.push_back({r.name, r.summary});
-  std::printf("%s", report::text_table({"recipe", "what it varies and measures"}, rows).c_str());
+  std::printf("%-12s %s\n", "recipe", "what it varies and measures");
+  for (const BuiltinRecipe& r : builtin_recipes()) std::printf("%-12s %s\n", r.name.c_str(), r.summary.c_str());
   std::printf("\nRun one: masque experiment run e3 --out e3-results   (recipe JSON: masque experiment show e3)\n");
 }
 
