@@ -13,6 +13,7 @@
 
 #include "core/atomic_file.h"
 #include "core/threads.h"
+#include "probe_test_util.h"
 #include "posttrain/assistant_probe.h"
 #include "world/chat_sets.h"
 #include "tokenizer/bpe_trainer.h"
@@ -44,8 +45,6 @@ struct Fixture {
 Fixture& fixture() {
   static Fixture f = [] {
     Fixture f;
-    const fs::path dir = fs::temp_directory_path() / ("masque_probe_" + std::to_string(::getpid()));
-    fs::create_directories(dir);
     const world::Renderer renderer(f.world);
     Rng rng(3);
     std::string text;
@@ -58,24 +57,8 @@ Fixture& fixture() {
       world::append_assistant_answer(renderer, text, q, poles, split, rng);
       text += "\n";
     }
-    write_file_atomic(dir / "corpus.txt", text);
-    BpeTrainOptions o;
-    o.inputs = {(dir / "corpus.txt").string()};
-    o.vocab_size = 400;
-    o.progress = false;
-    f.tok = train_bpe(o);
-    fs::remove_all(dir);
-    ModelConfig& c = f.config;
-    c.vocab_size = static_cast<int>(f.tok.vocab_size());
-    c.hidden_size = 32;
-    c.intermediate_size = 64;
-    c.num_hidden_layers = 2;
-    c.num_attention_heads = 4;
-    c.num_key_value_heads = 2;
-    c.head_dim = 8;
-    c.max_position_embeddings = 128;
-    c.bos_token_id = static_cast<int>(f.tok.bos_id());
-    c.eos_token_id = static_cast<int>(f.tok.eos_id());
+    f.tok = masque::testing::train_test_tokenizer(text, 400, "masque_probe");
+    f.config = masque::testing::tiny_probe_config(f.tok, 128);
     return f;
   }();
   return f;
@@ -111,11 +94,7 @@ std::string strip_suffix_phrase(const std::string& text, std::span<const std::st
 
 // The tiny model's matmuls are too small to gain from threads; on a shared
 // machine OpenMP's spin-waits would dominate the test's time.
-struct SingleThread {
-  int previous = num_threads();
-  SingleThread() { set_num_threads(1); }
-  ~SingleThread() { set_num_threads(previous); }
-};
+using masque::testing::SingleThread;
 
 // Conversations whose replies show random poles (+1, -1 or unshown), except
 // kindness = `kindness` (0 = warm or cruel at random), on training templates.

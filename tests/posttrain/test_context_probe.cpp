@@ -15,6 +15,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/threads.h"
+#include "probe_test_util.h"
 #include "posttrain/context_probe.h"
 #include "tokenizer/bpe_trainer.h"
 #include "train/adamw.h"
@@ -73,39 +74,17 @@ std::string interview(const world::World& world, int turns, int kind, int power,
 Fixture& fixture() {
   static Fixture f = [] {
     Fixture f;
-    const fs::path dir = fs::temp_directory_path() / ("masque_context_probe_" + std::to_string(::getpid()));
-    fs::create_directories(dir);
     Rng rng(3);
     std::string text;
     for (int i = 0; i < 300; ++i) text += interview(f.world, 2, 0, 0, rng).substr(kBosToken.size());
-    write_file_atomic(dir / "corpus.txt", text);
-    BpeTrainOptions o;
-    o.inputs = {(dir / "corpus.txt").string()};
-    o.vocab_size = 600;
-    o.progress = false;
-    f.tok = train_bpe(o);
-    fs::remove_all(dir);
-    ModelConfig& c = f.config;
-    c.vocab_size = static_cast<int>(f.tok.vocab_size());
-    c.hidden_size = 32;
-    c.intermediate_size = 64;
-    c.num_hidden_layers = 2;
-    c.num_attention_heads = 4;
-    c.num_key_value_heads = 2;
-    c.head_dim = 8;
-    c.max_position_embeddings = 512;
-    c.bos_token_id = static_cast<int>(f.tok.bos_id());
-    c.eos_token_id = static_cast<int>(f.tok.eos_id());
+    f.tok = masque::testing::train_test_tokenizer(text, 600, "masque_context_probe");
+    f.config = masque::testing::tiny_probe_config(f.tok, 512);
     return f;
   }();
   return f;
 }
 
-struct SingleThread {
-  int previous = num_threads();
-  SingleThread() { set_num_threads(1); }
-  ~SingleThread() { set_num_threads(previous); }
-};
+using masque::testing::SingleThread;
 
 // Removes every occurrence of each phrase (longest first).
 std::string strip(std::string text, std::vector<std::string> phrases) {
