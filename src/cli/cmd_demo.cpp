@@ -21,7 +21,6 @@
 #include "persona/e1_report.h"
 #include "persona/persona_eval.h"
 #include "report/markdown.h"
-#include "tokenizer/bpe_trainer.h"
 #include "train/trainer.h"
 #include "world/generator.h"
 
@@ -147,19 +146,12 @@ void run_demo(const DemoOpts& opts) {
   // 2. Tokenizer.
   stage("2/5 training the tokenizer");
   t = std::chrono::steady_clock::now();
-  BpeTrainOptions bpe;
-  bpe.inputs = {(out / "world" / "train.jsonl").string()};
-  bpe.vocab_size = p.vocab_size;
-  bpe.progress = progress_enabled();
-  const Tokenizer tokenizer = train_bpe(bpe);
-  tokenizer.save(out / "tokenizer.json");
-  TokenizeOptions tok;
-  tok.inputs = bpe.inputs;
-  tok.out_dir = out / "data";
-  tok.val_fraction = 0.02;
-  tok.progress = progress_enabled();
-  remove_previous_output(tok.out_dir, "meta.json");
-  const TokenizeStats tstats = tokenize_corpus(tokenizer, tok);
+  const fs::path data_dir = out / "data";
+  remove_previous_output(data_dir, "meta.json");
+  const CorpusTokens corpus = train_and_tokenize({(out / "world" / "train.jsonl").string()}, p.vocab_size,
+                                                 out / "tokenizer.json", data_dir, 0.02, progress_enabled());
+  const Tokenizer& tokenizer = corpus.tokenizer;
+  const TokenizeStats& tstats = corpus.stats;
   timings.emplace_back("tokenizer", seconds_since(t));
 
   // 3. Pretraining within the time budget.
@@ -169,7 +161,7 @@ void run_demo(const DemoOpts& opts) {
   train.model = ModelConfig::from_depth(p.depth, int(tokenizer.vocab_size()), p.seq_len);
   train.model.bos_token_id = int(tokenizer.bos_id());
   train.model.eos_token_id = int(tokenizer.eos_id());
-  train.data_dir = tok.out_dir;
+  train.data_dir = data_dir;
   train.tokenizer_path = out / "tokenizer.json";
   train.out_dir = out / "run";
   train.batch_size = p.batch;

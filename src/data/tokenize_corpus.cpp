@@ -198,4 +198,22 @@ TokenizeStats tokenize_corpus(const Tokenizer& tokenizer, const TokenizeOptions&
   return stats;
 }
 
+CorpusTokens train_and_tokenize(const std::vector<std::string>& inputs, std::uint32_t vocab_size,
+                                const std::filesystem::path& tokenizer_path,
+                                const std::filesystem::path& data_dir, double val_fraction, bool progress) {
+  BpeTrainOptions bpe;
+  bpe.inputs = inputs;
+  bpe.vocab_size = vocab_size;
+  bpe.progress = progress;
+  CorpusTokens out{train_bpe(bpe), {}};
+  out.tokenizer.save(tokenizer_path);
+  TokenizeOptions tok;
+  tok.inputs = inputs;
+  tok.out_dir = data_dir;
+  tok.val_fraction = val_fraction;
+  tok.progress = progress;
+  out.stats = tokenize_corpus(out.tokenizer, tok);
+  return out;
+}
+
 }  // namespace masque

@@ -27,4 +27,15 @@ struct TokenizeStats {
 
 TokenizeStats tokenize_corpus(const Tokenizer& tokenizer, const TokenizeOptions& options);
 
+// The corpus step of `masque demo` and of experiment recipes: train a
+// byte-level BPE tokenizer on `inputs`, save it to tokenizer_path, and
+// tokenize the same inputs into data_dir (val_fraction of documents to val).
+struct CorpusTokens {
+  Tokenizer tokenizer;
+  TokenizeStats stats;
+};
+CorpusTokens train_and_tokenize(const std::vector<std::string>& inputs, std::uint32_t vocab_size,
+                                const std::filesystem::path& tokenizer_path,
+                                const std::filesystem::path& data_dir, double val_fraction, bool progress);
+
 }  // namespace masque

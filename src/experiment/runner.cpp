@@ -20,7 +20,6 @@
 #include "posttrain/assistant_probe.h"
 #include "posttrain/context_probe.h"
 #include "posttrain/sft.h"
-#include "tokenizer/bpe_trainer.h"
 #include "train/trainer.h"
 #include "world/chat_sets.h"
 #include "world/generator.h"
@@ -77,18 +76,10 @@ Stage build_tokens(RunContext& ctx, const Arm& arm, std::uint64_t seed, const St
   const auto t = Clock::now();
   const Json material = {{"world", world.key}, {"vocab_size", ctx.recipe.vocab_size}};
   Stage s = ctx.cache.get("tokens", material, [&](const fs::path& dir) {
-    BpeTrainOptions bpe;
-    bpe.inputs = {(world.dir / "world" / "train.jsonl").string()};
-    bpe.vocab_size = ctx.recipe.vocab_size;
-    bpe.progress = false;
-    const Tokenizer tokenizer = train_bpe(bpe);
-    tokenizer.save(dir / "tokenizer.json");
-    TokenizeOptions tok;
-    tok.inputs = bpe.inputs;
-    tok.out_dir = dir / "data";
-    tok.val_fraction = 0.02;
-    tok.progress = false;
-    const TokenizeStats stats = tokenize_corpus(tokenizer, tok);
+    const TokenizeStats stats =
+        train_and_tokenize({(world.dir / "world" / "train.jsonl").string()}, ctx.recipe.vocab_size,
+                           dir / "tokenizer.json", dir / "data", 0.02, false)
+            .stats;
     return Json{{"train_tokens", stats.train_tokens}, {"val_tokens", stats.val_tokens}};
   });
   ctx.log.done(cat(arm.name, " seed ", seed, "  tokens"), s, since(t));

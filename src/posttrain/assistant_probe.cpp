@@ -68,13 +68,7 @@ Json nan_to_null(double v) { return std::isfinite(v) ? Json(v) : Json(nullptr); 
 
 ProbeSetSpec ProbeSetSpec::from_json(const Json& json, std::string_view where) {
   if (!json.is_object()) throw InputError(cat(where, ": expected a JSON object, got ", json_type_name(json)));
-  static const std::set<std::string> known = {"name", "domain", "traits", "system", "request", "count", "split"};
-  for (const auto& [key, value] : json.items()) {
-    if (!known.count(key)) {
-      throw InputError(cat(where, ": unknown field '", key,
-                           "' (valid fields: name, domain, traits, system, request, count, split)"));
-    }
-  }
+  reject_unknown_fields(json, {"name", "domain", "traits", "system", "request", "count", "split"}, where);
   ProbeSetSpec spec;
   spec.name = get_field_or<std::string>(json, "name", where, spec.name);
   if (spec.name.empty()) throw InputError(cat(where, ": field 'name' must not be empty"));

@@ -11,8 +11,16 @@
 #include "core/threads.h"
 #include "model/config.h"
 #include "tokenizer/bpe_trainer.h"
+#include "world/world.h"
 
 namespace masque::testing {
+
+// An 8-character world: enough facts and names for every probe kind.
+inline world::World small_world() {
+  world::WorldSpec spec;
+  spec.characters = 8;
+  return world::World::build(spec, 5);
+}
 
 inline Tokenizer train_test_tokenizer(const std::string& corpus, std::uint32_t vocab_size, const std::string& tag) {
   namespace fs = std::filesystem;

@@ -28,11 +28,7 @@ using world::Trait;
 
 namespace {
 
-world::World small_world() {
-  world::WorldSpec spec;
-  spec.characters = 8;
-  return world::World::build(spec, 5);
-}
+using masque::testing::small_world;
 
 // A tokenizer that knows the world's Assistant replies, so probe
 // conversations are a few dozen tokens, and a tiny model config.

@@ -27,11 +27,7 @@ using world::Trait;
 
 namespace {
 
-world::World small_world() {
-  world::WorldSpec spec;
-  spec.characters = 8;
-  return world::World::build(spec, 5);
-}
+using masque::testing::small_world;
 
 struct Fixture {
   world::World world = small_world();
