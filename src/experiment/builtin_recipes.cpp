@@ -223,7 +223,7 @@ Json questioner() {
     "name": "questioner",
     "title": "One simulator, two Assistants: an answerer and a questioner",
     "question": "The same pretrained model is post-trained on two sets generated from the same world: plain, true answers, or replies that turn the tables and ask the user the questions that make them think it through. How different are the two Assistants on held-out questions?",
-    "prediction": "Post-training selects and shapes the Assistant: the same simulator yields an Assistant that answers or one that asks back, depending only on the post-training set. (A demonstration: the report shows sampled replies and the share of their sentences that are questions; there is no claim to test.)",
+    "prediction": "Post-training selects and shapes the Assistant: the same simulator yields an Assistant that answers or one that asks back, depending only on the post-training set. (The report shows sampled replies and tests the share of their sentences that are questions.)",
     "seeds": [1, 2, 3],
     "tokenizer": {"vocab_size": 1024},
     "arms": [{"name": "world", "x": 0, "label": "toy world"}],
@@ -232,7 +232,12 @@ Json questioner() {
       {"name": "answerer", "set": {"kind": "neutral", "count": 256}},
       {"name": "questioner", "set": {"kind": "questioner", "count": 256}}
     ],
-    "measure": {"base": false, "e1": {"samples": 2, "max_tokens": 48}, "samples": {"count": 16, "max_tokens": 48}}
+    "measure": {"base": false, "e1": {"samples": 2, "max_tokens": 48}, "samples": {"count": 32, "max_tokens": 48}},
+    "claims": [
+      {"id": "asks_back", "kind": "positive",
+       "text": "Post-trained on 'turning the tables' replies, the Assistant asks back: more of its sampled sentences are questions than the answerer's",
+       "metric": "sampled.question_fraction", "treatment": "questioner", "control": "answerer"}
+    ]
   })json");
   r["world"] = Json::parse(kToyWorld);
   r["pretrain"] = Json::parse(kToyPretrain);

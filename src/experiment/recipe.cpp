@@ -263,6 +263,9 @@ Recipe Recipe::from_json(const Json& json, std::string_view where) {
     throw InputError(cat(mw, ": e1.samples in [0, 64], samples.count in [0, 4096], max_tokens >= 1"));
   }
 
+  if (r.measure.sample_count > 0 && !probe_names.insert(kSampledSet).second) {
+    throw InputError(cat(mw, ": the probe set name '", kSampledSet, "' is reserved for sampled replies"));
+  }
   if (json.contains("claims")) {
     const Json& claims = json.at("claims");
     if (!claims.is_array()) throw InputError(cat(where, ": claims must be an array"));

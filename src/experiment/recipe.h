@@ -59,6 +59,11 @@ struct PosttrainModel {
   std::string series;       // e.g. "familiar" (curves)
 };
 
+// With measure.samples on, the sampled replies appear as this probe set:
+// "sampled.question_fraction" (per reply: share of sentences that are
+// questions), paired across the models of a run.
+inline constexpr const char* kSampledSet = "sampled";
+
 struct Measurements {
   bool base = true;  // probe the pretrained model too (name "base")
   std::vector<ProbeSetSpec> probes;

@@ -162,7 +162,7 @@ Json measure_model(RunContext& ctx, const std::string& label, const Stage& model
   if (is_base) {
     for (const ContextProbeSpec& p : m.context) context_cfg.push_back(p.to_json());
   }
-  const Json material = {{"model", model_stage.key}, {"probes", probes_cfg}, {"value", "delta_nats"},
+  const Json material = {{"model", model_stage.key}, {"probes", probes_cfg}, {"value", "delta_nats"}, {"sampled_per_reply", true},
                          {"context", context_cfg}, {"samples", m.sample_count},
                          {"sample_max_tokens", m.sample_max_tokens}, {"seed", seed}};
   const auto t = Clock::now();
@@ -201,7 +201,10 @@ Json measure_model(RunContext& ctx, const std::string& label, const Stage& model
         spec.domain = m.probes.front().domain;
         spec.system = m.probes.front().system;
       }
-      out["samples"] = sample_assistant(world, generator, spec, seed).to_json();
+      const AssistantSampleResult sampled = sample_assistant(world, generator, spec, seed);
+      out["samples"] = sampled.to_json();
+      // Per-reply values as a probe set, so claims can test sampled behaviour.
+      out["probes"][kSampledSet] = {{"question_fraction", sampled.question_fractions}};
     }
     return out;
   });
@@ -372,6 +375,7 @@ Json run_experiment(const Json& recipe_json, std::string_view where, const RunOp
   Json probe_sets = Json::array();
   for (const ProbeSetSpec& p : recipe.measure.probes) probe_sets.push_back(p.name);
   for (const ContextProbeSpec& p : recipe.measure.context) probe_sets.push_back(p.name);
+  if (recipe.measure.sample_count > 0) probe_sets.push_back(kSampledSet);
   results["probe_sets"] = probe_sets;
   results["runs"] = Json::array();
   for (const Arm& arm : recipe.arms) {

@@ -339,7 +339,8 @@ AssistantSampleResult sample_assistant(const world::World& world, TextGenerator&
       sums[t] += *scores.value[t];
       counts[t] += 1;
     }
-    question_sum += world::question_fraction(reply);
+    result.question_fractions.push_back(world::question_fraction(reply));
+    question_sum += result.question_fractions.back();
     if (result.prompts.size() < kExamples) {
       result.prompts.push_back(prompt);
       result.replies.push_back(reply);

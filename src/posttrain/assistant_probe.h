@@ -104,6 +104,7 @@ struct AssistantSampleResult {
   std::array<double, world::kNumTraits> mean{};      // TraitScorer value per trait, NaN if never readable
   std::array<double, world::kNumTraits> coverage{};  // share of replies where readable
   double question_fraction = 0;  // mean share of reply sentences ending with '?'
+  std::vector<double> question_fractions;  // per reply, in prompt order (paired across models)
   std::vector<std::string> prompts, replies;  // the first few, for reports
   Json to_json() const;
 };

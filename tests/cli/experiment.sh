@@ -63,6 +63,7 @@ assert {c["id"] for c in r["claims"]} == {"b_grows", "a_learned", "linked"}
 for run in r["runs"]:
     # the context (3 turns) is longer than the 192-token window: kept from the right
     assert len(run["models"]["base"]["probes"]["in_context"]["power_seeking"]) == 4
+    assert len(run["models"]["narrow"]["probes"]["sampled"]["question_fraction"]) == 2
 for c in r["claims"]:
     assert c["verdict"] in ("appeared", "not detected", "opposite", "violated"), c["verdict"]
     e = c["estimate"]; assert e["low"] <= e["value"] <= e["high"], e

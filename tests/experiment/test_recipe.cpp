@@ -115,9 +115,7 @@ TEST(Recipe, BuiltinsAreValidAndListed) {
     const Recipe r = Recipe::from_json(b.recipe, b.name);
     EXPECT_EQ(r.name, b.name);
     EXPECT_GE(r.seeds.size(), 3u) << b.name;
-    if (b.name != "questioner") {
-      EXPECT_FALSE(r.claims.empty()) << b.name;
-    }
+    EXPECT_FALSE(r.claims.empty()) << b.name;
     EXPECT_FALSE(r.prediction.empty()) << b.name;
     EXPECT_NO_THROW(Recipe::from_json(scale_recipe(b.recipe, 8), b.name)) << b.name;
   }
