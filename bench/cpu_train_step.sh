@@ -2,7 +2,9 @@
 # Side-by-side CPU training-step benchmark: masque vs PyTorch (same
 # architecture, float32, same thread count), plus the OpenBLAS sgemm ceiling
 # at the step's own GEMM shapes. Prints one table; figures go to
-# docs/benchmarks.md ("CPU training step").
+# docs/benchmarks.md ("CPU training step"). Where a step's time goes, op by
+# op: bench_ops --config C1|C2 (bench/ops.cpp; docs/benchmarks.md, "Per-op
+# profile (bench_ops)").
 #
 #   bench/cpu_train_step.sh [build_dir] [configs...]
 #   env: THREADS (default: nproc), STEPS (5), WARMUP (1), ROUNDS (1), PYTHON (.venv/bin/python),

@@ -1,8 +1,10 @@
 // `masque demo`: the whole pipeline on the built-in persona world, in about
 // five minutes on two CPU cores: generate the world, train the tokenizer,
 // tokenize, pretrain a small model within a time budget, run the persona
-// evaluation (E1) and write report.md with SVG charts. Every step is a call
-// into a stage library; this file only sequences them and sizes the budget.
+// evaluation (E1) and write report.md with SVG charts. World, tokens and
+// pretraining are the experiment runner's stages (experiment/runner.h), run
+// on the demo's own directory instead of the stage cache; this file only
+// sequences them and sizes the pretraining budget from a measured step.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -14,15 +16,13 @@
 #include "core/json_util.h"
 #include "core/progress.h"
 #include "core/rng.h"
-#include "data/tokenize_corpus.h"
+#include "experiment/runner.h"
 #include "infer/model_dir.h"
 #include "infer/model_generator.h"
 #include "model/model.h"
 #include "persona/e1_report.h"
 #include "persona/persona_eval.h"
 #include "report/markdown.h"
-#include "train/trainer.h"
-#include "world/generator.h"
 
 namespace {
 
@@ -139,52 +139,46 @@ void run_demo(const DemoOpts& opts) {
   // 1. World.
   stage("1/5 generating the persona world");
   auto t = std::chrono::steady_clock::now();
-  const world::World world = world::World::build(p.spec, opts.seed);
-  const world::GenerateStats gen = world::generate_corpus(world, out / "world", progress_enabled());
+  const experiment::WorldStage built =
+      experiment::world_stage(p.spec, opts.seed, out, progress_enabled());
+  const world::World& world = built.world;
+  const world::GenerateStats& gen = built.stats;
   timings.emplace_back("world", seconds_since(t));
 
   // 2. Tokenizer.
   stage("2/5 training the tokenizer");
   t = std::chrono::steady_clock::now();
-  const fs::path data_dir = out / "data";
-  remove_previous_output(data_dir, "meta.json");
-  const CorpusTokens corpus = train_and_tokenize({(out / "world" / "train.jsonl").string()}, p.vocab_size,
-                                                 out / "tokenizer.json", data_dir, 0.02, progress_enabled());
+  remove_previous_output(out / "data", "meta.json");
+  const CorpusTokens corpus = experiment::tokens_stage(out, p.vocab_size, out, progress_enabled());
   const Tokenizer& tokenizer = corpus.tokenizer;
   const TokenizeStats& tstats = corpus.stats;
   timings.emplace_back("tokenizer", seconds_since(t));
 
-  // 3. Pretraining within the time budget.
+  // 3. Pretraining within the time budget: as many steps as the budget buys
+  // at the measured step time, warmup 5%, eight validations.
   stage("3/5 pretraining on the CPU");
   t = std::chrono::steady_clock::now();
-  TrainOptions train;
-  train.model = ModelConfig::from_depth(p.depth, int(tokenizer.vocab_size()), p.seq_len);
-  train.model.bos_token_id = int(tokenizer.bos_id());
-  train.model.eos_token_id = int(tokenizer.eos_id());
-  train.data_dir = data_dir;
-  train.tokenizer_path = out / "tokenizer.json";
-  train.out_dir = out / "run";
-  train.batch_size = p.batch;
-  train.seq_len = p.seq_len;
-  const double step_seconds = measure_step_seconds(train.model, p.batch, p.seq_len);
-  train.steps = std::max<std::int64_t>(20, std::int64_t(p.train_seconds / step_seconds));
-  train.lr = opts.lr > 0 ? opts.lr : ModelConfig::learning_rate_for_depth(p.depth);
-  train.warmup_steps = int(std::max<std::int64_t>(5, train.steps / 20));
-  train.schedule = "wsd";
-  train.eval_every = int(std::max<std::int64_t>(10, train.steps / 8));
-  train.eval_batches = 4;
-  train.checkpoint_every = 0;
-  train.keep_checkpoints = 1;
-  train.seed = opts.seed;
-  train.progress = progress_enabled();
-  remove_previous_output(train.out_dir, "checkpoints");  // a fresh run, never a resume
-  const TrainResult trained = train_model(train);
+  experiment::PretrainConfig pretrain;
+  pretrain.depth = p.depth;
+  pretrain.batch_size = p.batch;
+  pretrain.seq_len = p.seq_len;
+  const ModelConfig shape =
+      ModelConfig::from_depth(p.depth, int(tokenizer.vocab_size()), p.seq_len);
+  const double step_seconds = measure_step_seconds(shape, p.batch, p.seq_len);
+  pretrain.steps = std::max<std::int64_t>(20, std::int64_t(p.train_seconds / step_seconds));
+  pretrain.lr = opts.lr;  // 0 = by depth
+  pretrain.warmup_steps = int(std::max<std::int64_t>(5, pretrain.steps / 20));
+  pretrain.schedule = "wsd";
+  const fs::path run_dir = out / "run";
+  remove_previous_output(run_dir, "checkpoints");  // a fresh run, never a resume
+  const TrainResult trained = experiment::pretrain_stage(out, pretrain, opts.seed, out,
+                                                         /*evaluations=*/8, progress_enabled());
   timings.emplace_back("pretraining", seconds_since(t));
 
   // 4. Persona evaluation.
   stage("4/5 persona evaluation (E1)");
   t = std::chrono::steady_clock::now();
-  LoadedModel loaded = load_model_dir(train.out_dir);
+  LoadedModel loaded = load_model_dir(run_dir);
   ModelTextGenerator generator(*loaded.model, loaded.tokenizer);
   persona::PersonaEvalOptions eval_opts;
   eval_opts.samples = p.samples;
@@ -204,7 +198,7 @@ void run_demo(const DemoOpts& opts) {
   report.eval = &eval;
   report.train_curve = trained.train_curve;
   report.val_curve = trained.val_curve;
-  const ModelConfig& m = train.model;
+  const ModelConfig& m = loaded.model->config();
   report.setup = {
       {"world", cat(world.characters().size(), " characters, ", world.facts().size(), " facts, ",
                     gen.train_documents, " training documents (", human_bytes(double(gen.train_bytes)), "), seed ",

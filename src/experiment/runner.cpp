@@ -64,8 +64,7 @@ Json world_stage_material(const Arm& arm, std::uint64_t seed) {
 Stage build_world(RunContext& ctx, const Arm& arm, std::uint64_t seed) {
   const auto t = Clock::now();
   Stage s = ctx.cache.get("world", world_stage_material(arm, seed), [&](const fs::path& dir) {
-    const world::World world = world::World::build(arm.world, seed);
-    const world::GenerateStats stats = world::generate_corpus(world, dir / "world", false);
+    const world::GenerateStats stats = world_stage(arm.world, seed, dir, false).stats;
     return Json{{"train_documents", stats.train_documents}, {"train_bytes", stats.train_bytes}};
   });
   ctx.log.done(cat(arm.name, " seed ", seed, "  world"), s, since(t));
@@ -76,10 +75,7 @@ Stage build_tokens(RunContext& ctx, const Arm& arm, std::uint64_t seed, const St
   const auto t = Clock::now();
   const Json material = {{"world", world.key}, {"vocab_size", ctx.recipe.vocab_size}};
   Stage s = ctx.cache.get("tokens", material, [&](const fs::path& dir) {
-    const TokenizeStats stats =
-        train_and_tokenize({(world.dir / "world" / "train.jsonl").string()}, ctx.recipe.vocab_size,
-                           dir / "tokenizer.json", dir / "data", 0.02, false)
-            .stats;
+    const TokenizeStats stats = tokens_stage(world.dir, ctx.recipe.vocab_size, dir, false).stats;
     return Json{{"train_tokens", stats.train_tokens}, {"val_tokens", stats.val_tokens}};
   });
   ctx.log.done(cat(arm.name, " seed ", seed, "  tokens"), s, since(t));
@@ -91,29 +87,8 @@ Stage build_pretrain(RunContext& ctx, const Arm& arm, std::uint64_t seed, const 
   const PretrainConfig& p = arm.pretrain;
   const Json material = {{"tokens", tokens.key}, {"pretrain", p.to_json()}, {"seed", seed}};
   Stage s = ctx.cache.get("pretrain", material, [&](const fs::path& dir) {
-    const Tokenizer tokenizer = Tokenizer::load(tokens.dir / "tokenizer.json");
-    TrainOptions train;
-    train.model = ModelConfig::from_depth(p.depth, int(tokenizer.vocab_size()), p.seq_len);
-    train.model.bos_token_id = int(tokenizer.bos_id());
-    train.model.eos_token_id = int(tokenizer.eos_id());
-    train.data_dir = tokens.dir / "data";
-    train.tokenizer_path = tokens.dir / "tokenizer.json";
-    train.out_dir = dir / "run";
-    train.batch_size = p.batch_size;
-    train.seq_len = p.seq_len;
-    train.steps = p.steps;
-    train.lr = p.lr > 0 ? p.lr : ModelConfig::learning_rate_for_depth(p.depth);
-    train.warmup_steps = p.warmup_steps;
-    train.schedule = p.schedule;
-    train.weight_decay = p.weight_decay;
-    train.eval_every = int(std::max<std::int64_t>(10, p.steps / 4));
-    train.eval_batches = 4;
-    train.checkpoint_every = 0;
-    train.keep_checkpoints = 1;
-    train.seed = seed;
-    train.progress = ctx.options.progress;
     const auto start = Clock::now();
-    const TrainResult r = train_model(train);
+    const TrainResult r = pretrain_stage(tokens.dir, p, seed, dir, 4, ctx.options.progress);
     return Json{{"steps", r.steps_done},
                 {"tokens", r.steps_done * p.batch_size * p.seq_len},
                 {"final_train_loss", r.final_train_loss},
@@ -322,6 +297,45 @@ void prepare_out_dir(const fs::path& out) {
 }
 
 }  // namespace
+
+WorldStage world_stage(const world::WorldSpec& spec, std::uint64_t seed, const fs::path& dir,
+                       bool progress) {
+  WorldStage out{world::World::build(spec, seed), {}};
+  out.stats = world::generate_corpus(out.world, dir / "world", progress);
+  return out;
+}
+
+CorpusTokens tokens_stage(const fs::path& world_dir, std::uint32_t vocab_size, const fs::path& dir,
+                          bool progress) {
+  return train_and_tokenize({(world_dir / "world" / "train.jsonl").string()}, vocab_size,
+                            dir / "tokenizer.json", dir / "data", 0.02, progress);
+}
+
+TrainResult pretrain_stage(const fs::path& tokens_dir, const PretrainConfig& p, std::uint64_t seed,
+                           const fs::path& dir, int evaluations, bool progress) {
+  const Tokenizer tokenizer = Tokenizer::load(tokens_dir / "tokenizer.json");
+  TrainOptions train;
+  train.model = ModelConfig::from_depth(p.depth, int(tokenizer.vocab_size()), p.seq_len);
+  train.model.bos_token_id = int(tokenizer.bos_id());
+  train.model.eos_token_id = int(tokenizer.eos_id());
+  train.data_dir = tokens_dir / "data";
+  train.tokenizer_path = tokens_dir / "tokenizer.json";
+  train.out_dir = dir / "run";
+  train.batch_size = p.batch_size;
+  train.seq_len = p.seq_len;
+  train.steps = p.steps;
+  train.lr = p.lr > 0 ? p.lr : ModelConfig::learning_rate_for_depth(p.depth);
+  train.warmup_steps = p.warmup_steps;
+  train.schedule = p.schedule;
+  train.weight_decay = p.weight_decay;
+  train.eval_every = int(std::max<std::int64_t>(10, p.steps / std::max(evaluations, 1)));
+  train.eval_batches = 4;
+  train.checkpoint_every = 0;
+  train.keep_checkpoints = 1;
+  train.seed = seed;
+  train.progress = progress;
+  return train_model(train);
+}
 
 fs::path default_cache_dir() {
   if (const char* env = std::getenv("MASQUE_CACHE"); env && *env) return env;

@@ -1,98 +1,75 @@
-// ModelTextGenerator: prefill the prompt into a KV cache, then sample one
-// token at a time. Text is accumulated as raw bytes; streaming emits only
-// bytes that (1) end on a UTF-8 character boundary and (2) cannot be the start
-// of a stop string, so a stop string split across tokens is never printed.
+// ModelTextGenerator (see model_generator.h): prompt handling, prefill, and
+// the lockstep decoding loop over any number of sequences.
 #include "infer/model_generator.h"
 
-#include <algorithm>
 #include <chrono>
-#include <optional>
 
 #include "core/error.h"
-#include "core/rng.h"
-#include "infer/sampler.h"
 
 namespace masque {
 namespace {
-
-// Length of the longest prefix of `bytes` that ends on a complete UTF-8
-// character (an incomplete multi-byte sequence at the end is held back).
-std::size_t complete_utf8_prefix(const std::string& bytes) {
-  const std::size_t n = bytes.size();
-  // Look back at most 3 bytes for the lead byte of the last character.
-  for (std::size_t back = 1; back <= 4 && back <= n; ++back) {
-    const auto c = static_cast<unsigned char>(bytes[n - back]);
-    if ((c & 0xC0) == 0x80) continue;  // continuation byte
-    std::size_t need = 1;
-    if ((c & 0xE0) == 0xC0)
-      need = 2;
-    else if ((c & 0xF0) == 0xE0)
-      need = 3;
-    else if ((c & 0xF8) == 0xF0)
-      need = 4;
-    return back >= need ? n : n - back;
-  }
-  return n;  // only continuation bytes: invalid UTF-8, emit as is
-}
-
-// Bytes at the end of `text` (from `from` on) that might begin a stop string.
-std::size_t held_for_stop(const std::string& text, std::size_t from,
-                          const std::vector<std::string>& stops) {
-  std::size_t hold = 0;
-  for (const std::string& stop : stops) {
-    for (std::size_t len = std::min(stop.size() - 1, text.size() - from); len > hold; --len) {
-      if (text.compare(text.size() - len, len, stop, 0, len) == 0) {
-        hold = len;
-        break;
-      }
-    }
-  }
-  return hold;
-}
-
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 }  // namespace
 
-ModelTextGenerator::ModelTextGenerator(const Model& model, const Tokenizer& tokenizer,
-                                       int max_seq_len)
+ModelTextGenerator::ModelTextGenerator(const Model& model, const Tokenizer& tokenizer, int max_seq_len,
+                                       EngineOptions engine)
     : model_(model),
       tokenizer_(tokenizer),
-      max_seq_len_(max_seq_len > 0 ? max_seq_len : model.config().max_position_embeddings) {}
+      max_seq_len_(max_seq_len > 0 ? max_seq_len : model.config().max_position_embeddings),
+      engine_(model, engine) {
+  if (max_seq_len_ > model.config().max_position_embeddings) {
+    throw InputError(cat("context length ", max_seq_len_, " exceeds the model's max_position_embeddings ",
+                         model.config().max_position_embeddings));
+  }
+}
 
-std::string ModelTextGenerator::generate(const std::string& prompt,
-                                         const GenerateOptions& options) {
+std::string ModelTextGenerator::generate(const std::string& prompt, const GenerateOptions& options) {
   return run(prompt, options).text;
 }
 
-std::string ModelTextGenerator::generate_stream(
-    const std::string& prompt, const GenerateOptions& options,
-    const std::function<void(const std::string&)>& on_text) {
+std::string ModelTextGenerator::generate_stream(const std::string& prompt, const GenerateOptions& options,
+                                                const TextCallback& on_text) {
   return run(prompt, options, on_text).text;
 }
 
-GenerationResult ModelTextGenerator::run(const std::string& prompt, const GenerateOptions& options,
-                                         const std::function<void(const std::string&)>& on_text) {
+std::vector<std::string> ModelTextGenerator::generate_batch(const std::vector<std::string>& prompts,
+                                                            const std::vector<GenerateOptions>& options) {
+  std::vector<std::vector<std::int32_t>> ids;
+  for (const std::string& p : prompts) ids.push_back(encode_prompt(p));
+  std::vector<std::string> out;
+  for (GenerationResult& r : run_batch(std::move(ids), options)) out.push_back(std::move(r.text));
+  return out;
+}
+
+std::vector<std::int32_t> ModelTextGenerator::encode_prompt(const std::string& prompt) const {
   std::vector<std::int32_t> ids;
   const auto bos = tokenizer_.special_id(kBosToken);
   const std::vector<std::uint32_t> encoded = tokenizer_.encode_with_specials(prompt);
   // Training documents start with <|bos|>; prompts are continuations of one.
-  if (bos && (encoded.empty() || encoded.front() != *bos))
-    ids.push_back(static_cast<std::int32_t>(*bos));
+  if (bos && (encoded.empty() || encoded.front() != *bos)) ids.push_back(static_cast<std::int32_t>(*bos));
   for (std::uint32_t id : encoded) ids.push_back(static_cast<std::int32_t>(id));
-  return run_tokens(std::move(ids), options, on_text);
+  return ids;
 }
 
-GenerationResult ModelTextGenerator::run_tokens(
-    std::vector<std::int32_t> prompt, const GenerateOptions& options,
-    const std::function<void(const std::string&)>& on_text) {
-  if (options.max_tokens < 0)
-    throw InputError(cat("max tokens must be >= 0, got ", options.max_tokens));
+GenerationResult ModelTextGenerator::run(const std::string& prompt, const GenerateOptions& options,
+                                         const TextCallback& on_text, const Interventions* interventions) {
+  return run_tokens(encode_prompt(prompt), options, on_text, interventions);
+}
+
+void ModelTextGenerator::check_options(const GenerateOptions& options) const {
+  if (options.max_tokens < 0) throw InputError(cat("max tokens must be >= 0, got ", options.max_tokens));
   if (options.max_tokens >= max_seq_len_) {
-    throw InputError(cat("max tokens ", options.max_tokens, " must be below the context length ",
-                         max_seq_len_, " (lower --max-tokens)"));
+    throw InputError(cat("max tokens ", options.max_tokens, " must be below the context length ", max_seq_len_,
+                         " (lower --max-tokens)"));
   }
   for (const std::string& stop : options.stop) {
     if (stop.empty()) throw InputError("stop strings must not be empty");
   }
+}
+
+void ModelTextGenerator::fit_prompt(std::vector<std::int32_t>& prompt, const GenerateOptions& options) const {
+  check_options(options);
   const int vocab = model_.config().vocab_size;
   for (std::int32_t id : prompt) {
     if (id < 0 || id >= vocab) {
@@ -103,73 +80,155 @@ GenerationResult ModelTextGenerator::run_tokens(
   if (prompt.empty()) throw InputError("empty prompt: give at least one token (e.g. <|bos|>)");
   // Left-truncate so prompt + new tokens fit the context.
   const std::size_t room = static_cast<std::size_t>(max_seq_len_ - options.max_tokens);
-  if (prompt.size() > room)
-    prompt.erase(prompt.begin(), prompt.end() - static_cast<std::ptrdiff_t>(room));
+  if (prompt.size() > room) prompt.erase(prompt.begin(), prompt.end() - static_cast<std::ptrdiff_t>(room));
+}
 
-  GenerationResult result;
-  result.prompt_tokens = prompt;
-  result.finish_reason = "length";
-  std::vector<std::int32_t> end_ids;
-  for (std::string_view special : {kEosToken, kEndTurnToken, kBosToken}) {
-    if (auto id = tokenizer_.special_id(special)) end_ids.push_back(static_cast<std::int32_t>(*id));
+GenerationResult ModelTextGenerator::run_tokens(std::vector<std::int32_t> prompt, const GenerateOptions& options,
+                                                const TextCallback& on_text, const Interventions* interventions) {
+  fit_prompt(prompt, options);
+  KvCache cache(model_);
+  GenerationResult result = continue_cache(cache, prompt, options, on_text, interventions);
+  result.prompt_tokens = std::move(prompt);
+  return result;
+}
+
+GenerationResult ModelTextGenerator::continue_cache(KvCache& cache, std::span<const std::int32_t> new_tokens,
+                                                    const GenerateOptions& options, const TextCallback& on_text,
+                                                    const Interventions* interventions) {
+  check_options(options);
+  if (cache.length() + static_cast<int>(new_tokens.size()) + options.max_tokens > max_seq_len_) {
+    throw InputError(cat("the conversation holds ", cache.length() + new_tokens.size(), " tokens; with ",
+                         options.max_tokens, " new ones it would exceed the context of ", max_seq_len_,
+                         " (start a new conversation or lower max tokens)"));
   }
-
-  SamplerOptions sampler_options;
-  sampler_options.temperature = options.temperature;
-  sampler_options.top_k = options.top_k;
-  sampler_options.top_p = options.top_p;
-  Sampler sampler(sampler_options);
-  Rng rng(options.seed);
-
-  using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
-  InferenceSession session(model_, max_seq_len_);
-  std::span<const float> logits = session.append(prompt);
+  std::vector<SequenceDecoder> decoders;
+  decoders.emplace_back(tokenizer_, options, options.seed, on_text);
+  std::span<const float> logits = engine_.append(cache, new_tokens, interventions, false);
+  const double prefill = seconds_since(t0);
   const auto t1 = Clock::now();
-  result.prefill_seconds = std::chrono::duration<double>(t1 - t0).count();
-  std::string text;         // raw bytes generated so far
-  std::size_t emitted = 0;  // bytes already passed to on_text
-  std::optional<std::size_t> stop_at;
-  for (int step = 0; step < options.max_tokens; ++step) {
-    const std::int32_t token = sampler.sample(logits, rng);
-    if (!options.ignore_eos && std::find(end_ids.begin(), end_ids.end(), token) != end_ids.end()) {
-      result.finish_reason = "stop";
-      break;
-    }
-    result.tokens.push_back(token);
-    // Models may pad vocab_size beyond the tokenizer (HF checkpoints often
-    // round to a multiple of 64); such ids have no text, as in HF's decode.
-    if (static_cast<std::uint32_t>(token) < tokenizer_.vocab_size()) {
-      text += tokenizer_.token_text(static_cast<std::uint32_t>(token));
-    }
-    // A stop string may start in earlier bytes; search the tail that could hold it.
-    for (const std::string& stop : options.stop) {
-      const std::size_t from = emitted >= stop.size() ? emitted - stop.size() : 0;
-      const std::size_t pos = text.find(stop, from);
-      if (pos != std::string::npos && (!stop_at || pos < *stop_at)) stop_at = pos;
-    }
-    if (stop_at) {
-      result.finish_reason = "stop";
-      break;
-    }
-    if (on_text) {
-      std::size_t ready = complete_utf8_prefix(text);
-      ready -= std::min(ready, held_for_stop(text.substr(0, ready), emitted, options.stop));
-      if (ready > emitted) {
-        on_text(text.substr(emitted, ready - emitted));
-        emitted = ready;
+  KvCache* caches[1] = {&cache};
+  const std::vector<GenerateOptions> opts{options};
+  decode(caches, logits, decoders, opts, interventions);
+  GenerationResult result = std::move(decoders[0].result());
+  result.prompt_tokens.assign(new_tokens.begin(), new_tokens.end());
+  result.prefill_seconds = prefill;
+  result.decode_seconds = seconds_since(t1);
+  return result;
+}
+
+std::vector<GenerationResult> ModelTextGenerator::run_batch(std::vector<std::vector<std::int32_t>> prompts,
+                                                            const std::vector<GenerateOptions>& options,
+                                                            const Interventions* interventions) {
+  if (prompts.size() != options.size()) {
+    throw InputError(cat("run_batch: ", prompts.size(), " prompts but ", options.size(), " option sets"));
+  }
+  if (prompts.empty()) return {};
+  std::vector<KvCache> caches;
+  std::vector<KvCache*> cache_ptrs;
+  std::vector<SequenceStep> steps;
+  std::vector<SequenceDecoder> decoders;
+  caches.reserve(prompts.size());
+  decoders.reserve(prompts.size());
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    fit_prompt(prompts[i], options[i]);
+    caches.emplace_back(model_);
+    decoders.emplace_back(tokenizer_, options[i], options[i].seed);
+  }
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    cache_ptrs.push_back(&caches[i]);
+    steps.push_back({&caches[i], prompts[i], false});
+  }
+  const auto t0 = Clock::now();
+  const std::span<const float> logits = engine_.step(steps, interventions);
+  const double prefill = seconds_since(t0);
+  const auto t1 = Clock::now();
+  decode(cache_ptrs, logits, decoders, options, interventions);
+  const double decode_s = seconds_since(t1);
+  std::vector<GenerationResult> out;
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    out.push_back(std::move(decoders[i].result()));
+    out.back().prompt_tokens = std::move(prompts[i]);
+    out.back().prefill_seconds = prefill;
+    out.back().decode_seconds = decode_s;
+  }
+  return out;
+}
+
+std::vector<GenerationResult> ModelTextGenerator::sample_n(std::vector<std::int32_t> prompt, int n,
+                                                           const GenerateOptions& options,
+                                                           const Interventions* interventions) {
+  if (n < 1) throw InputError(cat("the number of continuations must be >= 1, got ", n));
+  fit_prompt(prompt, options);
+  const auto t0 = Clock::now();
+  KvCache prefix(model_);
+  const std::span<const float> prompt_logits = engine_.append(prefix, prompt, interventions);
+  std::vector<float> logits;
+  for (int i = 0; i < n; ++i) logits.insert(logits.end(), prompt_logits.begin(), prompt_logits.end());
+  std::vector<KvCache> caches;
+  std::vector<KvCache*> cache_ptrs;
+  std::vector<SequenceDecoder> decoders;
+  std::vector<GenerateOptions> opts(static_cast<std::size_t>(n), options);
+  caches.reserve(static_cast<std::size_t>(n));
+  decoders.reserve(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    opts[i].seed = options.seed + static_cast<std::uint64_t>(i);
+    caches.emplace_back(model_);
+    caches.back().copy_from(prefix);  // the fork: the prompt's keys and values, computed once
+  }
+  for (int i = 0; i < n; ++i) {
+    cache_ptrs.push_back(&caches[i]);
+    decoders.emplace_back(tokenizer_, opts[i], opts[i].seed);
+  }
+  const double prefill = seconds_since(t0);
+  const auto t1 = Clock::now();
+  decode(cache_ptrs, logits, decoders, opts, interventions);
+  const double decode_s = seconds_since(t1);
+  std::vector<GenerationResult> out;
+  for (int i = 0; i < n; ++i) {
+    out.push_back(std::move(decoders[i].result()));
+    out.back().prompt_tokens = prompt;
+    out.back().prefill_seconds = prefill;
+    out.back().decode_seconds = decode_s;
+  }
+  return out;
+}
+
+void ModelTextGenerator::decode(std::span<KvCache*> caches, std::span<const float> first_logits,
+                                std::vector<SequenceDecoder>& decoders, const std::vector<GenerateOptions>& options,
+                                const Interventions* interventions) {
+  const std::size_t vocab = static_cast<std::size_t>(model_.config().vocab_size);
+  std::vector<float> logits(first_logits.begin(), first_logits.end());
+  std::vector<std::size_t> active(caches.size());  // the sequence of each row of `logits`
+  for (std::size_t i = 0; i < caches.size(); ++i) active[i] = i;
+  std::vector<std::int32_t> next_tokens;
+  std::vector<SequenceStep> steps;
+  std::vector<std::size_t> still;
+  while (!active.empty()) {
+    still.clear();
+    next_tokens.clear();
+    for (std::size_t r = 0; r < active.size(); ++r) {
+      const std::size_t i = active[r];
+      if (options[i].cancel && options[i].cancel()) {
+        decoders[i].cancel();
+        continue;
+      }
+      if (auto token = decoders[i].next(std::span<const float>(logits.data() + r * vocab, vocab))) {
+        still.push_back(i);
+        next_tokens.push_back(*token);
       }
     }
-    if (step + 1 < options.max_tokens) {
-      const std::int32_t next[1] = {token};
-      logits = session.append(next);
+    if (still.empty()) break;
+    steps.clear();
+    for (std::size_t k = 0; k < still.size(); ++k) {
+      // batch_row stays the sequence's index while others finish.
+      steps.push_back({caches[still[k]], std::span<const std::int32_t>(&next_tokens[k], 1), true,
+                       static_cast<int>(still[k])});
     }
+    const std::span<const float> out = engine_.step(steps, interventions);
+    logits.assign(out.begin(), out.end());
+    active = still;
   }
-  result.decode_seconds = std::chrono::duration<double>(Clock::now() - t1).count();
-  if (stop_at) text.resize(*stop_at);
-  if (on_text && text.size() > emitted) on_text(text.substr(emitted));
-  result.text = std::move(text);
-  return result;
 }
 
 }  // namespace masque

@@ -1,49 +1,77 @@
-// ModelTextGenerator: TextGenerator on a Model + Tokenizer with KV-cache
-// decoding and the sampler (temperature, top-k, top-p, seed, stop strings).
+// ModelTextGenerator: TextGenerator on a Model + Tokenizer through the
+// inference engine: prefill the prompt into a KV cache, then sample token by
+// token (sequence_decoder.h). Batches of sequences decode together, one
+// engine step per token for all of them; sample_n prefills a prompt once and
+// forks its cache for each continuation; continue_cache extends a
+// caller-owned cache (chat keeps one per conversation).
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "infer/sequence_decoder.h"
 #include "infer/text_generator.h"
+#include "model/inference_engine.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
 namespace masque {
 
-// Everything one generation produced, for callers that want token ids
-// (`masque sample --json`, parity tests) rather than only text.
-struct GenerationResult {
-  std::string text;                        // new text, stop string excluded
-  std::vector<std::int32_t> prompt_tokens;  // after BOS insertion and truncation
-  std::vector<std::int32_t> tokens;         // generated ids (the stop token excluded)
-  std::string finish_reason;               // "stop" (eos/end/stop string) or "length"
-  double prefill_seconds = 0;              // prompt into the KV cache
-  double decode_seconds = 0;               // sampling and appending new tokens
-};
-
 class ModelTextGenerator final : public TextGenerator {
  public:
-  // max_seq_len 0 = the model's max_position_embeddings. The prompt is
+  // max_seq_len 0 = the model's max_position_embeddings. Prompts are
   // left-truncated to fit max_seq_len - max_tokens.
-  ModelTextGenerator(const Model& model, const Tokenizer& tokenizer, int max_seq_len = 0);
+  ModelTextGenerator(const Model& model, const Tokenizer& tokenizer, int max_seq_len = 0,
+                     EngineOptions engine = {});
+
   std::string generate(const std::string& prompt, const GenerateOptions& options) override;
+  std::vector<std::string> generate_batch(const std::vector<std::string>& prompts,
+                                          const std::vector<GenerateOptions>& options) override;
   // Streaming variant: on_text receives each decoded piece as it is produced.
-  std::string generate_stream(const std::string& prompt, const GenerateOptions& options,
-                              const std::function<void(const std::string&)>& on_text);
-  // The full record; on_text may be empty. Generation ends at max_tokens, at a
-  // stop string, or when the model emits <|eos|>, <|end|> or <|bos|>.
-  GenerationResult run(const std::string& prompt, const GenerateOptions& options,
-                       const std::function<void(const std::string&)>& on_text = {});
+  std::string generate_stream(const std::string& prompt, const GenerateOptions& options, const TextCallback& on_text);
+
+  // The full record. Generation ends at max_tokens, at a stop string, when
+  // the model emits <|eos|>, <|end|> or <|bos|>, or when options.cancel says so.
+  GenerationResult run(const std::string& prompt, const GenerateOptions& options, const TextCallback& on_text = {},
+                       const Interventions* interventions = nullptr);
   // Same from token ids (no BOS added): parity tests feed exact ids.
   GenerationResult run_tokens(std::vector<std::int32_t> prompt, const GenerateOptions& options,
-                              const std::function<void(const std::string&)>& on_text = {});
+                              const TextCallback& on_text = {}, const Interventions* interventions = nullptr);
+  // Several prompts decoded together; options[i] (seed, stop, ...) is
+  // sequence i's. Interventions' batch_row is the index in `prompts`.
+  std::vector<GenerationResult> run_batch(std::vector<std::vector<std::int32_t>> prompts,
+                                          const std::vector<GenerateOptions>& options,
+                                          const Interventions* interventions = nullptr);
+  // One prompt prefilled once, n continuations; continuation i samples
+  // with seed options.seed + i.
+  std::vector<GenerationResult> sample_n(std::vector<std::int32_t> prompt, int n, const GenerateOptions& options,
+                                         const Interventions* interventions = nullptr);
+  // Appends new_tokens to a caller-owned cache and generates after them.
+  // Afterwards the cache holds everything it held, new_tokens, and the
+  // generated tokens (not the final end token, which was never fed).
+  GenerationResult continue_cache(KvCache& cache, std::span<const std::int32_t> new_tokens,
+                                  const GenerateOptions& options, const TextCallback& on_text = {},
+                                  const Interventions* interventions = nullptr);
+
+  // Prompt text to ids: special tokens parsed, <|bos|> put first.
+  std::vector<std::int32_t> encode_prompt(const std::string& prompt) const;
+  InferenceEngine& engine() { return engine_; }
+  const Tokenizer& tokenizer() const { return tokenizer_; }
+  int max_seq_len() const { return max_seq_len_; }
 
  private:
+  void check_options(const GenerateOptions& options) const;
+  void fit_prompt(std::vector<std::int32_t>& prompt, const GenerateOptions& options) const;
+  // Decodes sequences whose caches hold their prompts; first_logits [n, V].
+  void decode(std::span<KvCache*> caches, std::span<const float> first_logits, std::vector<SequenceDecoder>& decoders,
+              const std::vector<GenerateOptions>& options, const Interventions* interventions);
+
   const Model& model_;
   const Tokenizer& tokenizer_;
   int max_seq_len_;
+  InferenceEngine engine_;
 };
 
 }  // namespace masque

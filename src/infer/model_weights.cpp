@@ -1,5 +1,6 @@
 // Model <-> safetensors: the only place that knows how parameter views map to
 // tensors in a file (names are already HF's, so this is a checked copy).
+// Tensors pass through a host buffer, so weights on any backend load and save.
 #include "infer/model_weights.h"
 
 #include <set>
@@ -29,7 +30,12 @@ std::string join_limited(const std::vector<std::string>& names) {
 void save_model_weights(const Model& model, const std::filesystem::path& path,
                         const std::map<std::string, std::string>& metadata) {
   SafetensorsWriter writer;
-  for (const ParamView& p : model.params()) writer.add_f32(p.name, p.shape, p.data);
+  std::vector<float> host;
+  for (const ParamView& p : model.params()) {
+    host.resize(p.numel);
+    model.read_param(p, host.data());
+    writer.add_f32(p.name, p.shape, host.data());
+  }
   for (const auto& [key, value] : metadata) writer.set_metadata(key, value);
   writer.write(path);
 }
@@ -54,14 +60,17 @@ void load_model_weights(Model& model, const SafetensorsFile& file) {
         "tie_word_embeddings)";
     throw FormatError(msg);
   }
-  for (ParamView& p : model.params()) {
+  std::vector<float> host;
+  for (const ParamView& p : model.params()) {
     const TensorInfo& t = file.info(p.name);
     if (t.shape != p.shape) {
       throw FormatError(cat(file.path().string(), ": tensor '", p.name, "' has shape ",
                             Json(t.shape).dump(), " but the config implies ", Json(p.shape).dump(),
                             " (config.json and weights disagree)"));
     }
-    file.read_f32(p.name, p.data, p.numel);
+    host.resize(p.numel);
+    file.read_f32(p.name, host.data(), p.numel);
+    model.write_param(p, host.data());
   }
 }
 

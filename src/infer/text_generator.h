@@ -3,6 +3,7 @@
 // done. infer/ implements it on a Model + Tokenizer; tests use fakes.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,9 @@ struct GenerateOptions {
   std::uint64_t seed = 0;
   std::vector<std::string> stop;  // stop strings (not included in the output)
   bool ignore_eos = false;        // keep going past <|eos|>/<|end|>/<|bos|> (parity tests, benchmarks)
+  // Polled before each decoding step; returning true ends generation with
+  // finish_reason "cancelled" (a closed client connection, Ctrl-C).
+  std::function<bool()> cancel;
 };
 
 class TextGenerator {
@@ -24,6 +28,14 @@ class TextGenerator {
   // Continue `prompt` (raw text; the implementation encodes it, parsing special
   // tokens such as <|user|>) and return only the new text.
   virtual std::string generate(const std::string& prompt, const GenerateOptions& options) = 0;
+  // Several prompts, options[i] for prompt i (same sizes). The default runs
+  // them one by one; a model-backed generator decodes them as one batch.
+  virtual std::vector<std::string> generate_batch(const std::vector<std::string>& prompts,
+                                                  const std::vector<GenerateOptions>& options) {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < prompts.size(); ++i) out.push_back(generate(prompts[i], options.at(i)));
+    return out;
+  }
 };
 
 }  // namespace masque

@@ -1,29 +1,30 @@
-// Model: parameter layout (Hugging Face names and order, one flat buffer),
-// initialization, the activation plan, and the public entry points. The math
-// of the step is in model_step.cpp; decoding is in inference_session.cpp.
+// Model: parameter layout (Hugging Face names and order, one flat device
+// buffer), initialization, the training activation plan, and the public
+// entry points. The training step's math is in model_step.cpp; the
+// inference forward in model_forward.cpp.
 #include "model/model.h"
-
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 
+#include "backend/cpu/rope.h"
 #include "core/error.h"
 #include "core/rng.h"
-#include "core/threads.h"
-#include "backend/cpu/attention.h"
-#include "backend/cpu/matmul.h"
 #include "model/model_impl.h"
 
 namespace masque {
 
-Model::Impl::Impl(const ModelConfig& config) : cfg(config) {
+Model::Impl::Impl(const ModelConfig& config, const Backend& backend) : be(backend), cfg(config) {
   cfg.validate();
   d = cfg.hidden_size;
   ff = cfg.intermediate_size;
   q_dim = cfg.num_attention_heads * cfg.head_dim;
   kv_dim = cfg.num_key_value_heads * cfg.head_dim;
   qkv_dim = q_dim + 2 * kv_dim;
+  layout.dims = {d, ff, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim, q_dim, kv_dim, qkv_dim,
+                 cfg.rms_norm_eps};
+  layout.vocab = cfg.vocab_size;
+  layout.layers = cfg.num_hidden_layers;
 
   auto add = [&](std::string name, std::vector<std::int64_t> shape, bool decay) {
     ParamView view;
@@ -55,11 +56,11 @@ Model::Impl::Impl(const ModelConfig& config) : cfg(config) {
   if (!cfg.tie_word_embeddings) add("lm_head.weight", {V, d}, true);
 
   const std::size_t total = views.back().offset + views.back().numel;
-  params.assign(total, 0.0f);
-  grads.assign(total, 0.0f);
+  params = DeviceBuffer::floats(be, total);
+  grads = DeviceBuffer::floats(be, total);
   for (std::size_t i = 0; i < views.size(); ++i) {
-    views[i].data = params.data() + views[i].offset;
-    views[i].grad = grads.data() + views[i].offset;
+    views[i].data = params.f32() + views[i].offset;
+    views[i].grad = grads.f32() + views[i].offset;
     view_index.emplace(views[i].name, i);
   }
   embed = views[0].data;
@@ -77,42 +78,44 @@ Model::Impl::Impl(const ModelConfig& config) : cfg(config) {
   d_norm_f = norm_view.grad;
   lm_head = cfg.tie_word_embeddings ? embed : views.back().data;
   d_lm_head = cfg.tie_word_embeddings ? d_embed : views.back().grad;
-  rope = cpu::make_rope_tables(cfg.max_position_embeddings, cfg.head_dim, cfg.rope_theta);
+  const cpu::RopeTables rope = cpu::make_rope_tables(cfg.max_position_embeddings, cfg.head_dim, cfg.rope_theta);
+  rope_cos = DeviceBuffer::floats(be, rope.cos.size());
+  rope_sin = DeviceBuffer::floats(be, rope.sin.size());
+  rope_cos.upload(rope.cos.data(), rope.cos.size() * sizeof(float));
+  rope_sin.upload(rope.sin.data(), rope.sin.size() * sizeof(float));
 }
 
 void Model::Impl::reserve(int B, int T) {
   if (B <= 0 || T <= 0) throw InputError(cat("batch shape ", B, "x", T, " must be positive"));
   if (T > cfg.max_position_embeddings) {
-    throw InputError(cat("sequence length ", T, " exceeds max_position_embeddings ",
-                         cfg.max_position_embeddings, ": shorten the sequences or build the model with a "
-                         "larger max_position_embeddings"));
+    throw InputError(cat("sequence length ", T, " exceeds max_position_embeddings ", cfg.max_position_embeddings,
+                         ": shorten the sequences or build the model with a larger max_position_embeddings"));
   }
   const int rows = B * T;
-  if (rows <= cap_rows && T <= cap_T) {
-    ensure_attention_scratch();
-    return;
-  }
+  if (rows <= cap_rows && T <= cap_T) return;
   const int N = std::max(rows, cap_rows);
   const int Tmax = std::max(T, cap_T);
   const int L = cfg.num_hidden_layers;
   const int H = cfg.num_attention_heads;
   const std::size_t V = static_cast<std::size_t>(cfg.vocab_size);
   // Cross-entropy chunks of ~4M logits (16 MiB): big enough for an efficient
-  // sgemm, small enough to stay far below the [N, V] matrix.
+  // GEMM, small enough to stay far below the [N, V] matrix.
   const int chunk = static_cast<int>(std::clamp<std::size_t>((std::size_t{1} << 22) / V, 64, 1024));
   const std::size_t n = static_cast<std::size_t>(N);
   const std::size_t per_layer = n * (2 * d + 2 + qkv_dim + q_dim + H + 2 * ff);
-  const std::size_t shared = n * (d + 1 + d + ff + d + d + qkv_dim + q_dim + 2) + static_cast<std::size_t>(chunk) * V;
-  arena.assign(per_layer * L + shared, 0.0f);
-  float* cursor = arena.data();
+  const std::size_t shared =
+      n * (d + 1 + d + ff + d + d + d + qkv_dim + q_dim + 2) + static_cast<std::size_t>(chunk) * V;
+  arena = DeviceBuffer::floats(be, per_layer * L + shared);
+  int_arena = DeviceBuffer::ints(be, 3 * n);
+  float* cursor = arena.f32();
   auto take = [&](std::size_t count) {
     float* p = cursor;
     cursor += count;
     return p;
   };
-  acts.assign(L, LayerActs{});
+  acts.assign(L, BlockActs{});
   for (int l = 0; l < L; ++l) {
-    LayerActs& a = acts[l];
+    BlockActs& a = acts[l];
     a.resid = take(n * d);
     a.mid = take(n * d);
     a.rstd1 = take(n);
@@ -124,29 +127,23 @@ void Model::Impl::reserve(int B, int T) {
   }
   resid_final = take(n * d);
   rstd_f = take(n);
-  norm = take(n * d);
-  hbuf = take(n * ff);
+  train_scratch.norm = take(n * d);
+  train_scratch.h = take(n * ff);
+  train_scratch.site = take(n * d);
   dres = take(n * d);
-  dnorm = take(n * d);
-  dqkv = take(n * qkv_dim);
-  datt = take(n * q_dim);
+  train_scratch.dnorm = take(n * d);
+  train_scratch.dqkv = take(n * qkv_dim);
+  train_scratch.datt = take(n * q_dim);
   losses = take(n);
   lse_ce = take(n);
   logits = take(static_cast<std::size_t>(chunk) * V);
+  dev_positions = int_arena.i32();
+  dev_tokens = dev_positions + n;
+  dev_targets = dev_tokens + n;
   cap_rows = N;
   cap_T = Tmax;
   ce_chunk = chunk;
-  attn_threads = 0;
-  ensure_attention_scratch();
-}
-
-void Model::Impl::ensure_attention_scratch() {
-  const int threads = num_threads();
-  if (threads <= attn_threads) return;
-  cpu::AttentionDims dims;
-  dims.Tk = cap_T;
-  attn_scratch.assign(cpu::attention_scratch_floats(dims, threads), 0.0f);
-  attn_threads = threads;
+  if (!train_workspace) train_workspace = std::make_unique<Workspace>(be);
 }
 
 void Model::Impl::check_tokens(const std::int32_t* tokens, const std::int32_t* targets, int B, int T) const {
@@ -158,35 +155,52 @@ void Model::Impl::check_tokens(const std::int32_t* tokens, const std::int32_t* t
                            "): the data was tokenized with a different tokenizer than the model's"));
     }
     if (targets != nullptr && (targets[i] < -1 || targets[i] >= cfg.vocab_size)) {
-      throw InputError(cat("target id ", targets[i], " at batch row ", i / T, ", position ", i % T,
-                           " is outside [0, ", cfg.vocab_size, ") and is not the ignore index -1"));
+      throw InputError(cat("target id ", targets[i], " at batch row ", i / T, ", position ", i % T, " is outside [0, ",
+                           cfg.vocab_size, ") and is not the ignore index -1"));
     }
   }
 }
 
-Model::Model(const ModelConfig& config) : impl_(std::make_unique<Impl>(config)) {}
+CallRows Model::Impl::training_rows(int B, int T, const std::uint8_t* response_mask) const {
+  CallRows rows;
+  const std::size_t n = static_cast<std::size_t>(B) * T;
+  rows.seq.resize(n);
+  rows.pos.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    rows.seq[i] = static_cast<std::int32_t>(i / T);
+    rows.pos[i] = static_cast<std::int32_t>(i % T);
+  }
+  if (response_mask != nullptr) rows.response.assign(response_mask, response_mask + n);
+  return rows;
+}
+
+Model::Model(const ModelConfig& config, const Backend& backend) : impl_(std::make_unique<Impl>(config, backend)) {}
 Model::~Model() = default;
 
 const ModelConfig& Model::config() const { return impl_->cfg; }
+const Backend& Model::backend() const { return impl_->be; }
 
 void Model::init_weights(std::uint64_t seed) {
   Impl& m = *impl_;
   const float residual_scale = 1.0f / std::sqrt(2.0f * static_cast<float>(m.cfg.num_hidden_layers));
-  // One stream per tensor (seeded from seed and the tensor index) so tensors
-  // initialize in parallel and the result does not depend on thread count.
+  // One stream per tensor (seeded from seed and the tensor index), so the
+  // result does not depend on thread count; drawn on the host, then uploaded.
+  std::vector<float> host(m.params.num_floats());
   const int count = static_cast<int>(m.views.size());
 #pragma omp parallel for schedule(dynamic, 1)
   for (int i = 0; i < count; ++i) {
-    ParamView& view = m.views[i];
+    const ParamView& view = m.views[i];
+    float* out = host.data() + view.offset;
     if (view.shape.size() == 1) {
-      std::fill(view.data, view.data + view.numel, 1.0f);
+      std::fill(out, out + view.numel, 1.0f);
       continue;
     }
     const bool residual_out = view.name.ends_with("o_proj.weight") || view.name.ends_with("down_proj.weight");
     const float stddev = 0.02f * (residual_out ? residual_scale : 1.0f);
     Rng rng(seed * 0x9e3779b97f4a7c15ULL + static_cast<std::uint64_t>(i) + 1);
-    for (std::size_t j = 0; j < view.numel; ++j) view.data[j] = static_cast<float>(rng.normal()) * stddev;
+    for (std::size_t j = 0; j < view.numel; ++j) out[j] = static_cast<float>(rng.normal()) * stddev;
   }
+  m.params.upload(host.data(), host.size() * sizeof(float));
 }
 
 std::vector<ParamView>& Model::params() { return impl_->views; }
@@ -195,49 +209,39 @@ const std::vector<ParamView>& Model::params() const { return impl_->views; }
 const ParamView& Model::param(const std::string& name) const {
   auto it = impl_->view_index.find(name);
   if (it == impl_->view_index.end()) {
-    throw InputError(cat("unknown parameter '", name, "': names follow Hugging Face LlamaForCausalLM, e.g. "
-                         "model.layers.0.self_attn.q_proj.weight"));
+    throw InputError(cat("unknown parameter '", name,
+                         "': names follow Hugging Face LlamaForCausalLM, e.g. model.layers.0.self_attn.q_proj.weight"));
   }
   return impl_->views[it->second];
 }
 
-float* Model::param_data() { return impl_->params.data(); }
-float* Model::grad_data() { return impl_->grads.data(); }
-std::size_t Model::num_params() const { return impl_->params.size(); }
-void Model::zero_grad() { std::fill(impl_->grads.begin(), impl_->grads.end(), 0.0f); }
+float* Model::param_data() { return impl_->params.f32(); }
+const float* Model::param_data() const { return impl_->params.f32(); }
+float* Model::grad_data() { return impl_->grads.f32(); }
+std::size_t Model::num_params() const { return impl_->params.num_floats(); }
+void Model::zero_grad() { impl_->be.fill_zero(impl_->grads.data(), impl_->grads.bytes()); }
+
+void Model::read_param(const ParamView& view, float* host) const {
+  impl_->params.download(host, view.numel * sizeof(float), view.offset * sizeof(float));
+}
+
+void Model::write_param(const ParamView& view, const float* host) {
+  impl_->params.upload(host, view.numel * sizeof(float), view.offset * sizeof(float));
+}
+
+void Model::copy_params_from(const Model& other) {
+  if (other.config().to_json() != config().to_json() || other.num_params() != num_params()) {
+    throw InputError("cannot copy weights between models of different configs");
+  }
+  if (&other.backend() == &backend()) {
+    backend().copy(impl_->params.data(), other.impl_->params.data(), impl_->params.bytes());
+    return;
+  }
+  std::vector<float> host(num_params());
+  other.impl_->params.download(host.data(), host.size() * sizeof(float));
+  impl_->params.upload(host.data(), host.size() * sizeof(float));
+}
 
 void Model::reserve(int B, int T) { impl_->reserve(B, T); }
-
-float Model::forward_backward(const std::int32_t* tokens, const std::int32_t* targets, int B, int T,
-                              float grad_scale) {
-  Impl& m = *impl_;
-  m.reserve(B, T);
-  m.check_tokens(tokens, targets, B, T);
-  m.forward_blocks(tokens, B, T);
-  const float loss = m.head_loss(targets, B * T, true, grad_scale);
-  bool any_target = false;
-  for (std::size_t i = 0; i < static_cast<std::size_t>(B) * T && !any_target; ++i) any_target = targets[i] >= 0;
-  if (any_target) m.backward_blocks(tokens, B, T);
-  return loss;
-}
-
-float Model::forward_loss(const std::int32_t* tokens, const std::int32_t* targets, int B, int T) {
-  Impl& m = *impl_;
-  m.reserve(B, T);
-  m.check_tokens(tokens, targets, B, T);
-  m.forward_blocks(tokens, B, T);
-  return m.head_loss(targets, B * T, false, 0.0f);
-}
-
-void Model::forward_logits(const std::int32_t* tokens, int B, int T, float* logits) {
-  Impl& m = *impl_;
-  m.reserve(B, T);
-  m.check_tokens(tokens, nullptr, B, T);
-  m.forward_blocks(tokens, B, T);
-  cpu::matmul_forward(logits, m.norm, m.lm_head, B * T, m.d, m.cfg.vocab_size);
-}
-
-void Model::set_residual_hook(ResidualHook hook) { impl_->hook = std::move(hook); }
-const ResidualHook& Model::residual_hook() const { return impl_->hook; }
 
 }  // namespace masque

@@ -1,96 +1,114 @@
-// Model::Impl: the parameter layout (offsets into the flat buffers) and the
-// activation arena planned by reserve(). Shared by model.cpp (layout, init,
-// entry points), model_step.cpp (forward, loss, backward) and
-// inference_session.cpp (KV-cache decoding).
+// Model::Impl: the parameter layout (offsets into the flat device buffers),
+// the training activation arena planned by reserve(), and the forward paths
+// shared by training (model_step.cpp), scoring (Model::forward_logits) and
+// the inference engine (inference_engine.cpp).
 //
 // Parameter order is the Hugging Face state_dict order of LlamaForCausalLM:
 // embed_tokens, then per layer q,k,v,o, gate,up,down, input_layernorm,
 // post_attention_layernorm, then norm and (untied) lm_head. That order puts
 // q|k|v and gate|up next to each other, so each pair is one [out, in] matrix
-// to sgemm: one GEMM for the three attention projections, one for the MLP's
+// for the GEMM: one for the three attention projections, one for the MLP's
 // two input projections.
 #pragma once
 #include <cstdint>
 #include <unordered_map>
 #include <vector>
 
-#include "backend/cpu/rope.h"
+#include "model/decoder_block.h"
 #include "model/model.h"
 
 namespace masque {
 
-struct LayerWeights {
-  float* wqkv = nullptr;  // [(H + 2 H_kv) * hd, d]
-  float* wo = nullptr;    // [d, H * hd]
-  float* wgu = nullptr;   // [2 ff, d]
-  float* wdown = nullptr; // [d, ff]
-  float* ln1 = nullptr;   // [d]
-  float* ln2 = nullptr;   // [d]
+// Host int32 data as a device pointer: the host array itself where the
+// backend addresses host memory, else a copy in `staging` (>= n ints).
+inline const std::int32_t* device_ints(const Backend& be, const std::int32_t* host, std::size_t n,
+                                       std::int32_t* staging) {
+  if (be.host_addressable()) return host;
+  be.upload(staging, host, n * sizeof(std::int32_t));
+  return staging;
+}
+
+// The shapes a forward needs, cut from the config once.
+struct ModelLayout {
+  BlockDims dims;
+  int vocab = 0;
+  int layers = 0;
 };
 
-// Saved activations of one layer for the backward pass ([N = B*T rows]).
-struct LayerActs {
-  float* resid = nullptr;  // [N, d] layer input (after the previous block's hook)
-  float* mid = nullptr;    // [N, d] residual after attention
-  float* rstd1 = nullptr;  // [N]
-  float* rstd2 = nullptr;  // [N]
-  float* qkv = nullptr;    // [N, qkv_dim] q|k|v after RoPE
-  float* att = nullptr;    // [N, H*hd] attention output (before o_proj)
-  float* lse = nullptr;    // [B, H, T] softmax logsumexp
-  float* gu = nullptr;     // [N, 2 ff] gate|up; reused for its gradient in backward
+// Activations of a forward pass that keeps nothing for a backward (scoring,
+// prefill, decoding): every layer reuses one BlockActs. Grown on demand.
+struct InferenceScratch {
+  explicit InferenceScratch(const Backend& backend) : workspace(backend) {}
+  int rows = 0;
+  DeviceBuffer buffer;     // x, mid, norm, qkv, att, gu, h, site
+  DeviceBuffer positions;  // int32 [rows]
+  DeviceBuffer tokens;     // int32 [rows]
+  DeviceBuffer logits;     // [logit_rows, V] (device backends only)
+  int logit_rows = 0;
+  BlockActs acts;          // resid = x (the running residual stream)
+  BlockScratch scratch;
+  Workspace workspace;
+  void ensure(const ModelLayout& layout, int rows);
 };
 
 struct Model::Impl {
+  const Backend& be;
   ModelConfig cfg;
+  ModelLayout layout;
   int d = 0, ff = 0, q_dim = 0, kv_dim = 0, qkv_dim = 0;
 
-  std::vector<float> params, grads;
+  DeviceBuffer params, grads;
   std::vector<ParamView> views;
   std::unordered_map<std::string, std::size_t> view_index;
-  float* embed = nullptr;   // [V, d]
-  float* norm_f = nullptr;  // [d]
-  float* lm_head = nullptr; // [V, d] (== embed when tied)
-  std::vector<LayerWeights> w, g;  // weights and their gradients (same offsets)
+  float* embed = nullptr;    // [V, d]
+  float* norm_f = nullptr;   // [d]
+  float* lm_head = nullptr;  // [V, d] (== embed when tied)
+  std::vector<BlockWeights> w, g;  // weights and their gradients (same offsets)
   float* d_embed = nullptr;
   float* d_norm_f = nullptr;
   float* d_lm_head = nullptr;
+  DeviceBuffer rope_cos, rope_sin;  // [max_pos, head_dim / 2]
 
-  cpu::RopeTables rope;
-  ResidualHook hook;
-
-  // Activation arena, sized by reserve(B, T) for up to cap_rows = B*T rows.
+  // Training arena, sized by reserve(B, T) for up to cap_rows = B*T rows.
   int cap_rows = 0, cap_T = 0;
   int ce_chunk = 0;  // rows per cross-entropy chunk
-  std::vector<float> arena;
-  std::vector<LayerActs> acts;
+  DeviceBuffer arena;
+  DeviceBuffer int_arena;        // positions, tokens, targets [cap_rows] each
+  std::vector<BlockActs> acts;
   float* resid_final = nullptr;  // [N, d] output of the last block
   float* rstd_f = nullptr;       // [N]
-  float* norm = nullptr;         // [N, d] normalized input of the current op (recomputed in backward)
-  float* hbuf = nullptr;         // [N, ff] swiglu output; its gradient in backward
   float* dres = nullptr;         // [N, d] gradient of the residual stream
-  float* dnorm = nullptr;        // [N, d]
-  float* dqkv = nullptr;         // [N, qkv_dim]
-  float* datt = nullptr;         // [N, H*hd]
   float* logits = nullptr;       // [ce_chunk, V]
   float* losses = nullptr;       // [N]
   float* lse_ce = nullptr;       // [N]
-  std::vector<float> attn_scratch;
-  int attn_threads = 0;  // threads the scratch is sized for (>= num_threads() after reserve)
+  BlockScratch train_scratch;    // norm (final normalized stream after forward), h, site, dnorm, dqkv, datt
+  std::int32_t* dev_positions = nullptr;
+  std::int32_t* dev_tokens = nullptr;
+  std::int32_t* dev_targets = nullptr;
+  const std::int32_t* forward_tokens = nullptr;  // device token ids of the last training forward
+  std::unique_ptr<Workspace> train_workspace;
 
-  explicit Impl(const ModelConfig& config);
+  Impl(const ModelConfig& config, const Backend& backend);
   void reserve(int B, int T);
-  void ensure_attention_scratch();
   void check_tokens(const std::int32_t* tokens, const std::int32_t* targets, int B, int T) const;
+  CallRows training_rows(int B, int T, const std::uint8_t* response_mask) const;
 
-  // Forward through the blocks and the final norm for N = B*T rows; fills the
-  // arena (acts, resid_final, rstd_f, norm = final normalized stream).
-  void forward_blocks(const std::int32_t* tokens, int B, int T);
-  // Chunked LM head + cross-entropy over `norm`. With backward, writes
-  // dnorm and accumulates the LM head gradient, scaled by grad_scale / n_valid.
-  // Returns the mean loss over non-ignored targets (0 when there are none).
-  float head_loss(const std::int32_t* targets, int rows, bool backward, float grad_scale);
+  // Training: forward through the blocks and the final norm for N = B*T rows,
+  // keeping every layer's activations (train_scratch.norm = final normalized stream).
+  void forward_blocks(const std::int32_t* tokens, int B, int T, const InterventionPass& iv);
+  // Chunked LM head + cross-entropy over train_scratch.norm. With backward,
+  // writes dnorm and accumulates the LM head gradient, scaled by
+  // grad_scale / n_valid. Returns the mean loss over non-ignored targets.
+  float head_loss(const std::int32_t* targets_host, int rows, bool backward, float grad_scale);
   // Backward through the final norm, the blocks and the embedding, from dnorm.
-  void backward_blocks(const std::int32_t* tokens, int B, int T);
+  void backward_blocks(int B, int T, const InterventionPass& iv);
+
+  // Inference: embed tokens_host (rows of them, at positions_host) and run
+  // every block into s.acts.resid (the final residual, before the last norm).
+  void forward_rows(InferenceScratch& s, const std::int32_t* tokens_host, const std::int32_t* positions_host, int rows,
+                    KvBinding& kv, const InterventionPass& iv) const;
+  // logits_host [picked.size(), V] = lm_head(rms(x[picked])) for rows `picked` of s.
+  void logits_of_rows(InferenceScratch& s, std::span<const std::int32_t> picked, float* logits_host) const;
 };
 
 }  // namespace masque

@@ -13,8 +13,10 @@
 #include <string>
 #include <vector>
 
+#include "backend/backend.h"
 #include "io/safetensors.h"
 #include "model/model.h"
+#include "train/adamw.h"
 
 namespace masque {
 
@@ -28,12 +30,15 @@ class LoraAdapter {
   void apply();             // model weights := W0 + s * B A
   void gather_gradients();  // adapter grads from the model's dL/dW
 
-  std::size_t size() const { return params_.size(); }
-  float* params() { return params_.data(); }
-  float* grads() { return grads_.data(); }
-  float* m() { return m_.data(); }
-  float* v() { return v_.data(); }
+  // The adapter's flat buffers on the model's backend (device pointers).
+  std::size_t size() const { return size_; }
+  float* params() { return params_.f32(); }
+  float* grads() { return grads_.f32(); }
+  float* m() { return m_.f32(); }
+  float* v() { return v_.f32(); }
   std::int64_t steps = 0;
+  // One AdamW update of the adapter (no weight decay mask: every entry decays by config).
+  void step(float lr, const AdamWConfig& config);
 
   // Adapter tensors ("<param>.lora_A", ".lora_B") and their AdamW moments.
   void save(const std::filesystem::path& path) const;
@@ -44,14 +49,16 @@ class LoraAdapter {
  private:
   struct Target {
     ParamView* weight;
-    std::vector<float> base;  // W0
+    DeviceBuffer base;  // W0
     std::size_t a_offset, b_offset;
   };
   Model& model_;
+  const Backend& backend_;
   int rank_;
   float scale_;
   std::vector<Target> targets_;
-  std::vector<float> params_, grads_, m_, v_;
+  std::size_t size_ = 0;
+  DeviceBuffer params_, grads_, m_, v_;
 };
 
 }  // namespace masque

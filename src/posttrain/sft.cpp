@@ -1,29 +1,28 @@
-// run_sft: the SFT loop. Rows of packed conversations are visited in a fresh
-// seeded permutation per epoch; the row for (step, micro-batch, row) is a pure
-// function of the step, so resume needs no data state and repeats the
-// uninterrupted run exactly. Full fine-tuning updates every weight with
-// AdamW; LoRA (rank > 0) updates only the adapters (posttrain/lora.h).
+// run_sft: SFT through the shared training loop (train/train_loop.h). Rows
+// of packed conversations are visited in a fresh seeded permutation per
+// epoch; the row for (step, micro-batch, row) is a pure function of the step,
+// so resume needs no data state and repeats the uninterrupted run exactly.
+// Full fine-tuning updates every weight with AdamW; LoRA (rank > 0) updates
+// only the adapters (posttrain/lora.h), and its checkpoints hold the merged
+// model plus lora.safetensors.
 #include "posttrain/sft.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <memory>
 #include <numeric>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
-#include "core/progress.h"
 #include "core/rng.h"
-#include "core/threads.h"
 #include "infer/model_dir.h"
 #include "infer/model_weights.h"
+#include "io/safetensors.h"
 #include "posttrain/lora.h"
 #include "train/adamw.h"
 #include "train/checkpoint.h"
 #include "train/lr_schedule.h"
-#include "train/metrics_log.h"
+#include "train/train_loop.h"
 
 namespace masque {
 namespace fs = std::filesystem;
@@ -75,7 +74,35 @@ void validate(const SftOptions& o) {
   if (o.steps == 0 && !(o.epochs > 0)) throw InputError("--epochs must be > 0 when --steps is 0");
 }
 
-// LoRA checkpoint: the merged model directory plus lora.safetensors.
+// Micro-batches of packed rows: row (step - 1) * B * accum + micro * B + b
+// of the epoch-wise permutation.
+class PackedRows final : public BatchSource {
+ public:
+  PackedRows(const SftDataset& data, int batch_size, int grad_accum, std::uint64_t seed)
+      : data_(data), batch_size_(batch_size), grad_accum_(grad_accum), order_(data.rows(), seed) {}
+  void next(std::int64_t step, int micro, Batch& batch) override {
+    const int seq_len = data_.seq_len;
+    batch.batch_size = batch_size_;
+    batch.seq_len = seq_len;
+    batch.tokens.resize(static_cast<std::size_t>(batch_size_) * seq_len);
+    batch.targets.resize(batch.tokens.size());
+    const std::int64_t rows_per_step = static_cast<std::int64_t>(batch_size_) * grad_accum_;
+    for (int b = 0; b < batch_size_; ++b) {
+      const std::int64_t index = (step - 1) * rows_per_step + micro * batch_size_ + b;
+      const std::size_t row = static_cast<std::size_t>(order_.row(index)) * seq_len;
+      std::copy_n(data_.tokens.begin() + row, seq_len, batch.tokens.begin() + b * seq_len);
+      std::copy_n(data_.targets.begin() + row, seq_len, batch.targets.begin() + b * seq_len);
+    }
+  }
+
+ private:
+  const SftDataset& data_;
+  int batch_size_, grad_accum_;
+  RowOrder order_;
+};
+
+// LoRA checkpoint: the merged model directory plus lora.safetensors (the
+// adapters and their AdamW moments) and trainer_state.json.
 fs::path save_lora_checkpoint(const fs::path& run_dir, const Model& model, const LoraAdapter& lora,
                               const Tokenizer& tokenizer, const TrainerState& state, int keep) {
   const fs::path final_dir = run_dir / "checkpoints" / cat("step-", state.step);
@@ -88,13 +115,55 @@ fs::path save_lora_checkpoint(const fs::path& run_dir, const Model& model, const
     write_json_file(dir.path() / "trainer_state.json", state.to_json());
     dir.commit();
   }
+  // Retention and stale temporaries of killed saves, as save_checkpoint does.
+  std::error_code ec;
   const auto checkpoints = list_checkpoints(run_dir);
   for (std::size_t i = static_cast<std::size_t>(std::max(keep, 1)); i < checkpoints.size(); ++i) {
-    std::error_code ec;
     fs::remove_all(checkpoints[i].dir, ec);
+  }
+  for (const auto& entry : fs::directory_iterator(run_dir / "checkpoints", ec)) {
+    if (entry.path().filename().string().rfind(".step-", 0) == 0) fs::remove_all(entry.path(), ec);
   }
   return final_dir;
 }
+
+// The adapters' own AdamW update; the base weights stay W0 and the model
+// holds W0 + s·BA, rewritten before every step and every save.
+class LoraUpdate final : public Optimizer {
+ public:
+  LoraUpdate(Model& model, LoraAdapter& lora, const AdamWConfig& adam)
+      : model_(model), lora_(lora), adam_(adam) {}
+  void begin_step() override { lora_.apply(); }
+  float clip_gradients(float max_norm) override {
+    lora_.gather_gradients();
+    const float norm = std::sqrt(lora_.grad_norm_squared());
+    if (max_norm > 0 && norm > max_norm) lora_.scale_grads(max_norm / (norm + 1e-6f));
+    return norm;
+  }
+  void step(float lr) override { lora_.step(lr, adam_); }
+  fs::path save_checkpoint(const fs::path& run_dir, const Tokenizer& tokenizer,
+                           const TrainerState& state, int keep) override {
+    lora_.apply();  // the checkpoint's model.safetensors is the merged model
+    return save_lora_checkpoint(run_dir, model_, lora_, tokenizer, state, keep);
+  }
+  bool checkpoint_is_resumable(const fs::path& dir, std::string* why) const override {
+    if (!checkpoint_is_complete(dir, /*need_trainer_state=*/false, why)) return false;
+    try {
+      read_trainer_state(dir);
+      SafetensorsFile check(dir / "lora.safetensors");
+    } catch (const Error& e) {
+      if (why) *why = e.what();
+      return false;
+    }
+    return true;
+  }
+  void load_checkpoint(const fs::path& dir) override { lora_.load(dir / "lora.safetensors"); }
+
+ private:
+  Model& model_;
+  LoraAdapter& lora_;
+  AdamWConfig adam_;
+};
 
 }  // namespace
 
@@ -109,138 +178,65 @@ SftResult run_sft(const SftOptions& options, const StepCallback& on_step) {
     throw InputError(cat("--seq-len ", seq_len, " exceeds the model's context of ",
                          config.max_position_embeddings));
   }
-  SftDataset data = pack_conversations(tokenizer, read_conversations_jsonl(options.data), seq_len);
+  const SftDataset data =
+      pack_conversations(tokenizer, read_conversations_jsonl(options.data), seq_len);
   const std::int64_t rows_per_step =
       static_cast<std::int64_t>(options.batch_size) * options.grad_accum;
   const std::int64_t steps =
-      options.steps > 0 ? options.steps
-                        : std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(
-                                                        options.epochs * data.rows() / rows_per_step)));
-  LrSchedule schedule;
-  schedule.kind = options.schedule;
-  schedule.lr = options.lr;
-  schedule.min_lr_ratio = options.min_lr_ratio;
-  schedule.warmup_steps = std::min<std::int64_t>(options.warmup_steps, steps);
-  schedule.total_steps = steps;
-  schedule.validate();
+      options.steps > 0
+          ? options.steps
+          : std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(
+                                          options.epochs * data.rows() / rows_per_step)));
+  TrainLoopOptions loop;
+  loop.schedule.kind = options.schedule;
+  loop.schedule.lr = options.lr;
+  loop.schedule.min_lr_ratio = options.min_lr_ratio;
+  loop.schedule.warmup_steps = std::min<std::int64_t>(options.warmup_steps, steps);
+  loop.schedule.total_steps = steps;
+  loop.schedule.validate();
 
   AdamWConfig adam;
   adam.weight_decay = options.weight_decay;
-  std::unique_ptr<AdamW> optimizer;
   std::unique_ptr<LoraAdapter> lora;
+  std::unique_ptr<Optimizer> optimizer;
   if (options.lora_rank > 0) {
     lora = std::make_unique<LoraAdapter>(model, options.lora_rank, options.lora_alpha,
                                          options.lora_targets, options.seed);
+    optimizer = std::make_unique<LoraUpdate>(model, *lora, adam);
   } else {
-    optimizer = std::make_unique<AdamW>(model, adam);
+    optimizer = std::make_unique<FullAdamW>(model, adam);
   }
+  PackedRows batches(data, options.batch_size, options.grad_accum, options.seed);
 
-  const Json options_json = sft_options_json(options, seq_len, steps);
-  std::int64_t start_step = 0;
-  const bool has_checkpoints = !list_checkpoints(options.out_dir).empty();
-  if (has_checkpoints && !options.resume) {
-    throw InputError(cat(options.out_dir.string(), " already holds a run; pass --resume to continue ",
-                         "it or choose a new --out"));
-  }
-  if (options.resume && has_checkpoints) {
-    const fs::path last = newest_good_checkpoint(options.out_dir, /*need_trainer_state=*/false);
-    TrainerState saved = read_trainer_state(last);
-    if (saved.options != options_json) {
-      throw InputError(cat("--resume: the options differ from those of ", last.string(),
+  loop.command = "sft";
+  loop.out_dir = options.out_dir;
+  loop.batch_size = options.batch_size;
+  loop.seq_len = seq_len;
+  loop.grad_accum = options.grad_accum;
+  loop.steps = steps;
+  loop.grad_clip = options.grad_clip;
+  loop.checkpoint_every = options.checkpoint_every;
+  loop.keep_checkpoints = options.keep_checkpoints;
+  loop.resume = options.resume;
+  loop.progress = options.progress;
+  loop.when_complete = "the run is complete; choose a new --out to train again";
+  loop.options = sft_options_json(options, seq_len, steps);
+
+  TrainLoopHooks hooks;
+  hooks.check_resume = [&](const fs::path& checkpoint, const TrainerState& saved) {
+    if (saved.options != loop.options) {
+      throw InputError(cat("--resume: the options differ from those of ", checkpoint.string(),
                            " (resume with the same --base, --data and hyper-parameters)"));
     }
-    start_step = saved.step;
-    if (lora) {
-      lora->load(last / "lora.safetensors");
-    } else {
-      load_model_weights(model, last / "model.safetensors");
-      load_optimizer_state(last, model, *optimizer);
-    }
-  }
-  fs::create_directories(options.out_dir);
-  write_json_file(options.out_dir / "run.json", options_json);
-  MetricsLog metrics(options.out_dir / "metrics.jsonl", start_step > 0 ? start_step : -1);
-
-  TrainerState state;
-  state.num_threads = num_threads();
-  state.config_hash = config_hash(config);
-  state.tokenizer_fingerprint = tokenizer.fingerprint();
-  state.options = options_json;
-
-  model.reserve(options.batch_size, seq_len);
-  RowOrder order(data.rows(), options.seed);
-  std::vector<std::int32_t> tokens(static_cast<std::size_t>(options.batch_size) * seq_len);
-  std::vector<std::int32_t> targets(tokens.size());
+  };
+  const TrainResult trained =
+      run_train_loop(loop, model, tokenizer, batches, *optimizer, hooks, on_step);
   SftResult result;
+  result.steps_done = trained.steps_done;
+  result.final_loss = trained.final_train_loss;
   result.data = data.stats;
-  std::unique_ptr<ProgressBar> bar;
-  if (options.progress && progress_enabled()) {
-    bar = std::make_unique<ProgressBar>("sft", static_cast<std::uint64_t>(steps - start_step), "step");
-  }
-  const float grad_scale = 1.0f / static_cast<float>(options.grad_accum);
-  for (std::int64_t step = start_step + 1; step <= steps; ++step) {
-    const float lr = schedule.at(step);
-    if (lora) lora->apply();
-    model.zero_grad();
-    double loss_sum = 0.0;
-    for (int micro = 0; micro < options.grad_accum; ++micro) {
-      for (int b = 0; b < options.batch_size; ++b) {
-        const std::int64_t index = (step - 1) * rows_per_step + micro * options.batch_size + b;
-        const std::size_t row = static_cast<std::size_t>(order.row(index)) * seq_len;
-        std::copy_n(data.tokens.begin() + row, seq_len, tokens.begin() + b * seq_len);
-        std::copy_n(data.targets.begin() + row, seq_len, targets.begin() + b * seq_len);
-      }
-      loss_sum += model.forward_backward(tokens.data(), targets.data(), options.batch_size, seq_len,
-                                         grad_scale);
-    }
-    const float loss = static_cast<float>(loss_sum / options.grad_accum);
-    float grad_norm;
-    if (lora) {
-      lora->gather_gradients();
-      grad_norm = std::sqrt(lora->grad_norm_squared());
-      if (options.grad_clip > 0 && grad_norm > options.grad_clip) {
-        lora->scale_grads(options.grad_clip / (grad_norm + 1e-6f));
-      }
-    } else {
-      grad_norm = clip_grad_norm(model, options.grad_clip);
-    }
-    if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
-      throw NumericError(cat("SFT diverged at step ", step, " (loss ", loss, ", gradient norm ",
-                             grad_norm, "); lower --lr (now ", options.lr, ") and start again"));
-    }
-    if (lora) {
-      ++lora->steps;
-      adamw_update(lora->params(), lora->grads(), lora->m(), lora->v(), nullptr, lora->size(), lr,
-                   adam, lora->steps);
-    } else {
-      optimizer->step(lr);
-    }
-    metrics.append({{"type", "train"}, {"step", step}, {"loss", loss}, {"lr", lr},
-                    {"grad_norm", grad_norm}});
-    result.curve.emplace_back(step, loss);
-    result.final_loss = loss;
-    result.steps_done = step;
-    const bool last_step = step == steps;
-    if (last_step || (options.checkpoint_every > 0 && step % options.checkpoint_every == 0)) {
-      state.step = step;
-      state.train_loss = loss;
-      state.tokens_seen = static_cast<std::uint64_t>(step * rows_per_step * seq_len);
-      if (lora) {
-        lora->apply();  // the checkpoint's model.safetensors is the merged model
-        result.last_checkpoint = save_lora_checkpoint(options.out_dir, model, *lora, tokenizer,
-                                                      state, options.keep_checkpoints);
-      } else {
-        result.last_checkpoint = save_checkpoint(options.out_dir, model, *optimizer, tokenizer,
-                                                 state, options.keep_checkpoints);
-      }
-    }
-    if (bar) {
-      bar->set_postfix(cat("loss ", loss));
-      bar->set(static_cast<std::uint64_t>(step - start_step));
-    }
-    if (on_step) on_step(step, loss);
-  }
-  if (bar) bar->finish();
+  result.last_checkpoint = trained.last_checkpoint;
+  result.curve = trained.train_curve;
   return result;
 }
 

@@ -1,8 +1,10 @@
 // Supervised fine-tuning (`masque sft`): continue training a base model on
-// conversations with loss only on the Assistant's tokens. Same guarantees as
-// pretraining: AdamW + schedule, clipping, accumulation, JSONL metrics,
-// progress bar, atomic checkpoints (RUN_DIR/checkpoints/step-N, a Hugging
-// Face directory), --resume that repeats the uninterrupted run bit for bit.
+// conversations with loss only on the Assistant's tokens. It runs through the
+// same loop as pretraining (train/train_loop.h), so it has the same
+// guarantees: schedule, clipping, accumulation, the RUN_DIR lock,
+// metrics.jsonl with loss_hex, the same divergence message, progress bar,
+// atomic checkpoints (RUN_DIR/checkpoints/step-N, a Hugging Face directory),
+// --resume that repeats the uninterrupted run bit for bit.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -10,7 +12,7 @@
 #include <vector>
 
 #include "posttrain/sft_data.h"
-#include "train/trainer.h"
+#include "train/train_loop.h"
 
 namespace masque {
 

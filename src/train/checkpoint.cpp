@@ -132,9 +132,11 @@ fs::path save_checkpoint(const fs::path& run_dir, const Model& model, AdamW& opt
     write_tokenizer_files(tmp, tokenizer, config.max_position_embeddings);
 
     SafetensorsWriter opt;
+    const std::vector<float> m = optimizer.moment_host('m');
+    const std::vector<float> v = optimizer.moment_host('v');
     for (const ParamView& p : model.params()) {
-      opt.add_f32("m." + p.name, p.shape, optimizer.m().data() + p.offset);
-      opt.add_f32("v." + p.name, p.shape, optimizer.v().data() + p.offset);
+      opt.add_f32("m." + p.name, p.shape, m.data() + p.offset);
+      opt.add_f32("v." + p.name, p.shape, v.data() + p.offset);
     }
     opt.set_metadata("optimizer", "adamw");
     opt.set_metadata("step", std::to_string(optimizer.steps()));
@@ -162,6 +164,7 @@ fs::path save_checkpoint(const fs::path& run_dir, const Model& model, AdamW& opt
 void load_optimizer_state(const fs::path& checkpoint_dir, const Model& model, AdamW& optimizer) {
   const fs::path path = checkpoint_dir / "optimizer.safetensors";
   const SafetensorsFile file(path);
+  std::vector<float> host;
   for (const ParamView& p : model.params()) {
     for (const char* which : {"m.", "v."}) {
       const std::string name = which + p.name;
@@ -172,8 +175,9 @@ void load_optimizer_state(const fs::path& checkpoint_dir, const Model& model, Ad
       if (file.info(name).shape != p.shape) {
         throw FormatError(cat(path.string(), ": tensor '", name, "' has the wrong shape"));
       }
-      std::vector<float>& dst = which[0] == 'm' ? optimizer.m() : optimizer.v();
-      file.read_f32(name, dst.data() + p.offset, p.numel);
+      host.resize(p.numel);
+      file.read_f32(name, host.data(), p.numel);
+      optimizer.set_moment(which[0], host.data(), p.offset, p.numel);
     }
   }
   const auto it = file.metadata().find("step");

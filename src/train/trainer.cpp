@@ -1,48 +1,30 @@
-// train_model: the pretraining loop. Per optimizer step:
-//   lr = schedule(step); zero grads
-//   for each of grad_accum micro-batches: loss += forward_backward(B x T, 1/accum)
-//   stop on a non-finite loss or gradient norm (the last checkpoint stays)
-//   clip to grad_clip; AdamW(lr); log; maybe evaluate; maybe checkpoint
-// Everything a step depends on (weights, AdamW moments and count, the data
-// Rng, the step number) is in the checkpoint, so a resumed run repeats the
-// uninterrupted run's losses bit for bit at a fixed thread count.
+// train_model: everything pretraining checks before the run directory is
+// touched (flags, tokenizer, shards against the tokenizer and vocabulary),
+// then the shared loop (train_loop.cpp) with the shard sampler as batch
+// source, AdamW over every weight, and pretraining's resume rules (same
+// config, tokenizer and, with --deterministic, thread count).
 #include "train/trainer.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
-#include "core/progress.h"
 #include "core/threads.h"
 #include "data/shard.h"
 #include "infer/model_dir.h"
-#include "infer/model_weights.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 #include "train/adamw.h"
 #include "train/batch_sampler.h"
 #include "train/checkpoint.h"
 #include "train/lr_schedule.h"
-#include "train/metrics_log.h"
 
 namespace masque {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string hex_float(float value) {
-  char buf[48];
-  std::snprintf(buf, sizeof(buf), "%a", static_cast<double>(value));
-  return buf;
-}
 
 Json options_to_json(const TrainOptions& o) {
   return {{"data_dir", o.data_dir.string()},
@@ -142,34 +124,26 @@ void check_data(const ShardSet& split, const Tokenizer& tokenizer, const ModelCo
   }
 }
 
-// Exclusive lock on RUN_DIR/train.lock for the life of the run, so two
-// trainers never interleave checkpoints and metrics. flock is released by
-// the kernel when the process dies, even by kill -9, so no stale locks.
-class RunDirLock {
+// Pretraining's batch source: random windows drawn by the sampler's Rng,
+// whose state goes into every checkpoint.
+class ShardBatches final : public BatchSource {
  public:
-  explicit RunDirLock(const fs::path& run_dir) {
-    const fs::path path = run_dir / "train.lock";
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw Error(cat("cannot create ", path.string(), ": ", std::strerror(errno)));
-    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      ::close(fd_);
-      throw InputError(cat("another `masque train` is running in ", run_dir.string(),
-                           " (wait for it to finish or stop it first)"));
-    }
+  explicit ShardBatches(BatchSampler& sampler) : sampler_(sampler) {}
+  void next(std::int64_t /*step*/, int /*micro*/, Batch& batch) override { sampler_.next(batch); }
+  std::array<std::uint64_t, 4> state() const override { return sampler_.rng_state(); }
+  void restore(const std::array<std::uint64_t, 4>& state) override {
+    sampler_.set_rng_state(state);
   }
-  ~RunDirLock() { ::close(fd_); }
-  RunDirLock(const RunDirLock&) = delete;
-  RunDirLock& operator=(const RunDirLock&) = delete;
 
  private:
-  int fd_ = -1;
+  BatchSampler& sampler_;
 };
 
 }  // namespace
 
 TrainResult train_model(const TrainOptions& options, const StepCallback& on_step) {
-  LrSchedule schedule;
-  validate_options(options, schedule);
+  TrainLoopOptions loop;
+  validate_options(options, loop.schedule);
   const ModelConfig& config = options.model;
   const Tokenizer tokenizer = load_tokenizer(options);
   if (tokenizer.vocab_size() > static_cast<std::uint32_t>(config.vocab_size)) {
@@ -203,208 +177,74 @@ TrainResult train_model(const TrainOptions& options, const StepCallback& on_step
   adam.beta2 = options.beta2;
   adam.eps = options.eps;
   adam.weight_decay = options.weight_decay;
+  FullAdamW optimizer(model, adam);
+  ShardBatches batches(train_batches);
 
-  // Fresh run, resume, or a new run starting from another model's weights.
-  std::error_code ec;
-  const bool created_out_dir = !fs::exists(options.out_dir, ec);
-  fs::create_directories(options.out_dir, ec);
-  if (ec) throw Error(cat("cannot create ", options.out_dir.string(), ": ", ec.message()));
-  auto lock = std::make_unique<RunDirLock>(options.out_dir);
-  const bool has_checkpoints = !list_checkpoints(options.out_dir).empty();
-  std::int64_t start_step = 0;
-  TrainerState state;
-  std::unique_ptr<AdamW> optimizer;
-  fs::path last_checkpoint;
-  try {
-    if (options.resume && has_checkpoints) {
-      last_checkpoint = newest_good_checkpoint(options.out_dir, /*need_trainer_state=*/true);
-      const fs::path config_path = last_checkpoint / "config.json";
-      const ModelConfig saved =
-          ModelConfig::from_json(read_json_file(config_path), config_path.string());
-      const std::string diff = first_config_difference(saved, config);
-      if (!diff.empty()) {
-        throw InputError(cat("--resume: the model config differs from the checkpoint ",
-                             last_checkpoint.string(), " in ", diff,
-                             "; resume with the same --config/--depth, or train into a new --out"));
+  loop.command = "train";
+  loop.out_dir = options.out_dir;
+  loop.batch_size = options.batch_size;
+  loop.seq_len = options.seq_len;
+  loop.grad_accum = options.grad_accum;
+  loop.steps = options.steps;
+  loop.grad_clip = options.grad_clip;
+  loop.eval_every = options.eval_every;
+  loop.checkpoint_every = options.checkpoint_every;
+  loop.keep_checkpoints = options.keep_checkpoints;
+  loop.resume = options.resume;
+  loop.progress = options.progress;
+  loop.when_complete = "raise --steps to train further";
+  loop.options = options_to_json(options);
+
+  TrainLoopHooks hooks;
+  if (val_batches) {
+    hooks.evaluate = [&]() -> float {
+      Batch batch;
+      double total = 0.0;
+      for (int b = 0; b < options.eval_batches; ++b) {
+        val_batches->fixed(static_cast<std::int64_t>(b) * options.batch_size,
+                           static_cast<std::int64_t>(options.eval_batches) * options.batch_size,
+                           batch);
+        total += model.forward_loss(batch.tokens.data(), batch.targets.data(), options.batch_size,
+                                    options.seq_len);
       }
-      state = read_trainer_state(last_checkpoint);
-      if (state.tokenizer_fingerprint != tokenizer.fingerprint()) {
-        throw InputError(cat("--resume: the tokenizer differs from the one in ",
-                             last_checkpoint.string(), " (pass the same --tokenizer)"));
-      }
-      if (options.deterministic && state.num_threads != num_threads()) {
-        throw InputError(cat("--resume --deterministic: the run used ", state.num_threads,
-                             " threads but this process has ", num_threads(), " (pass --threads ",
-                             state.num_threads, " for a bit-identical continuation)"));
-      }
-      load_model_weights(model, last_checkpoint / "model.safetensors");
-      optimizer = std::make_unique<AdamW>(model, adam);
-      load_optimizer_state(last_checkpoint, model, *optimizer);
-      train_batches.set_rng_state(state.data_rng);
-      start_step = state.step;
-      if (start_step >= options.steps) {
-        throw InputError(cat("--resume: the run is already at step ", start_step, " of --steps ",
-                             options.steps, " (raise --steps to train further)"));
-      }
-    } else {
-      if (has_checkpoints) {
-        throw InputError(cat(options.out_dir.string(),
-                             " already holds a run; pass --resume to continue it "
-                             "or choose a new --out"));
-      }
-      if (options.init_from) {
-        LoadedModel init = load_model_dir(*options.init_from);
-        const std::string diff = first_config_difference(init.model->config(), config);
-        if (!diff.empty()) {
-          throw InputError(cat("--init-from ", options.init_from->string(),
-                               ": its config differs in ", diff,
-                               " (omit --config/--depth to use the model's own config)"));
-        }
-        std::memcpy(model.param_data(), init.model->param_data(),
-                    model.num_params() * sizeof(float));
-      } else {
-        model.init_weights(options.seed);
-      }
-      optimizer = std::make_unique<AdamW>(model, adam);
-    }
-  } catch (...) {
-    // Refused before anything was written: leave no empty run directory behind.
-    if (created_out_dir) {
-      lock.reset();
-      fs::remove_all(options.out_dir, ec);
-    }
-    throw;
+      return static_cast<float>(total / options.eval_batches);
+    };
   }
-
-  const Json options_json = options_to_json(options);
-  write_json_file(options.out_dir / "run.json", options_json);
-  MetricsLog metrics(options.out_dir / "metrics.jsonl", start_step > 0 ? start_step : -1);
-
-  model.reserve(options.batch_size, options.seq_len);
-  const std::uint64_t tokens_per_step = static_cast<std::uint64_t>(options.batch_size) *
-                                        static_cast<std::uint64_t>(options.seq_len) *
-                                        static_cast<std::uint64_t>(options.grad_accum);
-  TrainResult result;
-  result.final_val_loss = std::nanf("");
-  result.steps_done = start_step;
-  result.final_train_loss = state.train_loss;
-  state.num_threads = num_threads();
-  state.config_hash = config_hash(config);
-  state.tokenizer_fingerprint = tokenizer.fingerprint();
-  state.options = options_json;
-
-  std::unique_ptr<ProgressBar> bar;
-  if (options.progress && progress_enabled()) {
-    bar = std::make_unique<ProgressBar>(
-        "train", static_cast<std::uint64_t>(options.steps - start_step), "step");
-  }
-  const auto t0 = std::chrono::steady_clock::now();
-  const double elapsed_before = state.elapsed_seconds;
-  const auto seconds_since = [](std::chrono::steady_clock::time_point t) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  hooks.check_resume = [&](const fs::path& checkpoint, const TrainerState& saved) {
+    const fs::path config_path = checkpoint / "config.json";
+    const ModelConfig saved_config =
+        ModelConfig::from_json(read_json_file(config_path), config_path.string());
+    const std::string diff = first_config_difference(saved_config, config);
+    if (!diff.empty()) {
+      throw InputError(cat("--resume: the model config differs from the checkpoint ",
+                           checkpoint.string(), " in ", diff,
+                           "; resume with the same --config/--depth, or train into a new --out"));
+    }
+    if (saved.tokenizer_fingerprint != tokenizer.fingerprint()) {
+      throw InputError(cat("--resume: the tokenizer differs from the one in ", checkpoint.string(),
+                           " (pass the same --tokenizer)"));
+    }
+    if (options.deterministic && saved.num_threads != num_threads()) {
+      throw InputError(cat("--resume --deterministic: the run used ", saved.num_threads,
+                           " threads but this process has ", num_threads(), " (pass --threads ",
+                           saved.num_threads, " for a bit-identical continuation)"));
+    }
   };
-
-  const auto evaluate = [&]() -> float {
-    Batch batch;
-    double total = 0.0;
-    for (int b = 0; b < options.eval_batches; ++b) {
-      val_batches->fixed(static_cast<std::int64_t>(b) * options.batch_size,
-                         static_cast<std::int64_t>(options.eval_batches) * options.batch_size,
-                         batch);
-      total += model.forward_loss(batch.tokens.data(), batch.targets.data(), options.batch_size,
-                                  options.seq_len);
+  // A new run starts from another model's weights or from the seeded init.
+  hooks.init_fresh = [&] {
+    if (!options.init_from) {
+      model.init_weights(options.seed);
+      return;
     }
-    return static_cast<float>(total / options.eval_batches);
+    LoadedModel init = load_model_dir(*options.init_from);
+    const std::string diff = first_config_difference(init.model->config(), config);
+    if (!diff.empty()) {
+      throw InputError(cat("--init-from ", options.init_from->string(), ": its config differs in ",
+                           diff, " (omit --config/--depth to use the model's own config)"));
+    }
+    std::memcpy(model.param_data(), init.model->param_data(), model.num_params() * sizeof(float));
   };
-
-  const auto save = [&](std::int64_t step) {
-    state.step = step;
-    state.data_rng = train_batches.rng_state();
-    state.elapsed_seconds = elapsed_before + seconds_since(t0);
-    last_checkpoint = save_checkpoint(options.out_dir, model, *optimizer, tokenizer, state,
-                                      options.keep_checkpoints);
-  };
-
-  Batch batch;
-  const float grad_scale = 1.0f / static_cast<float>(options.grad_accum);
-  std::int64_t saved_step = start_step;
-  for (std::int64_t step = start_step + 1; step <= options.steps; ++step) {
-    const auto step_start = std::chrono::steady_clock::now();
-    const float lr = schedule.at(step);
-    model.zero_grad();
-    double loss_sum = 0.0;
-    for (int micro = 0; micro < options.grad_accum; ++micro) {
-      train_batches.next(batch);
-      loss_sum += model.forward_backward(batch.tokens.data(), batch.targets.data(),
-                                         options.batch_size, options.seq_len, grad_scale);
-    }
-    const float loss = static_cast<float>(loss_sum / options.grad_accum);
-    const std::string keep_note =
-        last_checkpoint.empty()
-            ? std::string("no checkpoint was written yet")
-            : cat("the last good checkpoint ", last_checkpoint.string(), " is kept");
-    if (!std::isfinite(loss)) {
-      throw NumericError(cat("training diverged: the loss is ", loss, " at step ", step, "; ",
-                             keep_note, ". Lower --lr (now ", options.lr,
-                             "), raise --warmup or --grad-clip, then "
-                             "--resume or start again"));
-    }
-    const float grad_norm = clip_grad_norm(model, options.grad_clip);
-    if (!std::isfinite(grad_norm)) {
-      throw NumericError(cat("training diverged: the gradient norm is ", grad_norm, " at step ",
-                             step, "; ", keep_note, ". Lower --lr (now ", options.lr,
-                             ") or raise --warmup"));
-    }
-    optimizer->step(lr);
-    state.tokens_seen += tokens_per_step;
-    state.train_loss = loss;
-    const double step_seconds = seconds_since(step_start);
-    const double run_seconds = seconds_since(t0);
-    const double tok_per_s =
-        static_cast<double>(tokens_per_step * static_cast<std::uint64_t>(step - start_step)) /
-        std::max(run_seconds, 1e-9);
-    metrics.append({{"type", "train"},
-                    {"step", step},
-                    {"loss", loss},
-                    {"loss_hex", hex_float(loss)},
-                    {"lr", lr},
-                    {"grad_norm", grad_norm},
-                    {"tokens", state.tokens_seen},
-                    {"step_seconds", step_seconds},
-                    {"tok_per_s", tok_per_s}});
-    result.train_curve.emplace_back(step, loss);
-    result.final_train_loss = loss;
-    result.steps_done = step;
-
-    if (val_batches && options.eval_every > 0 &&
-        (step % options.eval_every == 0 || step == options.steps)) {
-      const float val_loss = evaluate();
-      metrics.append(
-          {{"type", "val"}, {"step", step}, {"loss", val_loss}, {"loss_hex", hex_float(val_loss)}});
-      result.val_curve.emplace_back(step, val_loss);
-      result.final_val_loss = val_loss;
-    }
-    if ((options.checkpoint_every > 0 && step % options.checkpoint_every == 0) ||
-        step == options.steps) {
-      save(step);
-      saved_step = step;
-    }
-    if (bar) {
-      bar->set_postfix(cat("step ", step, "/", options.steps, " loss ", loss, " ",
-                           human_count(tok_per_s), " tok/s"));
-      bar->set(static_cast<std::uint64_t>(step - start_step));
-    }
-    if (on_step) on_step(step, loss);
-  }
-  if (saved_step != options.steps) save(options.steps);
-  if (bar) bar->finish();
-  const double total_seconds = seconds_since(t0);
-  result.tokens_per_second =
-      static_cast<double>(tokens_per_step *
-                          static_cast<std::uint64_t>(options.steps - start_step)) /
-      std::max(total_seconds, 1e-9);
-  result.last_checkpoint = last_checkpoint;
-  return result;
+  return run_train_loop(loop, model, tokenizer, batches, optimizer, hooks, on_step);
 }
 
 }  // namespace masque

@@ -1,16 +1,16 @@
-// Pretraining loop (`masque train`): batches from token shards, AdamW, LR
-// schedule, clipping, accumulation, validation, JSONL metrics, progress bar,
-// crash-safe checkpoints with bit-exact resume (docs/training.md,
-// docs/checkpoints.md).
+// Pretraining (`masque train`): random windows of token shards, AdamW over
+// every weight, validation on fixed windows of the val split, through the
+// shared loop of train_loop.h (schedule, clipping, accumulation, JSONL
+// metrics, progress bar, crash-safe checkpoints with bit-exact resume;
+// docs/training.md, docs/checkpoints.md).
 #pragma once
 #include <cstdint>
 #include <filesystem>
-#include <functional>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "model/config.h"
+#include "train/train_loop.h"
 
 namespace masque {
 
@@ -44,20 +44,6 @@ struct TrainOptions {
   bool resume = false;         // continue from the newest good checkpoint in out_dir
   bool progress = true;
 };
-
-struct TrainResult {
-  std::int64_t steps_done = 0;
-  float final_train_loss = 0;
-  float final_val_loss = 0;  // NaN if never evaluated
-  double tokens_per_second = 0;
-  std::filesystem::path last_checkpoint;
-  std::vector<std::pair<std::int64_t, float>> train_curve;  // (step, loss)
-  std::vector<std::pair<std::int64_t, float>> val_curve;
-};
-
-// Called after every optimizer step with (step, loss); for embedding callers
-// (demo, experiments) that report progress themselves.
-using StepCallback = std::function<void(std::int64_t step, float loss)>;
 
 TrainResult train_model(const TrainOptions& options, const StepCallback& on_step = {});
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `masque sft` and `masque chat` end to end on a tiny model: SFT on chat JSONL
 # (full and LoRA), chat in JSONL and interactive modes, and bad input refused
-# with the line named and nothing written.
+# with the line named and nothing written. SFT shares pretraining's loop:
+# loss_hex in metrics.jsonl, the RUN_DIR lock, the divergence message.
 # Usage: bash sft_chat.sh /path/to/masque
 set -uo pipefail
 M="$1"
@@ -35,6 +36,7 @@ done > chats.jsonl
 grep -q '"conversations":10' sft.json || { cat sft.json; fail "sft summary"; }
 [ -f sft/checkpoints/step-4/model.safetensors ] || fail "sft checkpoint"
 grep -q chat_template sft/checkpoints/step-4/tokenizer_config.json || fail "chat_template missing"
+[ "$(grep -c '"loss_hex":"0x' sft/metrics.jsonl)" -eq 4 ] || { cat sft/metrics.jsonl; fail "sft metrics lack loss_hex"; }
 
 "$M" --quiet --threads 1 sft --base base --data chats.jsonl --out lora --seq-len 32 --batch-size 2 \
   --steps 3 --lora-rank 2 --lora-targets q_proj,v_proj >/dev/null || fail "lora sft"
@@ -66,5 +68,19 @@ expect_error "unknown LoRA target" "unknown LoRA target module 'wizard'" -- \
 [ ! -e bad5/checkpoints ] || fail "checkpoints for a bad LoRA target"
 expect_error "sft into a used run dir" "already holds a run" -- \
   "$M" --quiet sft --base base --data chats.jsonl --out sft --seq-len 32 --steps 4
+# The RUN_DIR lock: flock(1) holds train.lock as a running trainer would.
+if command -v flock >/dev/null; then
+  mkdir locked
+  expect_error "sft while another run holds the lock" "another training run" -- \
+    flock locked/train.lock "$M" --quiet sft --base base --data chats.jsonl --out locked --seq-len 32 --steps 2
+  [ -z "$(ls locked | grep -v train.lock)" ] || { ls locked; fail "a refused sft wrote into the run dir"; }
+else
+  echo "skip: flock(1) not installed"
+fi
+# Divergence: pretraining's message, the last good checkpoint kept and loadable.
+expect_error "sft divergence" "training diverged: the .* is .* at step [0-9]*; the last good checkpoint .* is kept. Lower --lr" -- \
+  "$M" --quiet --threads 1 sft --base base --data chats.jsonl --out nan --seq-len 32 --batch-size 2 --steps 10 \
+  --lr 1e30 --schedule constant --warmup 0 --grad-clip 0 --checkpoint-every 1
+"$M" --quiet sample --model nan --prompt Ada --max-tokens 2 >/dev/null 2>&1 || fail "diverged sft: last checkpoint unloadable"
 STDIN=bad_role.jsonl expect_error "chat jsonl bad role" "stdin line 1" -- "$M" --quiet chat --model sft --jsonl
 echo "all sft/chat checks passed"

@@ -56,6 +56,11 @@ expect_error "missing data" "does not exist" -- "$M" "${TRAIN[@]}" --config good
 expect_error "fresh run into a used directory" "already holds a run" -- "$M" "${TRAIN[@]}" "${D[@]}" --config good.json --out run
 expect_error "resume with another config" "num_key_value_heads" -- \
   "$M" "${TRAIN[@]}" --data data --tokenizer tok.json --config other.json --out run --resume --steps 6
+if command -v flock >/dev/null; then  # flock(1) holds train.lock as a running trainer would
+  expect_error "second trainer in a locked run dir" "another training run" -- \
+    flock run/train.lock "$M" "${TRAIN[@]}" "${D[@]}" --config good.json --out run --resume
+  [ "$(ls run/checkpoints)" = "$(printf 'step-2\nstep-4')" ] || fail "a refused trainer touched the checkpoints"
+fi
 
 # Corrupt and truncated weights are refused with the file named.
 cp -r run/checkpoints/step-4 broken

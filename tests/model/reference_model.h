@@ -6,6 +6,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -14,6 +15,10 @@
 
 namespace masque::test {
 
+// Called at each intervention site with the activation there ([N, d] rows):
+// the reference's twin of the model's interventions.
+using RefHook = std::function<void(InterventionSite site, int layer, std::vector<double>& x, int N, int d)>;
+
 class ReferenceModel {
  public:
   explicit ReferenceModel(const Model& model) : cfg_(model.config()), views_(model.params()) {
@@ -21,10 +26,9 @@ class ReferenceModel {
   }
 
   // logits [B*T, V] for params (same layout as the model's flat buffer).
-  // `add_after_layer`, when non-empty, is added to the residual after layer 0
-  // (mirrors a steering hook).
+  // `hook`, when set, may read or change the activation at every site.
   std::vector<double> logits(const std::vector<double>& p, const std::vector<std::int32_t>& tokens, int B, int T,
-                             const std::vector<double>& add_after_layer = {}) const {
+                             const RefHook& hook = {}) const {
     const int d = cfg_.hidden_size, hd = cfg_.head_dim, H = cfg_.num_attention_heads,
               Hkv = cfg_.num_key_value_heads, ff = cfg_.intermediate_size, V = cfg_.vocab_size;
     const int N = B * T;
@@ -32,6 +36,7 @@ class ReferenceModel {
     const double* embed = at(p, "model.embed_tokens.weight");
     for (int r = 0; r < N; ++r)
       for (int i = 0; i < d; ++i) x[r * d + i] = embed[tokens[r] * d + i];
+    if (hook) hook(InterventionSite::kEmbed, -1, x, N, d);
     for (int l = 0; l < cfg_.num_hidden_layers; ++l) {
       const std::string pre = "model.layers." + std::to_string(l) + ".";
       auto h = rms(x, at(p, pre + "input_layernorm.weight"), N, d);
@@ -63,16 +68,16 @@ class ReferenceModel {
             }
           }
       auto o = linear(att, at(p, pre + "self_attn.o_proj.weight"), N, H * hd, d);
+      if (hook) hook(InterventionSite::kAttnOut, l, o, N, d);
       for (std::size_t i = 0; i < x.size(); ++i) x[i] += o[i];
       h = rms(x, at(p, pre + "post_attention_layernorm.weight"), N, d);
       auto gate = linear(h, at(p, pre + "mlp.gate_proj.weight"), N, d, ff);
       auto up = linear(h, at(p, pre + "mlp.up_proj.weight"), N, d, ff);
       for (std::size_t i = 0; i < gate.size(); ++i) gate[i] = gate[i] / (1.0 + std::exp(-gate[i])) * up[i];
       auto down = linear(gate, at(p, pre + "mlp.down_proj.weight"), N, ff, d);
+      if (hook) hook(InterventionSite::kMlpOut, l, down, N, d);
       for (std::size_t i = 0; i < x.size(); ++i) x[i] += down[i];
-      if (l == 0 && !add_after_layer.empty())
-        for (int r = 0; r < N; ++r)
-          for (int i = 0; i < d; ++i) x[r * d + i] += add_after_layer[i];
+      if (hook) hook(InterventionSite::kResidPost, l, x, N, d);
     }
     auto h = rms(x, at(p, "model.norm.weight"), N, d);
     const double* head = cfg_.tie_word_embeddings ? embed : at(p, "lm_head.weight");
@@ -81,9 +86,9 @@ class ReferenceModel {
 
   double loss(const std::vector<double>& p, const std::vector<std::int32_t>& tokens,
               const std::vector<std::int32_t>& targets, int B, int T,
-              const std::vector<double>& add_after_layer = {}) const {
+              const RefHook& hook = {}) const {
     const int V = cfg_.vocab_size;
-    auto z = logits(p, tokens, B, T, add_after_layer);
+    auto z = logits(p, tokens, B, T, hook);
     double total = 0.0;
     int count = 0;
     for (int r = 0; r < B * T; ++r) {

@@ -1,8 +1,8 @@
 // Whole-model checks on tiny configs: loss and logits against the float64
 // reference, every parameter tensor's gradient against finite differences of
 // that reference, tied/untied heads, grouped-query attention, ignore-index
-// masking, gradient accumulation, determinism, the KV cache, the residual
-// hook, and bad input.
+// masking, gradient accumulation, determinism, the KV cache through the
+// inference engine, and bad input. Interventions: test_interventions.cpp.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,47 +11,13 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "core/threads.h"
+#include "model/inference_engine.h"
 #include "model/model.h"
 #include "reference_model.h"
+#include "tiny_model.h"
 
 namespace masque {
 namespace {
-
-ModelConfig tiny_config(bool tied, int kv_heads) {
-  ModelConfig c;
-  c.vocab_size = 29;
-  c.hidden_size = 24;
-  c.intermediate_size = 20;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = kv_heads;
-  c.head_dim = 6;
-  c.max_position_embeddings = 16;
-  c.rms_norm_eps = 1e-5f;
-  c.rope_theta = 100.0f;  // fast rotation so positions matter at T < 16
-  c.tie_word_embeddings = tied;
-  return c;
-}
-
-// Weights large enough that attention and the MLP are far from linear.
-void randomize(Model& model, std::uint64_t seed) {
-  Rng rng(seed);
-  for (auto& view : model.params()) {
-    const bool norm = view.shape.size() == 1;
-    for (std::size_t i = 0; i < view.numel; ++i)
-      view.data[i] = norm ? 1.0f + 0.2f * static_cast<float>(rng.normal()) : 0.25f * static_cast<float>(rng.normal());
-  }
-}
-
-std::vector<std::int32_t> random_tokens(int n, int vocab, Rng& rng) {
-  std::vector<std::int32_t> t(n);
-  for (auto& x : t) x = static_cast<std::int32_t>(rng.below(vocab));
-  return t;
-}
-
-std::vector<double> params_double(Model& model) {
-  return {model.param_data(), model.param_data() + model.num_params()};
-}
 
 struct Variant {
   bool tied;
@@ -188,74 +154,42 @@ TEST(Model, KvCacheEqualsFullRecomputation) {
   randomize(model, 41);
   Rng rng(42);
   auto tokens = random_tokens(14, 29, rng);
-  InferenceSession session(model, 16);
+  InferenceEngine engine(model);
+  KvCache cache(model);
+  EXPECT_EQ(cache.bytes(), 0u) << "an unused cache holds no memory";
   // Prefill 5 tokens in two pieces, then decode one at a time.
   std::vector<std::pair<int, int>> pieces = {{0, 3}, {3, 5}};
   for (int i = 5; i < 14; ++i) pieces.push_back({i, i + 1});
   for (auto [begin, end] : pieces) {
-    auto got = session.append(std::span(tokens.data() + begin, end - begin));
+    auto got = engine.append(cache, std::span(tokens.data() + begin, end - begin));
     std::vector<float> full(end * 29);
     model.forward_logits(tokens.data(), 1, end, full.data());
     for (int v = 0; v < 29; ++v) {
       ASSERT_NEAR(got[v], full[(end - 1) * 29 + v], 1e-5) << "prefix " << end << " token " << v;
     }
   }
-  EXPECT_EQ(session.position(), 14);
-  EXPECT_THROW(session.append(std::span(tokens.data(), 3)), InputError);  // 14 + 3 > 16
-  session.reset();
-  auto again = session.append(std::span(tokens.data(), 4));
-  std::vector<float> full(4 * 29);
+  EXPECT_EQ(cache.length(), 14);
+  EXPECT_EQ(cache.tokens(), tokens);
+  EXPECT_EQ(engine.tokens_forwarded(), 14);
+  EXPECT_THROW(engine.append(cache, std::span(tokens.data(), 3)), InputError);  // 14 + 3 > 16
+  EXPECT_EQ(cache.length(), 14) << "a refused step changes no cache";
+  // A fork continues exactly like the original.
+  KvCache fork(model);
+  fork.copy_from(cache);
+  fork.truncate(9);
+  auto from_fork = engine.append(fork, std::span(tokens.data() + 9, 1));
+  std::vector<float> full(10 * 29);
+  model.forward_logits(tokens.data(), 1, 10, full.data());
+  for (int v = 0; v < 29; ++v) ASSERT_NEAR(from_fork[v], full[9 * 29 + v], 1e-5);
+  EXPECT_EQ(cache.length(), 14) << "the fork is a copy";
+  cache.clear();
+  auto again = engine.append(cache, std::span(tokens.data(), 4));
   model.forward_logits(tokens.data(), 1, 4, full.data());
   EXPECT_NEAR(again[7], full[3 * 29 + 7], 1e-5);
-  EXPECT_THROW(InferenceSession(model, 17), InputError);
-}
-
-TEST(Model, ResidualHookSteersTrainingAndDecoding) {
-  Model model(tiny_config(true, 2));
-  randomize(model, 51);
-  Rng rng(52);
-  const int T = 7;
-  auto tokens = random_tokens(T, 29, rng), targets = random_tokens(T, 29, rng);
-  std::vector<double> steer(24);
-  for (auto& s : steer) s = rng.normal();
-  int calls = 0;
-  model.set_residual_hook([&](int layer, float* resid, int rows, int dim) {
-    ++calls;
-    if (layer != 0) return;
-    for (int r = 0; r < rows; ++r)
-      for (int i = 0; i < dim; ++i) resid[r * dim + i] += static_cast<float>(steer[i]);
-  });
-  std::vector<float> logits(T * 29);
-  model.forward_logits(tokens.data(), 1, T, logits.data());
-  EXPECT_EQ(calls, 2);
-  test::ReferenceModel ref(model);
-  auto expected = ref.logits(params_double(model), tokens, 1, T, steer);
-  for (std::size_t i = 0; i < expected.size(); ++i) ASSERT_NEAR(logits[i], expected[i], 1e-4);
-  InferenceSession session(model, 16);
-  auto last = session.append(std::span(tokens.data(), T));
-  for (int v = 0; v < 29; ++v) EXPECT_NEAR(last[v], logits[(T - 1) * 29 + v], 1e-5);
-  // Training treats the addition as a constant: the loss and gradients match
-  // finite differences of the reference with the same addition.
-  model.zero_grad();
-  const float loss = model.forward_backward(tokens.data(), targets.data(), 1, T);
-  auto p = params_double(model);
-  EXPECT_NEAR(loss, ref.loss(p, tokens, targets, 1, T, steer), 1e-5);
-  for (const char* name : {"model.norm.weight", "model.layers.0.mlp.down_proj.weight",
-                           "model.layers.1.self_attn.q_proj.weight", "model.embed_tokens.weight"}) {
-    const ParamView& view = model.param(name);
-    for (std::size_t k = 0; k < 3; ++k) {
-      const std::size_t i = view.offset + (k * 101) % view.numel;
-      const double saved = p[i];
-      p[i] = saved + 1e-5;
-      const double up = ref.loss(p, tokens, targets, 1, T, steer);
-      p[i] = saved - 1e-5;
-      const double down = ref.loss(p, tokens, targets, 1, T, steer);
-      p[i] = saved;
-      EXPECT_NEAR(view.grad[(k * 101) % view.numel], (up - down) / 2e-5, 1e-4) << name;
-    }
-  }
-  model.set_residual_hook({});
-  EXPECT_FALSE(model.residual_hook());
+  EXPECT_THROW(cache.truncate(5), InputError);
+  EXPECT_THROW(cache.reserve(17), InputError);
+  const std::int32_t bad[1] = {29};
+  EXPECT_THROW(engine.append(cache, std::span(bad, 1)), InputError);
 }
 
 TEST(Model, ParameterLayoutFollowsHuggingFace) {

@@ -1,12 +1,21 @@
 // SFT and LoRA: exact adapter gradients (finite differences), loss goes down
-// on Assistant tokens, resume repeats the uninterrupted run bit for bit.
+// on Assistant tokens, resume repeats the uninterrupted run bit for bit (full
+// and LoRA); and what SFT shares with pretraining through the training loop:
+// loss_hex metrics, the RUN_DIR lock, the divergence message.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 
 #include "core/atomic_file.h"
+#include "core/error.h"
 #include "core/rng.h"
 #include "infer/model_dir.h"
 #include "posttrain/lora.h"
@@ -72,6 +81,38 @@ std::vector<std::string> metric_lines(const fs::path& run) {
   while (std::getline(in, line)) lines.push_back(Json::parse(line).at("loss").dump());
   return lines;
 }
+
+// "step:loss_hex" of every train line: the exact float32 losses.
+std::vector<std::string> metric_hex(const fs::path& run) {
+  std::ifstream in(run / "metrics.jsonl");
+  std::vector<std::string> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    const Json j = Json::parse(line);
+    out.push_back(std::to_string(j.at("step").get<int>()) + ":" +
+                  j.at("loss_hex").get<std::string>());
+  }
+  return out;
+}
+
+SftOptions tiny_sft(const Fixture& f, const std::string& run) {
+  SftOptions o;
+  o.base = f.base;
+  o.data = f.dir / "chats.jsonl";
+  o.out_dir = f.dir / run;
+  o.batch_size = 2;
+  o.seq_len = 32;
+  o.steps = 8;
+  o.lr = 1e-2f;
+  o.progress = false;
+  return o;
+}
+
+// The divergence message of the shared training loop, as pretraining's test
+// (tests/train/test_trainer.cpp) also requires it.
+const std::regex kDivergedMessage(
+    R"(^training diverged: the (loss|gradient norm) is \S+ at step \d+; )"
+    R"((the last good checkpoint \S+ is kept|no checkpoint was written yet)\. Lower --lr \(now )");
 
 }  // namespace
 
@@ -181,5 +222,124 @@ TEST(Sft, LoraTrainsAdaptersAndWritesMergedModel) {
   bad.lora_targets = {"wizard_proj"};
   EXPECT_THROW(run_sft(bad), InputError);
   EXPECT_FALSE(fs::exists(bad.out_dir / "checkpoints"));
+  fs::remove_all(f.dir);
+}
+
+TEST(Sft, MetricsCarryExactLossHex) {
+  Fixture f = make_fixture("hex");
+  const SftOptions o = tiny_sft(f, "run");
+  const SftResult r = run_sft(o);
+  std::ifstream in(o.out_dir / "metrics.jsonl");
+  std::string line;
+  std::size_t lines = 0;
+  while (std::getline(in, line)) {
+    const Json j = Json::parse(line);
+    ASSERT_TRUE(j.contains("loss_hex")) << line;
+    // loss_hex is the float32 loss exactly (C %a), the same field as pretraining's.
+    const float hex = std::strtof(j.at("loss_hex").get<std::string>().c_str(), nullptr);
+    EXPECT_EQ(hex, j.at("loss").get<float>()) << line;
+    EXPECT_EQ(hex, r.curve.at(lines).second);
+    for (const char* key : {"lr", "grad_norm", "tokens", "step_seconds", "tok_per_s"}) {
+      EXPECT_TRUE(j.contains(key)) << key << " missing in " << line;
+    }
+    ++lines;
+  }
+  EXPECT_EQ(lines, 8u);
+  fs::remove_all(f.dir);
+}
+
+TEST(Sft, LoraResumeIsBitExact) {
+  Fixture f = make_fixture("lorares");
+  SftOptions o = tiny_sft(f, "full");
+  o.lora_rank = 2;
+  o.grad_accum = 2;
+  o.checkpoint_every = 3;
+  run_sft(o);
+  SftOptions split = o;
+  split.out_dir = f.dir / "split";
+  // Interrupted after step 5 (the callback's exception stands in for a kill):
+  // the step-3 checkpoint is the newest, metrics run to step 5.
+  EXPECT_THROW(run_sft(split,
+                       [](std::int64_t step, float) {
+                         if (step == 5) throw std::runtime_error("interrupted");
+                       }),
+               std::runtime_error);
+  EXPECT_EQ(list_checkpoints(split.out_dir).front().step, 3);
+  split.resume = true;
+  const SftResult resumed = run_sft(split);
+  EXPECT_EQ(resumed.curve.front().first, 4) << "resumed from the step-3 checkpoint";
+  EXPECT_EQ(metric_hex(o.out_dir), metric_hex(split.out_dir));
+  EXPECT_TRUE(read_file(o.out_dir / "checkpoints/step-8/lora.safetensors") ==
+              read_file(split.out_dir / "checkpoints/step-8/lora.safetensors"));
+  EXPECT_TRUE(read_file(o.out_dir / "checkpoints/step-8/model.safetensors") ==
+              read_file(split.out_dir / "checkpoints/step-8/model.safetensors"));
+  // Resuming a finished run is refused with what to do instead.
+  try {
+    run_sft(split);
+    FAIL() << "resuming a complete run must be refused";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("already at step 8"), std::string::npos) << e.what();
+  }
+  fs::remove_all(f.dir);
+}
+
+TEST(Sft, RefusesASecondRunInTheSameRunDir) {
+  Fixture f = make_fixture("lock");
+  const SftOptions o = tiny_sft(f, "run");
+  // A second SFT into the RUN_DIR while the first is training.
+  std::string refused;
+  const SftResult r = run_sft(o, [&](std::int64_t step, float) {
+    if (step != 2) return;
+    SftOptions second = o;
+    second.resume = true;
+    try {
+      run_sft(second);
+    } catch (const InputError& e) {
+      refused = e.what();
+    }
+  });
+  EXPECT_NE(refused.find("another training run"), std::string::npos) << refused;
+  EXPECT_EQ(r.steps_done, 8) << "the first run is unaffected";
+
+  // The same with the lock held by someone else (as another process would):
+  // refused before anything is written.
+  const fs::path run = f.dir / "held";
+  fs::create_directories(run);
+  const int fd = ::open((run / "train.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  SftOptions held = o;
+  held.out_dir = run;
+  EXPECT_THROW(run_sft(held), InputError);
+  ::close(fd);
+  EXPECT_FALSE(fs::exists(run / "run.json"));
+  EXPECT_FALSE(fs::exists(run / "metrics.jsonl"));
+  EXPECT_FALSE(fs::exists(run / "checkpoints"));
+  fs::remove_all(f.dir);
+}
+
+TEST(Sft, DivergenceMessageMatchesPretraining) {
+  Fixture f = make_fixture("nan");
+  for (const int rank : {0, 2}) {
+    SftOptions o = tiny_sft(f, rank ? "nan_lora" : "nan_full");
+    o.steps = 20;
+    o.lora_rank = rank;
+    o.schedule = "constant";
+    o.warmup_steps = 0;
+    o.grad_clip = 0;
+    o.checkpoint_every = 1;
+    o.lr = 1e30f;  // the weights explode after the first update
+    try {
+      run_sft(o);
+      FAIL() << "a non-finite loss must stop SFT (rank " << rank << ")";
+    } catch (const NumericError& e) {
+      EXPECT_TRUE(std::regex_search(e.what(), kDivergedMessage)) << e.what();
+      EXPECT_NE(std::string(e.what()).find("is kept"), std::string::npos) << e.what();
+    }
+    // The last good checkpoint is complete and loads.
+    const auto checkpoints = list_checkpoints(o.out_dir);
+    ASSERT_FALSE(checkpoints.empty());
+    EXPECT_NO_THROW(load_model_dir(o.out_dir));
+  }
   fs::remove_all(f.dir);
 }

@@ -1,8 +1,14 @@
 // train_model end to end on a tiny world: learning, checkpoints (layout,
-// retention, loadability), bit-exact resume, divergence and bad input.
+// retention, loadability), bit-exact resume, the RUN_DIR lock, divergence and
+// bad input.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "core/atomic_file.h"
@@ -195,11 +201,47 @@ TEST_F(Trainer, DivergenceStopsAndKeepsTheLastGoodCheckpoint) {
     FAIL() << "a non-finite loss must stop training";
   } catch (const NumericError& e) {
     EXPECT_NE(std::string(e.what()).find("diverged"), std::string::npos) << e.what();
+    // The shared loop's wording, which SFT's test (tests/posttrain) also requires.
+    const std::regex message(
+        R"(^training diverged: the (loss|gradient norm) is \S+ at step \d+; )"
+        R"((the last good checkpoint \S+ is kept|no checkpoint was written yet)\. Lower --lr \(now )");
+    EXPECT_TRUE(std::regex_search(e.what(), message)) << e.what();
   }
   const auto checkpoints = list_checkpoints(run);
   ASSERT_FALSE(checkpoints.empty());
   std::string why;
   EXPECT_TRUE(checkpoint_is_complete(checkpoints.front().dir, true, &why)) << why;
+}
+
+TEST_F(Trainer, RefusesASecondRunInTheSameRunDir) {
+  const fs::path run = world_->dir / "run_locked";
+  TrainOptions o = tiny_options(*world_, run);
+  o.steps = 4;
+  // A second trainer into the RUN_DIR while the first is training.
+  std::string refused;
+  const TrainResult r = train_model(o, [&](std::int64_t step, float) {
+    if (step != 3) return;
+    TrainOptions second = o;
+    second.resume = true;
+    try {
+      train_model(second);
+    } catch (const InputError& e) {
+      refused = e.what();
+    }
+  });
+  EXPECT_NE(refused.find("another training run"), std::string::npos) << refused;
+  EXPECT_EQ(r.steps_done, 4);
+  // Lock held by someone else from the start: nothing is written.
+  const fs::path held = world_->dir / "run_held";
+  fs::create_directories(held);
+  const int fd = ::open((held / "train.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  EXPECT_THROW(train_model(tiny_options(*world_, held)), InputError);
+  ::close(fd);
+  EXPECT_FALSE(fs::exists(held / "run.json"));
+  EXPECT_FALSE(fs::exists(held / "metrics.jsonl"));
+  EXPECT_FALSE(fs::exists(held / "checkpoints"));
 }
 
 TEST_F(Trainer, RejectsBadInput) {

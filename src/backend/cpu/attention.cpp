@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "backend/cpu/vec_math.h"
 
@@ -45,29 +46,55 @@ void block_softmax(float* s, int rows, int nk, int first_pos, const float* lse_i
 
 void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
                        const AttentionDims& d, float* scratch, int threads) {
+  std::vector<AttentionSeq> seqs(static_cast<std::size_t>(d.B));
+  for (int b = 0; b < d.B; ++b) {
+    seqs[b] = {b * d.Tq, d.Tq, d.q_offset, d.Tk, k + static_cast<std::size_t>(b) * d.Tk * d.ldk,
+               v + static_cast<std::size_t>(b) * d.Tk * d.ldv};
+  }
+  AttentionHeads heads{d.n_heads, d.n_kv_heads, d.head_dim, d.ldq, d.ldk, d.ldv, d.ldo};
+  attention_forward_seqs(out, lse, q, seqs.data(), d.B, heads, d.block, scratch, threads);
+}
+
+std::size_t attention_seqs_scratch_floats(const AttentionSeq* seqs, int n_seqs, int block, int threads) {
+  int max_k = 1;
+  for (int i = 0; i < n_seqs; ++i) max_k = std::max(max_k, seqs[i].n_k);
+  return static_cast<std::size_t>(threads) * 2 * block * static_cast<std::size_t>(max_k);
+}
+
+void attention_forward_seqs(float* out, float* lse, const float* q, const AttentionSeq* seqs, int n_seqs,
+                            const AttentionHeads& d, int block, float* scratch, int threads) {
   const int group = d.n_heads / d.n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d.head_dim));
-  const int tasks = d.B * d.n_heads;
-  const long work = static_cast<long>(tasks) * d.Tq * d.Tk * d.head_dim;
+  const int tasks = n_seqs * d.n_heads;
+  int max_k = 1;
+  long work = 0;
+  for (int i = 0; i < n_seqs; ++i) {
+    max_k = std::max(max_k, seqs[i].n_k);
+    work += static_cast<long>(d.n_heads) * seqs[i].n_q * seqs[i].n_k * d.head_dim;
+  }
+  const std::size_t per_thread = 2 * static_cast<std::size_t>(block) * max_k;
 #pragma omp parallel for schedule(static) num_threads(threads) if (work >= 4 * kParallelMinWork)
   for (int task = 0; task < tasks; ++task) {
-    const int b = task / d.n_heads;
+    const AttentionSeq& sq = seqs[task / d.n_heads];
     const int h = task % d.n_heads;
     const int kvh = h / group;
-    float* s = scratch + static_cast<std::size_t>(omp_get_thread_num()) * 2 * d.block * d.Tk;
-    const float* kb = k + static_cast<std::size_t>(b) * d.Tk * d.ldk + kvh * d.head_dim;
-    const float* vb = v + static_cast<std::size_t>(b) * d.Tk * d.ldv + kvh * d.head_dim;
-    for (int i0 = 0; i0 < d.Tq; i0 += d.block) {
-      const int rows = std::min(d.block, d.Tq - i0);
-      const int nk = std::min(d.Tk, d.q_offset + i0 + rows);
-      const float* qb = q + (static_cast<std::size_t>(b) * d.Tq + i0) * d.ldq + h * d.head_dim;
-      float* ob = out + (static_cast<std::size_t>(b) * d.Tq + i0) * d.ldo + h * d.head_dim;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nk, d.head_dim, scale, qb, d.ldq, kb,
-                  d.ldk, 0.0f, s, nk);
-      float* lse_rows = lse == nullptr ? nullptr : lse + (static_cast<std::size_t>(b) * d.n_heads + h) * d.Tq + i0;
-      block_softmax(s, rows, nk, d.q_offset + i0, nullptr, lse_rows);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, d.head_dim, nk, 1.0f, s, nk, vb, d.ldv,
-                  0.0f, ob, d.ldo);
+    float* s = scratch + static_cast<std::size_t>(omp_get_thread_num()) * per_thread;
+    const float* kb = sq.k + kvh * d.head_dim;
+    const float* vb = sq.v + kvh * d.head_dim;
+    for (int i0 = 0; i0 < sq.n_q; i0 += block) {
+      const int rows = std::min(block, sq.n_q - i0);
+      const int nk = std::min(sq.n_k, sq.q_pos + i0 + rows);
+      const float* qb = q + (static_cast<std::size_t>(sq.q_row) + i0) * d.ldq + h * d.head_dim;
+      float* ob = out + (static_cast<std::size_t>(sq.q_row) + i0) * d.ldo + h * d.head_dim;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nk, d.head_dim, scale, qb, d.ldq, kb, d.ldk,
+                  0.0f, s, nk);
+      // lse of sequence sq: [n_heads, n_q] at lse + q_row * n_heads.
+      float* lse_rows =
+          lse == nullptr ? nullptr
+                         : lse + static_cast<std::size_t>(sq.q_row) * d.n_heads + static_cast<std::size_t>(h) * sq.n_q + i0;
+      block_softmax(s, rows, nk, sq.q_pos + i0, nullptr, lse_rows);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, d.head_dim, nk, 1.0f, s, nk, vb, d.ldv, 0.0f,
+                  ob, d.ldo);
     }
   }
 }

@@ -27,15 +27,17 @@ RopeTables make_rope_tables(int max_pos, int head_dim, double theta) {
 }
 
 namespace {
-void rotate(float* x, int B, int T, int n_heads, int head_dim, int ld, int pos_offset,
-            const RopeTables& tables, float sign) {
+// Rotates row r by position pos_of(r); the sign selects forward (+1) or the
+// inverse rotation (-1, the backward).
+template <typename PosOf>
+void rotate(float* x, int rows, int n_heads, int head_dim, int ld, const float* cos_table, const float* sin_table,
+            float sign, PosOf pos_of) {
   const int half = head_dim / 2;
-  const int rows = B * T;
 #pragma omp parallel for schedule(static) if (static_cast<long>(rows) * n_heads * head_dim >= kParallelMinWork)
   for (int row = 0; row < rows; ++row) {
-    const int pos = pos_offset + row % T;
-    const float* c = tables.cos.data() + static_cast<std::size_t>(pos) * half;
-    const float* s = tables.sin.data() + static_cast<std::size_t>(pos) * half;
+    const std::size_t pos = static_cast<std::size_t>(pos_of(row));
+    const float* c = cos_table + pos * half;
+    const float* s = sin_table + pos * half;
     for (int h = 0; h < n_heads; ++h) {
       float* a = x + static_cast<std::size_t>(row) * ld + static_cast<std::size_t>(h) * head_dim;
       float* b = a + half;
@@ -51,14 +53,26 @@ void rotate(float* x, int B, int T, int n_heads, int head_dim, int ld, int pos_o
 }
 }  // namespace
 
+void rope_forward_at(float* x, const std::int32_t* positions, int rows, int n_heads, int head_dim, int ld,
+                     const float* cos_table, const float* sin_table) {
+  rotate(x, rows, n_heads, head_dim, ld, cos_table, sin_table, 1.0f, [&](int r) { return positions[r]; });
+}
+
+void rope_backward_at(float* dx, const std::int32_t* positions, int rows, int n_heads, int head_dim, int ld,
+                      const float* cos_table, const float* sin_table) {
+  rotate(dx, rows, n_heads, head_dim, ld, cos_table, sin_table, -1.0f, [&](int r) { return positions[r]; });
+}
+
 void rope_forward(float* x, int B, int T, int n_heads, int head_dim, int ld, int pos_offset,
                   const RopeTables& tables) {
-  rotate(x, B, T, n_heads, head_dim, ld, pos_offset, tables, 1.0f);
+  rotate(x, B * T, n_heads, head_dim, ld, tables.cos.data(), tables.sin.data(), 1.0f,
+         [&](int r) { return pos_offset + r % T; });
 }
 
 void rope_backward(float* dx, int B, int T, int n_heads, int head_dim, int ld, int pos_offset,
                    const RopeTables& tables) {
-  rotate(dx, B, T, n_heads, head_dim, ld, pos_offset, tables, -1.0f);
+  rotate(dx, B * T, n_heads, head_dim, ld, tables.cos.data(), tables.sin.data(), -1.0f,
+         [&](int r) { return pos_offset + r % T; });
 }
 
 }  // namespace masque::cpu

@@ -3,6 +3,7 @@
 // inv_freq[i] = theta^(-2i/head_dim). Applied in place to q and k, which the
 // model keeps inside one fused qkv row (hence the row stride `ld`).
 #pragma once
+#include <cstdint>
 #include <vector>
 
 namespace masque::cpu {
@@ -22,5 +23,12 @@ void rope_forward(float* x, int B, int T, int n_heads, int head_dim, int ld, int
 // Gradient through the rotation (the inverse rotation), in place on dx.
 void rope_backward(float* dx, int B, int T, int n_heads, int head_dim, int ld, int pos_offset,
                    const RopeTables& tables);
+
+// Per-row positions (ragged batches, batched decoding): row r is at
+// positions[r]; cos/sin are the tables' arrays [max_pos, head_dim/2].
+void rope_forward_at(float* x, const std::int32_t* positions, int rows, int n_heads, int head_dim, int ld,
+                     const float* cos_table, const float* sin_table);
+void rope_backward_at(float* dx, const std::int32_t* positions, int rows, int n_heads, int head_dim, int ld,
+                      const float* cos_table, const float* sin_table);
 
 }  // namespace masque::cpu

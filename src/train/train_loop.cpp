@@ -1,0 +1,263 @@
+// run_train_loop (see train_loop.h). Per optimizer step:
+//   lr = schedule(step); optimizer.begin_step(); zero grads
+//   for each of grad_accum micro-batches: loss += forward_backward(B x T, 1/accum)
+//   stop on a non-finite loss or gradient norm (the last checkpoint stays)
+//   clip to grad_clip; optimizer.step(lr); log; maybe evaluate; maybe checkpoint
+// Everything a step depends on (weights, optimizer moments and count, the
+// data state, the step number) is in the checkpoint, so a resumed run repeats
+// the uninterrupted run's losses bit for bit at a fixed thread count.
+#include "train/train_loop.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/progress.h"
+#include "core/threads.h"
+#include "infer/model_dir.h"
+#include "infer/model_weights.h"
+#include "train/metrics_log.h"
+
+namespace masque {
+namespace fs = std::filesystem;
+
+float FullAdamW::clip_gradients(float max_norm) { return clip_grad_norm(model_, max_norm); }
+
+void FullAdamW::step(float lr) { adamw_.step(lr); }
+
+fs::path FullAdamW::save_checkpoint(const fs::path& run_dir, const Tokenizer& tokenizer,
+                                    const TrainerState& state, int keep) {
+  return masque::save_checkpoint(run_dir, model_, adamw_, tokenizer, state, keep);
+}
+
+bool FullAdamW::checkpoint_is_resumable(const fs::path& dir, std::string* why) const {
+  return checkpoint_is_complete(dir, /*need_trainer_state=*/true, why);
+}
+
+void FullAdamW::load_checkpoint(const fs::path& dir) {
+  load_model_weights(model_, dir / "model.safetensors");
+  load_optimizer_state(dir, model_, adamw_);
+}
+
+namespace {
+
+std::string hex_float(float value) {
+  char buf[48];
+  std::snprintf(buf, sizeof(buf), "%a", static_cast<double>(value));
+  return buf;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+// Exclusive lock on RUN_DIR/train.lock for the life of the run, so two
+// trainers (train or sft) never interleave checkpoints and metrics. flock is
+// released by the kernel when the process dies, even by kill -9, so no stale
+// locks.
+class RunDirLock {
+ public:
+  explicit RunDirLock(const fs::path& run_dir) {
+    const fs::path path = run_dir / "train.lock";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw Error(cat("cannot create ", path.string(), ": ", std::strerror(errno)));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd_);
+      throw InputError(cat("another training run (`masque train` or `masque sft`) is running in ",
+                           run_dir.string(), " (wait for it to finish or stop it first)"));
+    }
+  }
+  ~RunDirLock() { ::close(fd_); }
+  RunDirLock(const RunDirLock&) = delete;
+  RunDirLock& operator=(const RunDirLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+// The newest checkpoint the optimizer can resume from, skipping broken ones
+// (a kill during a save, a truncated file) with a warning.
+fs::path newest_resumable_checkpoint(const fs::path& run_dir, const Optimizer& optimizer) {
+  const auto checkpoints = list_checkpoints(run_dir);
+  for (const CheckpointEntry& c : checkpoints) {
+    std::string why;
+    if (optimizer.checkpoint_is_resumable(c.dir, &why)) return c.dir;
+    std::fprintf(stderr, "masque: warning: skipping broken checkpoint %s: %s\n", c.dir.c_str(),
+                 why.c_str());
+  }
+  throw FormatError(cat("no complete checkpoint in ", (run_dir / "checkpoints").string(), " (all ",
+                        checkpoints.size(), " are broken; start a fresh run)"));
+}
+
+}  // namespace
+
+TrainResult run_train_loop(const TrainLoopOptions& options, Model& model,
+                           const Tokenizer& tokenizer, BatchSource& batches, Optimizer& optimizer,
+                           const TrainLoopHooks& hooks, const StepCallback& on_step) {
+  // Fresh run or resume, decided under the lock. A refusal leaves no empty
+  // run directory behind.
+  std::error_code ec;
+  const bool created_out_dir = !fs::exists(options.out_dir, ec);
+  fs::create_directories(options.out_dir, ec);
+  if (ec) throw Error(cat("cannot create ", options.out_dir.string(), ": ", ec.message()));
+  // Outside the try: a run that loses the race for the lock must not remove
+  // the directory the winner is using.
+  auto lock = std::make_unique<RunDirLock>(options.out_dir);
+  std::int64_t start_step = 0;
+  TrainerState state;
+  fs::path last_checkpoint;
+  try {
+    const bool has_checkpoints = !list_checkpoints(options.out_dir).empty();
+    if (options.resume && has_checkpoints) {
+      last_checkpoint = newest_resumable_checkpoint(options.out_dir, optimizer);
+      state = read_trainer_state(last_checkpoint);
+      if (hooks.check_resume) hooks.check_resume(last_checkpoint, state);
+      optimizer.load_checkpoint(last_checkpoint);
+      batches.restore(state.data_rng);
+      start_step = state.step;
+      if (start_step >= options.steps) {
+        throw InputError(cat("--resume: the run in ", options.out_dir.string(),
+                             " is already at step ", start_step, " of ", options.steps, " (",
+                             options.when_complete, ")"));
+      }
+    } else {
+      if (has_checkpoints) {
+        throw InputError(cat(options.out_dir.string(),
+                             " already holds a run; pass --resume to continue it "
+                             "or choose a new --out"));
+      }
+      if (hooks.init_fresh) hooks.init_fresh();
+    }
+  } catch (...) {
+    if (created_out_dir) {
+      lock.reset();
+      fs::remove_all(options.out_dir, ec);
+    }
+    throw;
+  }
+
+  write_json_file(options.out_dir / "run.json", options.options);
+  MetricsLog metrics(options.out_dir / "metrics.jsonl", start_step > 0 ? start_step : -1);
+
+  model.reserve(options.batch_size, options.seq_len);
+  const std::uint64_t tokens_per_step = static_cast<std::uint64_t>(options.batch_size) *
+                                        static_cast<std::uint64_t>(options.seq_len) *
+                                        static_cast<std::uint64_t>(options.grad_accum);
+  TrainResult result;
+  result.final_val_loss = std::nanf("");
+  result.steps_done = start_step;
+  result.final_train_loss = state.train_loss;
+  state.num_threads = num_threads();
+  state.config_hash = config_hash(model.config());
+  state.tokenizer_fingerprint = tokenizer.fingerprint();
+  state.options = options.options;
+
+  std::unique_ptr<ProgressBar> bar;
+  if (options.progress && progress_enabled()) {
+    bar = std::make_unique<ProgressBar>(
+        options.command, static_cast<std::uint64_t>(options.steps - start_step), "step");
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const double elapsed_before = state.elapsed_seconds;
+
+  const auto save = [&](std::int64_t step) {
+    state.step = step;
+    state.data_rng = batches.state();
+    state.elapsed_seconds = elapsed_before + seconds_since(t0);
+    last_checkpoint =
+        optimizer.save_checkpoint(options.out_dir, tokenizer, state, options.keep_checkpoints);
+  };
+  const auto diverged = [&](const char* what, float value, std::int64_t step, const char* fix) {
+    const std::string kept = last_checkpoint.empty() ? std::string("no checkpoint was written yet")
+                                                     : cat("the last good checkpoint ",
+                                                           last_checkpoint.string(), " is kept");
+    return NumericError(cat("training diverged: the ", what, " is ", value, " at step ", step, "; ",
+                            kept, ". Lower --lr (now ", options.schedule.lr, ")", fix));
+  };
+
+  Batch batch;
+  const float grad_scale = 1.0f / static_cast<float>(options.grad_accum);
+  std::int64_t saved_step = start_step;
+  for (std::int64_t step = start_step + 1; step <= options.steps; ++step) {
+    const auto step_start = std::chrono::steady_clock::now();
+    const float lr = options.schedule.at(step);
+    optimizer.begin_step();
+    model.zero_grad();
+    double loss_sum = 0.0;
+    for (int micro = 0; micro < options.grad_accum; ++micro) {
+      batches.next(step, micro, batch);
+      loss_sum += model.forward_backward(batch.tokens.data(), batch.targets.data(),
+                                         options.batch_size, options.seq_len, grad_scale);
+    }
+    const float loss = static_cast<float>(loss_sum / options.grad_accum);
+    if (!std::isfinite(loss)) {
+      throw diverged("loss", loss, step,
+                     ", raise --warmup or --grad-clip, then --resume or start again");
+    }
+    const float grad_norm = optimizer.clip_gradients(options.grad_clip);
+    if (!std::isfinite(grad_norm)) {
+      throw diverged("gradient norm", grad_norm, step, " or raise --warmup");
+    }
+    optimizer.step(lr);
+    state.tokens_seen += tokens_per_step;
+    state.train_loss = loss;
+    const double step_seconds = seconds_since(step_start);
+    const double run_seconds = seconds_since(t0);
+    const double tok_per_s =
+        static_cast<double>(tokens_per_step * static_cast<std::uint64_t>(step - start_step)) /
+        std::max(run_seconds, 1e-9);
+    metrics.append({{"type", "train"},
+                    {"step", step},
+                    {"loss", loss},
+                    {"loss_hex", hex_float(loss)},
+                    {"lr", lr},
+                    {"grad_norm", grad_norm},
+                    {"tokens", state.tokens_seen},
+                    {"step_seconds", step_seconds},
+                    {"tok_per_s", tok_per_s}});
+    result.train_curve.emplace_back(step, loss);
+    result.final_train_loss = loss;
+    result.steps_done = step;
+
+    if (hooks.evaluate && options.eval_every > 0 &&
+        (step % options.eval_every == 0 || step == options.steps)) {
+      const float val_loss = hooks.evaluate();
+      metrics.append(
+          {{"type", "val"}, {"step", step}, {"loss", val_loss}, {"loss_hex", hex_float(val_loss)}});
+      result.val_curve.emplace_back(step, val_loss);
+      result.final_val_loss = val_loss;
+    }
+    if ((options.checkpoint_every > 0 && step % options.checkpoint_every == 0) ||
+        step == options.steps) {
+      save(step);
+      saved_step = step;
+    }
+    if (bar) {
+      bar->set_postfix(cat("step ", step, "/", options.steps, " loss ", loss, " ",
+                           human_count(tok_per_s), " tok/s"));
+      bar->set(static_cast<std::uint64_t>(step - start_step));
+    }
+    if (on_step) on_step(step, loss);
+  }
+  if (saved_step != options.steps) save(options.steps);
+  if (bar) bar->finish();
+  const double total_seconds = seconds_since(t0);
+  result.tokens_per_second =
+      static_cast<double>(tokens_per_step *
+                          static_cast<std::uint64_t>(options.steps - start_step)) /
+      std::max(total_seconds, 1e-9);
+  result.last_checkpoint = last_checkpoint;
+  return result;
+}
+
+}  // namespace masque
