@@ -134,12 +134,13 @@ class Backend {
 
   // ---- linear algebra -----------------------------------------------------
   // C [m, n] = alpha * op(A) op(B) + beta * C, row-major, op = transpose when set.
-  virtual void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
-                    const float* b, int ldb, float beta, float* c, int ldc) const = 0;
+  virtual void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
+                    int lda, const float* b, int ldb, float beta, float* c, int ldc) const = 0;
   // out [rows, out_dim] (= or += when accumulate) inp [rows, in] @ weight[out_dim, in]^T.
-  virtual void matmul_forward(float* out, const float* inp, const float* weight, int rows, int in, int out_dim,
-                              bool accumulate) const = 0;
-  // dinp = dout @ weight (overwritten; skipped when null); dweight += dout^T @ inp (skipped when null).
+  virtual void matmul_forward(float* out, const float* inp, const float* weight, int rows, int in,
+                              int out_dim, bool accumulate) const = 0;
+  // dinp = dout @ weight (overwritten; skipped when null); dweight += dout^T @ inp (skipped when
+  // null).
   virtual void matmul_backward(float* dinp, float* dweight, const float* dout, const float* inp,
                                const float* weight, int rows, int in, int out_dim) const = 0;
 
@@ -151,39 +152,41 @@ class Backend {
   virtual double sum_squares(const float* x, std::size_t n) const = 0;
 
   // tokens [rows] (device int32, validated by the caller), table [vocab, dim].
-  virtual void embedding_forward(float* out, const std::int32_t* tokens, const float* table, int rows,
-                                 int dim) const = 0;
-  virtual void embedding_backward(float* dtable, const float* dout, const std::int32_t* tokens, int rows,
-                                  int dim) const = 0;
+  virtual void embedding_forward(float* out, const std::int32_t* tokens, const float* table,
+                                 int rows, int dim) const = 0;
+  virtual void embedding_backward(float* dtable, const float* dout, const std::int32_t* tokens,
+                                  int rows, int dim) const = 0;
 
   // RMSNorm (Hugging Face Llama): out = weight * x / sqrt(mean(x^2) + eps); rstd may be null.
-  virtual void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, int rows, int dim,
-                               float eps) const = 0;
-  virtual void rmsnorm_apply(float* out, const float* rstd, const float* inp, const float* weight, int rows,
-                             int dim) const = 0;
+  virtual void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight,
+                               int rows, int dim, float eps) const = 0;
+  virtual void rmsnorm_apply(float* out, const float* rstd, const float* inp, const float* weight,
+                             int rows, int dim) const = 0;
   // dinp += d/dinp (accumulated), dweight += over rows.
   virtual void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp,
-                                const float* weight, const float* rstd, int rows, int dim) const = 0;
+                                const float* weight, const float* rstd, int rows,
+                                int dim) const = 0;
 
   // Rotary embedding (rotate_half) in place on `rows` rows of stride ld,
   // n_heads heads each; row r is at position positions[r] (device int32).
   // cos/sin: device tables [max_pos, head_dim / 2].
-  virtual void rope_forward(float* x, const std::int32_t* positions, int rows, int n_heads, int head_dim, int ld,
-                            const float* cos, const float* sin) const = 0;
-  virtual void rope_backward(float* dx, const std::int32_t* positions, int rows, int n_heads, int head_dim,
-                             int ld, const float* cos, const float* sin) const = 0;
+  virtual void rope_forward(float* x, const std::int32_t* positions, int rows, int n_heads,
+                            int head_dim, int ld, const float* cos, const float* sin) const = 0;
+  virtual void rope_backward(float* dx, const std::int32_t* positions, int rows, int n_heads,
+                             int head_dim, int ld, const float* cos, const float* sin) const = 0;
 
   // Causal attention over ragged sequences (training, prefill and batched
   // decoding alike). lse (may be null): for each sequence s, [n_heads, s.n_q]
   // at lse + s.q_row * n_heads, the layout attention_backward reads.
-  virtual void attention_forward(float* out, float* lse, const float* q, std::span<const AttentionSeq> seqs,
-                                 const AttentionHeads& heads, Workspace& scratch) const = 0;
+  virtual void attention_forward(float* out, float* lse, const float* q,
+                                 std::span<const AttentionSeq> seqs, const AttentionHeads& heads,
+                                 Workspace& scratch) const = 0;
   // Training's backward on a uniform batch with fused q|k|v rows (the
   // strides in `heads`): dq, dk, dv overwritten; lse as the forward wrote it.
-  virtual void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out,
-                                  const float* lse, const float* q, const float* k, const float* v,
-                                  const AttentionBatch& batch, const AttentionHeads& heads,
-                                  Workspace& scratch) const = 0;
+  virtual void attention_backward(float* dq, float* dk, float* dv, const float* dout,
+                                  const float* out, const float* lse, const float* q,
+                                  const float* k, const float* v, const AttentionBatch& batch,
+                                  const AttentionHeads& heads, Workspace& scratch) const = 0;
 
   // h = silu(gate) * up with gate|up fused in rows of width 2*ff.
   virtual void swiglu_forward(float* out, const float* gate_up, int rows, int ff) const = 0;
@@ -191,26 +194,29 @@ class Backend {
                                int ff) const = 0;
 
   // Fused softmax cross-entropy over the vocabulary; targets -1 are ignored.
-  virtual void cross_entropy_forward(float* losses, float* lse, const float* logits, const std::int32_t* targets,
-                                     int rows, int vocab) const = 0;
+  virtual void cross_entropy_forward(float* losses, float* lse, const float* logits,
+                                     const std::int32_t* targets, int rows, int vocab) const = 0;
   virtual void cross_entropy_backward(float* dlogits, const float* logits, const float* lse,
-                                      const std::int32_t* targets, int rows, int vocab, float scale) const = 0;
+                                      const std::int32_t* targets, int rows, int vocab,
+                                      float scale) const = 0;
 
   // ---- optimizer ------------------------------------------------------------
   // AdamW in torch.optim.AdamW's order: decay where mask is 1 (mask may be null = all), then Adam.
-  virtual void adamw_update(float* param, const float* grad, float* m, float* v, const float* decay_mask,
-                            std::size_t n, const AdamWHyper& hyper) const = 0;
+  virtual void adamw_update(float* param, const float* grad, float* m, float* v,
+                            const float* decay_mask, std::size_t n,
+                            const AdamWHyper& hyper) const = 0;
 
   // ---- interventions (rows: host array of row indices) ---------------------
   // x[r] += alpha * vec for each listed row r (rows of width dim).
-  virtual void add_vector_rows(float* x, int dim, std::span<const std::int32_t> rows, const float* vec,
-                               float alpha) const = 0;
+  virtual void add_vector_rows(float* x, int dim, std::span<const std::int32_t> rows,
+                               const float* vec, float alpha) const = 0;
   // x[r] -= (x[r] . u) u for each listed row (u a unit vector). Its own
   // backward: the projection is symmetric, so dx gets the same map.
   virtual void project_out_rows(float* x, int dim, std::span<const std::int32_t> rows,
                                 const float* unit) const = 0;
   // host_out [rows.size(), dim] = the listed rows of x (observation).
-  virtual void gather_rows(float* host_out, const float* x, int dim, std::span<const std::int32_t> rows) const = 0;
+  virtual void gather_rows(float* host_out, const float* x, int dim,
+                           std::span<const std::int32_t> rows) const = 0;
 };
 
 // The process-wide CPU backend (stateless; safe to share between threads).

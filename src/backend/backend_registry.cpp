@@ -2,7 +2,6 @@
 // MASQUE_HAVE_CUDA comes with the masque_backend_cuda library (CMakeLists.txt),
 // which exists when nvcc was found at configure time.
 #include "backend/backend.h"
-
 #include "core/error.h"
 
 #ifdef MASQUE_HAVE_CUDA
@@ -26,7 +25,8 @@ const Backend& backend_by_name(const std::string& name) {
     return cuda_backend();  // throws InputError when no usable device is present
 #else
     throw InputError(
-        "backend 'cuda' is not available: masque was built without CUDA (nvcc was not found at configure time, "
+        "backend 'cuda' is not available: masque was built without CUDA (nvcc was not found at "
+        "configure time, "
         "or -DMASQUE_CUDA=OFF); use --backend cpu, or rebuild with the CUDA toolkit installed");
 #endif
   }

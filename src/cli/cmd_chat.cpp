@@ -1,12 +1,14 @@
 // `masque chat`: talk to a model in the chat format. Interactive mode reads
 // user lines (with /reset, /system TEXT, /save PATH, /quit) and streams
 // replies; --jsonl reads one conversation per stdin line and writes one JSON
-// result per line, for scripts.
+// result per line, for scripts. --interventions steers every reply of the
+// session (add / project_out, docs/interventions.md).
 #include <cstdio>
 #include <iostream>
 #include <memory>
 
 #include "cli/command.h"
+#include "cli/parse_util.h"
 #include "core/json_util.h"
 #include "infer/model_dir.h"
 #include "posttrain/chat_session.h"
@@ -18,6 +20,7 @@ struct ChatOptions {
   std::string model;
   std::string system;
   bool jsonl = false;
+  std::string interventions;  // JSON array of specs
   masque::GenerateOptions gen;
 };
 
@@ -27,7 +30,8 @@ void run_jsonl(masque::ChatSession& session, const masque::GenerateOptions& gen)
     conv.push_back({masque::Role::kAssistant, reply});
     masque::Json out = masque::conversation_to_json(conv);
     out["reply"] = reply;
-    std::printf("%s\n", out.dump().c_str());
+    // A reply may hold invalid UTF-8 (byte-level BPE samples any byte); replace, don't fail.
+    std::printf("%s\n", out.dump(-1, ' ', false, masque::Json::error_handler_t::replace).c_str());
     std::fflush(stdout);
   });
 }
@@ -93,10 +97,23 @@ masque::cli::CommandRegistrar reg("chat", [](CLI::App& app) {
   cmd->add_option("--top-k", o->gen.top_k, "0 = off")->capture_default_str();
   cmd->add_option("--top-p", o->gen.top_p, "1 = off")->capture_default_str();
   cmd->add_option("--seed", o->gen.seed, "Sampling seed")->capture_default_str();
+  cmd->add_option(
+      "--interventions", o->interventions,
+      "JSON array of add / project_out specs applied to every reply (docs/interventions.md)");
   cmd->callback([o] {
     masque::LoadedModel loaded = masque::load_model_dir(o->model);
+    const masque::ModelConfig& cfg = loaded.model->config();
+    // Validated before the first turn; the session borrows it for its lifetime.
+    masque::cli::InterventionsFile steer;
+    if (!o->interventions.empty()) {
+      // Replies are response tokens; everything before them is prompt.
+      steer = masque::cli::load_interventions_file(
+          o->interventions, cfg.num_hidden_layers, cfg.hidden_size,
+          /*allow_observe=*/false, /*has_response_split=*/true);
+    }
     masque::ModelTextGenerator generator(*loaded.model, loaded.tokenizer);
     masque::ChatSession session(generator, o->system);
+    if (!o->interventions.empty()) session.set_interventions(&steer.all);
     if (o->jsonl) {
       run_jsonl(session, o->gen);
     } else {

@@ -1,11 +1,13 @@
 // Small parsers for command-line values shared by several commands.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
+#include "model/intervention.h"
 
 namespace masque::cli {
 
@@ -42,5 +44,25 @@ inline std::vector<std::string> split_commas(const std::string& text) {
   }
   return out;
 }
+
+// An --interventions file: a JSON array of intervention specs in
+// intervention_from_json's form (docs/interventions.md), validated against
+// the model's shape. specs[i] is entry i; observe entries point into
+// observations[i] (heap-allocated, so the pointers survive moving this).
+struct InterventionsFile {
+  std::vector<Intervention> specs;
+  std::vector<std::unique_ptr<Observation>> observations;  // null unless entry i observes
+  Interventions all;                                       // every entry, in file order
+  // Every entry except observe: for a second pass that must not observe twice.
+  Interventions modifying(int num_layers, int hidden_size) const;
+};
+
+// InputError naming the file and the entry ("steer.json, entry 2: ...") for
+// a file that is not a JSON array of valid specs. allow_observe false
+// (sample, chat) refuses observe entries: nothing could read them there.
+// Prompt/response scopes need a call that marks response tokens;
+// has_response_split false refuses them up front, naming the entry.
+InterventionsFile load_interventions_file(const std::string& path, int num_layers, int hidden_size,
+                                          bool allow_observe, bool has_response_split);
 
 }  // namespace masque::cli

@@ -2,6 +2,7 @@
 // type was expected. Everything masque parses from JSON goes through these.
 #pragma once
 #include <filesystem>
+#include <limits>
 #include <set>
 #include <string>
 #include <string_view>
@@ -62,9 +63,19 @@ T get_field(const Json& object, std::string_view key, std::string_view where) {
   }
   if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
     if constexpr (std::is_unsigned_v<T>) {
-      if (v.is_number_integer() && v.get<long long>() < 0) {
+      if (v.is_number_integer() && !v.is_number_unsigned() && v.get<long long>() < 0) {
         throw InputError(cat(where, ": field '", key, "' must be non-negative, got ", v.dump()));
       }
+    }
+    // Out-of-range integers would wrap silently in get<T>().
+    const bool fits = v.is_number_unsigned()
+                          ? v.get<unsigned long long>() <= static_cast<unsigned long long>(
+                                                                std::numeric_limits<T>::max())
+                          : v.get<long long>() >= static_cast<long long>(std::numeric_limits<T>::min()) &&
+                                (std::is_unsigned_v<T> || v.get<long long>() <= static_cast<long long>(
+                                                                                     std::numeric_limits<T>::max()));
+    if (!fits) {
+      throw InputError(cat(where, ": field '", key, "' is out of range (", v.dump(), ")"));
     }
   }
   return v.get<T>();

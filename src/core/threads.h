@@ -6,8 +6,8 @@
 
 namespace masque {
 
-int num_threads();               // this thread's ThreadScope, else the process-wide count
-void set_num_threads(int count); // count <= 0 restores the default (hardware concurrency)
+int num_threads();                // this thread's ThreadScope, else the process-wide count
+void set_num_threads(int count);  // count <= 0 restores the default (hardware concurrency)
 
 // For its lifetime, num_threads() and OpenMP's team size on the calling
 // thread are `count` (<= 0: no change). Nested scopes restore in order.

@@ -9,32 +9,37 @@
 namespace masque {
 namespace {
 using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 }  // namespace
 
-ModelTextGenerator::ModelTextGenerator(const Model& model, const Tokenizer& tokenizer, int max_seq_len,
-                                       EngineOptions engine)
+ModelTextGenerator::ModelTextGenerator(const Model& model, const Tokenizer& tokenizer,
+                                       int max_seq_len, EngineOptions engine)
     : model_(model),
       tokenizer_(tokenizer),
       max_seq_len_(max_seq_len > 0 ? max_seq_len : model.config().max_position_embeddings),
       engine_(model, engine) {
   if (max_seq_len_ > model.config().max_position_embeddings) {
-    throw InputError(cat("context length ", max_seq_len_, " exceeds the model's max_position_embeddings ",
+    throw InputError(cat("context length ", max_seq_len_,
+                         " exceeds the model's max_position_embeddings ",
                          model.config().max_position_embeddings));
   }
 }
 
-std::string ModelTextGenerator::generate(const std::string& prompt, const GenerateOptions& options) {
+std::string ModelTextGenerator::generate(const std::string& prompt,
+                                         const GenerateOptions& options) {
   return run(prompt, options).text;
 }
 
-std::string ModelTextGenerator::generate_stream(const std::string& prompt, const GenerateOptions& options,
+std::string ModelTextGenerator::generate_stream(const std::string& prompt,
+                                                const GenerateOptions& options,
                                                 const TextCallback& on_text) {
   return run(prompt, options, on_text).text;
 }
 
-std::vector<std::string> ModelTextGenerator::generate_batch(const std::vector<std::string>& prompts,
-                                                            const std::vector<GenerateOptions>& options) {
+std::vector<std::string> ModelTextGenerator::generate_batch(
+    const std::vector<std::string>& prompts, const std::vector<GenerateOptions>& options) {
   std::vector<std::vector<std::int32_t>> ids;
   for (const std::string& p : prompts) ids.push_back(encode_prompt(p));
   std::vector<std::string> out;
@@ -47,28 +52,32 @@ std::vector<std::int32_t> ModelTextGenerator::encode_prompt(const std::string& p
   const auto bos = tokenizer_.special_id(kBosToken);
   const std::vector<std::uint32_t> encoded = tokenizer_.encode_with_specials(prompt);
   // Training documents start with <|bos|>; prompts are continuations of one.
-  if (bos && (encoded.empty() || encoded.front() != *bos)) ids.push_back(static_cast<std::int32_t>(*bos));
+  if (bos && (encoded.empty() || encoded.front() != *bos))
+    ids.push_back(static_cast<std::int32_t>(*bos));
   for (std::uint32_t id : encoded) ids.push_back(static_cast<std::int32_t>(id));
   return ids;
 }
 
 GenerationResult ModelTextGenerator::run(const std::string& prompt, const GenerateOptions& options,
-                                         const TextCallback& on_text, const Interventions* interventions) {
+                                         const TextCallback& on_text,
+                                         const Interventions* interventions) {
   return run_tokens(encode_prompt(prompt), options, on_text, interventions);
 }
 
 void ModelTextGenerator::check_options(const GenerateOptions& options) const {
-  if (options.max_tokens < 0) throw InputError(cat("max tokens must be >= 0, got ", options.max_tokens));
+  if (options.max_tokens < 0)
+    throw InputError(cat("max tokens must be >= 0, got ", options.max_tokens));
   if (options.max_tokens >= max_seq_len_) {
-    throw InputError(cat("max tokens ", options.max_tokens, " must be below the context length ", max_seq_len_,
-                         " (lower --max-tokens)"));
+    throw InputError(cat("max tokens ", options.max_tokens, " must be below the context length ",
+                         max_seq_len_, " (lower --max-tokens)"));
   }
   for (const std::string& stop : options.stop) {
     if (stop.empty()) throw InputError("stop strings must not be empty");
   }
 }
 
-void ModelTextGenerator::fit_prompt(std::vector<std::int32_t>& prompt, const GenerateOptions& options) const {
+void ModelTextGenerator::fit_prompt(std::vector<std::int32_t>& prompt,
+                                    const GenerateOptions& options) const {
   check_options(options);
   const int vocab = model_.config().vocab_size;
   for (std::int32_t id : prompt) {
@@ -80,11 +89,14 @@ void ModelTextGenerator::fit_prompt(std::vector<std::int32_t>& prompt, const Gen
   if (prompt.empty()) throw InputError("empty prompt: give at least one token (e.g. <|bos|>)");
   // Left-truncate so prompt + new tokens fit the context.
   const std::size_t room = static_cast<std::size_t>(max_seq_len_ - options.max_tokens);
-  if (prompt.size() > room) prompt.erase(prompt.begin(), prompt.end() - static_cast<std::ptrdiff_t>(room));
+  if (prompt.size() > room)
+    prompt.erase(prompt.begin(), prompt.end() - static_cast<std::ptrdiff_t>(room));
 }
 
-GenerationResult ModelTextGenerator::run_tokens(std::vector<std::int32_t> prompt, const GenerateOptions& options,
-                                                const TextCallback& on_text, const Interventions* interventions) {
+GenerationResult ModelTextGenerator::run_tokens(std::vector<std::int32_t> prompt,
+                                                const GenerateOptions& options,
+                                                const TextCallback& on_text,
+                                                const Interventions* interventions) {
   fit_prompt(prompt, options);
   KvCache cache(model_);
   GenerationResult result = continue_cache(cache, prompt, options, on_text, interventions);
@@ -92,13 +104,16 @@ GenerationResult ModelTextGenerator::run_tokens(std::vector<std::int32_t> prompt
   return result;
 }
 
-GenerationResult ModelTextGenerator::continue_cache(KvCache& cache, std::span<const std::int32_t> new_tokens,
-                                                    const GenerateOptions& options, const TextCallback& on_text,
+GenerationResult ModelTextGenerator::continue_cache(KvCache& cache,
+                                                    std::span<const std::int32_t> new_tokens,
+                                                    const GenerateOptions& options,
+                                                    const TextCallback& on_text,
                                                     const Interventions* interventions) {
   check_options(options);
   if (cache.length() + static_cast<int>(new_tokens.size()) + options.max_tokens > max_seq_len_) {
-    throw InputError(cat("the conversation holds ", cache.length() + new_tokens.size(), " tokens; with ",
-                         options.max_tokens, " new ones it would exceed the context of ", max_seq_len_,
+    throw InputError(cat("the conversation holds ", cache.length() + new_tokens.size(),
+                         " tokens; with ", options.max_tokens,
+                         " new ones it would exceed the context of ", max_seq_len_,
                          " (start a new conversation or lower max tokens)"));
   }
   const auto t0 = Clock::now();
@@ -117,11 +132,12 @@ GenerationResult ModelTextGenerator::continue_cache(KvCache& cache, std::span<co
   return result;
 }
 
-std::vector<GenerationResult> ModelTextGenerator::run_batch(std::vector<std::vector<std::int32_t>> prompts,
-                                                            const std::vector<GenerateOptions>& options,
-                                                            const Interventions* interventions) {
+std::vector<GenerationResult> ModelTextGenerator::run_batch(
+    std::vector<std::vector<std::int32_t>> prompts, const std::vector<GenerateOptions>& options,
+    const Interventions* interventions) {
   if (prompts.size() != options.size()) {
-    throw InputError(cat("run_batch: ", prompts.size(), " prompts but ", options.size(), " option sets"));
+    throw InputError(
+        cat("run_batch: ", prompts.size(), " prompts but ", options.size(), " option sets"));
   }
   if (prompts.empty()) return {};
   std::vector<KvCache> caches;
@@ -164,7 +180,8 @@ std::vector<GenerationResult> ModelTextGenerator::sample_n(std::vector<std::int3
   KvCache prefix(model_);
   const std::span<const float> prompt_logits = engine_.append(prefix, prompt, interventions);
   std::vector<float> logits;
-  for (int i = 0; i < n; ++i) logits.insert(logits.end(), prompt_logits.begin(), prompt_logits.end());
+  for (int i = 0; i < n; ++i)
+    logits.insert(logits.end(), prompt_logits.begin(), prompt_logits.end());
   std::vector<KvCache> caches;
   std::vector<KvCache*> cache_ptrs;
   std::vector<SequenceDecoder> decoders;
@@ -195,7 +212,8 @@ std::vector<GenerationResult> ModelTextGenerator::sample_n(std::vector<std::int3
 }
 
 void ModelTextGenerator::decode(std::span<KvCache*> caches, std::span<const float> first_logits,
-                                std::vector<SequenceDecoder>& decoders, const std::vector<GenerateOptions>& options,
+                                std::vector<SequenceDecoder>& decoders,
+                                const std::vector<GenerateOptions>& options,
                                 const Interventions* interventions) {
   const std::size_t vocab = static_cast<std::size_t>(model_.config().vocab_size);
   std::vector<float> logits(first_logits.begin(), first_logits.end());

@@ -30,15 +30,18 @@ class ModelTextGenerator final : public TextGenerator {
   std::vector<std::string> generate_batch(const std::vector<std::string>& prompts,
                                           const std::vector<GenerateOptions>& options) override;
   // Streaming variant: on_text receives each decoded piece as it is produced.
-  std::string generate_stream(const std::string& prompt, const GenerateOptions& options, const TextCallback& on_text);
+  std::string generate_stream(const std::string& prompt, const GenerateOptions& options,
+                              const TextCallback& on_text);
 
   // The full record. Generation ends at max_tokens, at a stop string, when
   // the model emits <|eos|>, <|end|> or <|bos|>, or when options.cancel says so.
-  GenerationResult run(const std::string& prompt, const GenerateOptions& options, const TextCallback& on_text = {},
+  GenerationResult run(const std::string& prompt, const GenerateOptions& options,
+                       const TextCallback& on_text = {},
                        const Interventions* interventions = nullptr);
   // Same from token ids (no BOS added): parity tests feed exact ids.
   GenerationResult run_tokens(std::vector<std::int32_t> prompt, const GenerateOptions& options,
-                              const TextCallback& on_text = {}, const Interventions* interventions = nullptr);
+                              const TextCallback& on_text = {},
+                              const Interventions* interventions = nullptr);
   // Several prompts decoded together; options[i] (seed, stop, ...) is
   // sequence i's. Interventions' batch_row is the index in `prompts`.
   std::vector<GenerationResult> run_batch(std::vector<std::vector<std::int32_t>> prompts,
@@ -46,7 +49,8 @@ class ModelTextGenerator final : public TextGenerator {
                                           const Interventions* interventions = nullptr);
   // One prompt prefilled once, n continuations; continuation i samples
   // with seed options.seed + i.
-  std::vector<GenerationResult> sample_n(std::vector<std::int32_t> prompt, int n, const GenerateOptions& options,
+  std::vector<GenerationResult> sample_n(std::vector<std::int32_t> prompt, int n,
+                                         const GenerateOptions& options,
                                          const Interventions* interventions = nullptr);
   // Appends new_tokens to a caller-owned cache and generates after them.
   // Afterwards the cache holds everything it held, new_tokens, and the
@@ -65,8 +69,9 @@ class ModelTextGenerator final : public TextGenerator {
   void check_options(const GenerateOptions& options) const;
   void fit_prompt(std::vector<std::int32_t>& prompt, const GenerateOptions& options) const;
   // Decodes sequences whose caches hold their prompts; first_logits [n, V].
-  void decode(std::span<KvCache*> caches, std::span<const float> first_logits, std::vector<SequenceDecoder>& decoders,
-              const std::vector<GenerateOptions>& options, const Interventions* interventions);
+  void decode(std::span<KvCache*> caches, std::span<const float> first_logits,
+              std::vector<SequenceDecoder>& decoders, const std::vector<GenerateOptions>& options,
+              const Interventions* interventions);
 
   const Model& model_;
   const Tokenizer& tokenizer_;

@@ -34,7 +34,8 @@ std::size_t complete_utf8_prefix(const std::string& bytes) {
 }
 
 // Bytes at the end of `text` (from `from` on) that might begin a stop string.
-std::size_t held_for_stop(const std::string& text, std::size_t from, const std::vector<std::string>& stops) {
+std::size_t held_for_stop(const std::string& text, std::size_t from,
+                          const std::vector<std::string>& stops) {
   std::size_t hold = 0;
   for (const std::string& stop : stops) {
     for (std::size_t len = std::min(stop.size() - 1, text.size() - from); len > hold; --len) {
@@ -49,15 +50,16 @@ std::size_t held_for_stop(const std::string& text, std::size_t from, const std::
 
 }  // namespace
 
-SequenceDecoder::SequenceDecoder(const Tokenizer& tokenizer, const GenerateOptions& options, std::uint64_t seed,
-                                 TextCallback on_text)
+SequenceDecoder::SequenceDecoder(const Tokenizer& tokenizer, const GenerateOptions& options,
+                                 std::uint64_t seed, TextCallback on_text)
     : tokenizer_(tokenizer),
       options_(options),
       sampler_(sampler_options(options)),
       rng_(seed),
       on_text_(std::move(on_text)) {
   for (std::string_view special : {kEosToken, kEndTurnToken, kBosToken}) {
-    if (auto id = tokenizer_.special_id(special)) end_ids_.push_back(static_cast<std::int32_t>(*id));
+    if (auto id = tokenizer_.special_id(special))
+      end_ids_.push_back(static_cast<std::int32_t>(*id));
   }
   result_.finish_reason = "length";
   if (options_.max_tokens == 0) finish("length");
@@ -66,7 +68,8 @@ SequenceDecoder::SequenceDecoder(const Tokenizer& tokenizer, const GenerateOptio
 std::optional<std::int32_t> SequenceDecoder::next(std::span<const float> logits) {
   if (done_) return std::nullopt;
   const std::int32_t token = sampler_.sample(logits, rng_);
-  if (!options_.ignore_eos && std::find(end_ids_.begin(), end_ids_.end(), token) != end_ids_.end()) {
+  if (!options_.ignore_eos &&
+      std::find(end_ids_.begin(), end_ids_.end(), token) != end_ids_.end()) {
     result_.ended_by_token = true;
     finish("stop");
     return std::nullopt;

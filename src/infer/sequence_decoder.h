@@ -22,13 +22,13 @@ namespace masque {
 // Everything one generation produced, for callers that want token ids
 // (`masque sample --json`, parity tests) rather than only text.
 struct GenerationResult {
-  std::string text;                          // new text, stop string excluded
-  std::vector<std::int32_t> prompt_tokens;   // after BOS insertion and truncation
-  std::vector<std::int32_t> tokens;          // generated ids (the end token excluded)
-  std::string finish_reason;                 // "stop" (end token or stop string), "length" or "cancelled"
-  bool ended_by_token = false;               // finished on <|eos|>/<|end|>/<|bos|>
-  double prefill_seconds = 0;                // prompt into the KV cache
-  double decode_seconds = 0;                 // sampling and appending new tokens
+  std::string text;                         // new text, stop string excluded
+  std::vector<std::int32_t> prompt_tokens;  // after BOS insertion and truncation
+  std::vector<std::int32_t> tokens;         // generated ids (the end token excluded)
+  std::string finish_reason;    // "stop" (end token or stop string), "length" or "cancelled"
+  bool ended_by_token = false;  // finished on <|eos|>/<|end|>/<|bos|>
+  double prefill_seconds = 0;   // prompt into the KV cache
+  double decode_seconds = 0;    // sampling and appending new tokens
 };
 
 using TextCallback = std::function<void(const std::string&)>;

@@ -16,7 +16,7 @@ struct GenerateOptions {
   float top_p = 1.0f;        // 1 = off
   std::uint64_t seed = 0;
   std::vector<std::string> stop;  // stop strings (not included in the output)
-  bool ignore_eos = false;        // keep going past <|eos|>/<|end|>/<|bos|> (parity tests, benchmarks)
+  bool ignore_eos = false;  // keep going past <|eos|>/<|end|>/<|bos|> (parity tests, benchmarks)
   // Polled before each decoding step; returning true ends generation with
   // finish_reason "cancelled" (a closed client connection, Ctrl-C).
   std::function<bool()> cancel;
@@ -33,7 +33,8 @@ class TextGenerator {
   virtual std::vector<std::string> generate_batch(const std::vector<std::string>& prompts,
                                                   const std::vector<GenerateOptions>& options) {
     std::vector<std::string> out;
-    for (std::size_t i = 0; i < prompts.size(); ++i) out.push_back(generate(prompts[i], options.at(i)));
+    for (std::size_t i = 0; i < prompts.size(); ++i)
+      out.push_back(generate(prompts[i], options.at(i)));
     return out;
   }
 };

@@ -15,8 +15,8 @@ void require_equal(const Json& json, std::string_view where, const char* key, co
                    const char* fix) {
   if (!json.contains(key) || json.at(key).is_null()) return;
   if (json.at(key) != expected) {
-    throw InputError(cat(where, ": field '", key, "' is ", json.at(key).dump(), " but masque supports only ",
-                         expected.dump(), ": ", fix));
+    throw InputError(cat(where, ": field '", key, "' is ", json.at(key).dump(),
+                         " but masque supports only ", expected.dump(), ": ", fix));
   }
 }
 
@@ -27,7 +27,8 @@ ModelConfig ModelConfig::from_json(const Json& json, std::string_view where) {
     throw InputError(cat(where, ": expected a JSON object (a Hugging Face LlamaConfig), got ",
                          json_type_name(json)));
   }
-  require_equal(json, where, "model_type", "llama", "convert the model to a LlamaForCausalLM config");
+  require_equal(json, where, "model_type", "llama",
+                "convert the model to a LlamaForCausalLM config");
   require_equal(json, where, "hidden_act", "silu", "use a SwiGLU (silu) Llama model");
   require_equal(json, where, "attention_bias", false, "set it to false (bias-free projections)");
   require_equal(json, where, "mlp_bias", false, "set it to false (bias-free MLP)");
@@ -41,7 +42,8 @@ ModelConfig ModelConfig::from_json(const Json& json, std::string_view where) {
   c.intermediate_size = get_field<int>(json, "intermediate_size", where);
   c.num_hidden_layers = get_field<int>(json, "num_hidden_layers", where);
   c.num_attention_heads = get_field<int>(json, "num_attention_heads", where);
-  c.num_key_value_heads = get_field_or<int>(json, "num_key_value_heads", where, c.num_attention_heads);
+  c.num_key_value_heads =
+      get_field_or<int>(json, "num_key_value_heads", where, c.num_attention_heads);
   // Absent fields take LlamaConfig's defaults, so HF files read as HF reads them.
   c.max_position_embeddings = get_field_or<int>(json, "max_position_embeddings", where, 2048);
   c.rms_norm_eps = get_field_or<float>(json, "rms_norm_eps", where, 1e-6f);
@@ -49,9 +51,10 @@ ModelConfig ModelConfig::from_json(const Json& json, std::string_view where) {
   c.tie_word_embeddings = get_field_or<bool>(json, "tie_word_embeddings", where, false);
   c.bos_token_id = get_field_or<int>(json, "bos_token_id", where, 1);
   c.eos_token_id = get_field_or<int>(json, "eos_token_id", where, 2);
-  const int default_head_dim = (c.num_attention_heads > 0 && c.hidden_size % c.num_attention_heads == 0)
-                                   ? c.hidden_size / c.num_attention_heads
-                                   : 0;
+  const int default_head_dim =
+      (c.num_attention_heads > 0 && c.hidden_size % c.num_attention_heads == 0)
+          ? c.hidden_size / c.num_attention_heads
+          : 0;
   c.head_dim = get_field_or<int>(json, "head_dim", where, default_head_dim);
   try {
     c.validate();
@@ -104,16 +107,18 @@ void ModelConfig::validate() const {
     const int lower = hidden_size / num_attention_heads * num_attention_heads;
     throw InputError(cat("hidden_size ", hidden_size, " is not divisible by num_attention_heads ",
                          num_attention_heads, ": choose a hidden_size that is a multiple of ",
-                         num_attention_heads, " (e.g. ", lower > 0 ? lower : num_attention_heads, " or ",
-                         lower + num_attention_heads, ") or a head count that divides ", hidden_size));
+                         num_attention_heads, " (e.g. ", lower > 0 ? lower : num_attention_heads,
+                         " or ", lower + num_attention_heads, ") or a head count that divides ",
+                         hidden_size));
   }
   if (num_key_value_heads <= 0 || num_key_value_heads > num_attention_heads ||
       num_attention_heads % num_key_value_heads != 0) {
-    throw InputError(cat("num_key_value_heads ", num_key_value_heads,
-                         " must divide num_attention_heads ", num_attention_heads,
-                         " (grouped-query attention shares each KV head among a whole group of query "
-                         "heads): choose a divisor of ", num_attention_heads, " such as ",
-                         num_attention_heads, " or 1"));
+    throw InputError(
+        cat("num_key_value_heads ", num_key_value_heads, " must divide num_attention_heads ",
+            num_attention_heads,
+            " (grouped-query attention shares each KV head among a whole group of query "
+            "heads): choose a divisor of ",
+            num_attention_heads, " such as ", num_attention_heads, " or 1"));
   }
   if (head_dim <= 0 || head_dim % 2 != 0) {
     throw InputError(cat("head_dim ", head_dim,
@@ -122,18 +127,20 @@ void ModelConfig::validate() const {
                          hidden_size / num_attention_heads, " with an even quotient"));
   }
   if (!(rms_norm_eps > 0.0f) || !std::isfinite(rms_norm_eps)) {
-    throw InputError(cat("rms_norm_eps must be a positive number, got ", rms_norm_eps, ": use e.g. 1e-5"));
+    throw InputError(
+        cat("rms_norm_eps must be a positive number, got ", rms_norm_eps, ": use e.g. 1e-5"));
   }
   if (!(rope_theta > 0.0f) || !std::isfinite(rope_theta)) {
-    throw InputError(cat("rope_theta must be a positive number, got ", rope_theta, ": use e.g. 10000"));
+    throw InputError(
+        cat("rope_theta must be a positive number, got ", rope_theta, ": use e.g. 10000"));
   }
   if (bos_token_id < 0 || bos_token_id >= vocab_size) {
-    throw InputError(cat("bos_token_id ", bos_token_id, " is outside the vocabulary [0, ", vocab_size,
-                         "): use the tokenizer's <|bos|> id"));
+    throw InputError(cat("bos_token_id ", bos_token_id, " is outside the vocabulary [0, ",
+                         vocab_size, "): use the tokenizer's <|bos|> id"));
   }
   if (eos_token_id < 0 || eos_token_id >= vocab_size) {
-    throw InputError(cat("eos_token_id ", eos_token_id, " is outside the vocabulary [0, ", vocab_size,
-                         "): use the tokenizer's <|eos|> id"));
+    throw InputError(cat("eos_token_id ", eos_token_id, " is outside the vocabulary [0, ",
+                         vocab_size, "): use the tokenizer's <|eos|> id"));
   }
 }
 
@@ -142,7 +149,8 @@ ModelConfig ModelConfig::from_depth(int depth, int vocab_size, int max_seq_len) 
     throw InputError(cat("depth ", depth, " is out of range: choose a depth between 1 and 64"));
   }
   if (vocab_size <= 0) throw InputError(cat("vocab_size must be positive, got ", vocab_size));
-  if (max_seq_len <= 0) throw InputError(cat("max sequence length must be positive, got ", max_seq_len));
+  if (max_seq_len <= 0)
+    throw InputError(cat("max sequence length must be positive, got ", max_seq_len));
   ModelConfig c;
   c.vocab_size = vocab_size;
   c.hidden_size = 64 * depth;
@@ -171,7 +179,8 @@ std::int64_t ModelConfig::num_parameters() const {
   const std::int64_t d = hidden_size;
   const std::int64_t q_dim = static_cast<std::int64_t>(num_attention_heads) * head_dim;
   const std::int64_t kv_dim = static_cast<std::int64_t>(num_key_value_heads) * head_dim;
-  const std::int64_t per_layer = d * q_dim + 2 * d * kv_dim + q_dim * d + 3 * d * intermediate_size + 2 * d;
+  const std::int64_t per_layer =
+      d * q_dim + 2 * d * kv_dim + q_dim * d + 3 * d * intermediate_size + 2 * d;
   const std::int64_t embed = static_cast<std::int64_t>(vocab_size) * d;
   return embed + num_hidden_layers * per_layer + d + (tie_word_embeddings ? 0 : embed);
 }
@@ -186,7 +195,8 @@ double ModelConfig::train_flops_per_token(int seq_len) const {
   const double q_dim = static_cast<double>(num_attention_heads) * head_dim;
   const double kv_dim = static_cast<double>(num_key_value_heads) * head_dim;
   const double layer_weights = d * q_dim + 2 * d * kv_dim + q_dim * d + 3 * d * intermediate_size;
-  const double matmul_weights = num_hidden_layers * layer_weights + static_cast<double>(vocab_size) * d;
+  const double matmul_weights =
+      num_hidden_layers * layer_weights + static_cast<double>(vocab_size) * d;
   const double attention = num_hidden_layers * 3.0 * (2.0 * 2.0 * q_dim * (seq_len + 1) / 2.0);
   return 6.0 * matmul_weights + attention;
 }

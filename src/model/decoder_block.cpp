@@ -4,7 +4,12 @@
 namespace masque {
 
 SelfAttentionKv::SelfAttentionKv(int B, int T, const BlockDims& dims)
-    : B_(B), T_(T), q_dim_(dims.q_dim), kv_dim_(dims.kv_dim), qkv_dim_(dims.qkv_dim), seqs_(static_cast<std::size_t>(B)) {}
+    : B_(B),
+      T_(T),
+      q_dim_(dims.q_dim),
+      kv_dim_(dims.kv_dim),
+      qkv_dim_(dims.qkv_dim),
+      seqs_(static_cast<std::size_t>(B)) {}
 
 std::span<const AttentionSeq> SelfAttentionKv::bind(int, const float* qkv) {
   for (int b = 0; b < B_; ++b) {
@@ -22,8 +27,9 @@ AttentionHeads heads_of(const BlockDims& d, int key_stride) {
 
 // dst = base + inp @ weight^T, with the sublayer's output exposed to the
 // interventions at `site` when any act there (else one fused GEMM).
-void sublayer_into_residual(const BlockContext& ctx, InterventionSite site, int layer, float* dst, const float* base,
-                            const float* inp, const float* weight, int in, float* site_buf) {
+void sublayer_into_residual(const BlockContext& ctx, InterventionSite site, int layer, float* dst,
+                            const float* base, const float* inp, const float* weight, int in,
+                            float* site_buf) {
   const Backend& be = ctx.backend;
   const std::size_t n = static_cast<std::size_t>(ctx.rows) * ctx.dims.d;
   if (ctx.interventions.at(site, layer)) {
@@ -39,8 +45,8 @@ void sublayer_into_residual(const BlockContext& ctx, InterventionSite site, int 
 
 // The gradient reaching a sublayer's output from the residual: the same
 // unless a projection acted there.
-const float* sublayer_grad(const BlockContext& ctx, InterventionSite site, int layer, const float* dres,
-                           float* site_buf) {
+const float* sublayer_grad(const BlockContext& ctx, InterventionSite site, int layer,
+                           const float* dres, float* site_buf) {
   if (!ctx.interventions.modifies_at(site, layer)) return dres;
   ctx.backend.copy(site_buf, dres, sizeof(float) * static_cast<std::size_t>(ctx.rows) * ctx.dims.d);
   ctx.interventions.backward(site, layer, site_buf);
@@ -56,23 +62,27 @@ void block_forward(const BlockContext& ctx, int layer, const BlockWeights& w, co
   const int N = ctx.rows;
   be.rmsnorm_forward(s.norm, a.rstd1, a.resid, w.ln1, N, d.d, d.eps);
   be.matmul_forward(a.qkv, s.norm, w.wqkv, N, d.d, d.qkv_dim, false);
-  be.rope_forward(a.qkv, ctx.positions, N, d.n_heads, d.head_dim, d.qkv_dim, ctx.rope_cos, ctx.rope_sin);
-  be.rope_forward(a.qkv + d.q_dim, ctx.positions, N, d.n_kv_heads, d.head_dim, d.qkv_dim, ctx.rope_cos,
+  be.rope_forward(a.qkv, ctx.positions, N, d.n_heads, d.head_dim, d.qkv_dim, ctx.rope_cos,
                   ctx.rope_sin);
+  be.rope_forward(a.qkv + d.q_dim, ctx.positions, N, d.n_kv_heads, d.head_dim, d.qkv_dim,
+                  ctx.rope_cos, ctx.rope_sin);
   const std::span<const AttentionSeq> seqs = kv.bind(layer, a.qkv);
   be.attention_forward(a.att, a.lse, a.qkv, seqs, heads_of(d, kv.key_stride()), ctx.workspace);
-  sublayer_into_residual(ctx, InterventionSite::kAttnOut, layer, a.mid, a.resid, a.att, w.wo, d.q_dim, s.site);
+  sublayer_into_residual(ctx, InterventionSite::kAttnOut, layer, a.mid, a.resid, a.att, w.wo,
+                         d.q_dim, s.site);
   be.rmsnorm_forward(s.norm, a.rstd2, a.mid, w.ln2, N, d.d, d.eps);
   be.matmul_forward(a.gu, s.norm, w.wgu, N, d.d, 2 * d.ff, false);
   be.swiglu_forward(s.h, a.gu, N, d.ff);
-  sublayer_into_residual(ctx, InterventionSite::kMlpOut, layer, out, a.mid, s.h, w.wdown, d.ff, s.site);
+  sublayer_into_residual(ctx, InterventionSite::kMlpOut, layer, out, a.mid, s.h, w.wdown, d.ff,
+                         s.site);
   if (ctx.interventions.at(InterventionSite::kResidPost, layer)) {
     ctx.interventions.forward(InterventionSite::kResidPost, layer, out);
   }
 }
 
-void block_backward(const BlockContext& ctx, int layer, const BlockWeights& w, const BlockWeights& g,
-                    const BlockActs& a, const BlockScratch& s, const AttentionBatch& batch, float* dres) {
+void block_backward(const BlockContext& ctx, int layer, const BlockWeights& w,
+                    const BlockWeights& g, const BlockActs& a, const BlockScratch& s,
+                    const AttentionBatch& batch, float* dres) {
   const Backend& be = ctx.backend;
   const BlockDims& d = ctx.dims;
   const int N = ctx.rows;
@@ -90,11 +100,13 @@ void block_backward(const BlockContext& ctx, int layer, const BlockWeights& w, c
   const float* dattn = sublayer_grad(ctx, InterventionSite::kAttnOut, layer, dres, s.site);
   be.matmul_backward(s.datt, g.wo, dattn, a.att, w.wo, N, d.q_dim, d.d);
   const AttentionHeads heads = heads_of(d, d.qkv_dim);
-  be.attention_backward(s.dqkv, s.dqkv + d.q_dim, s.dqkv + d.q_dim + d.kv_dim, s.datt, a.att, a.lse, a.qkv,
-                        a.qkv + d.q_dim, a.qkv + d.q_dim + d.kv_dim, batch, heads, ctx.workspace);
-  be.rope_backward(s.dqkv, ctx.positions, N, d.n_heads, d.head_dim, d.qkv_dim, ctx.rope_cos, ctx.rope_sin);
-  be.rope_backward(s.dqkv + d.q_dim, ctx.positions, N, d.n_kv_heads, d.head_dim, d.qkv_dim, ctx.rope_cos,
+  be.attention_backward(s.dqkv, s.dqkv + d.q_dim, s.dqkv + d.q_dim + d.kv_dim, s.datt, a.att, a.lse,
+                        a.qkv, a.qkv + d.q_dim, a.qkv + d.q_dim + d.kv_dim, batch, heads,
+                        ctx.workspace);
+  be.rope_backward(s.dqkv, ctx.positions, N, d.n_heads, d.head_dim, d.qkv_dim, ctx.rope_cos,
                    ctx.rope_sin);
+  be.rope_backward(s.dqkv + d.q_dim, ctx.positions, N, d.n_kv_heads, d.head_dim, d.qkv_dim,
+                   ctx.rope_cos, ctx.rope_sin);
   be.rmsnorm_apply(s.norm, a.rstd1, a.resid, w.ln1, N, d.d);
   be.matmul_backward(s.dnorm, g.wqkv, s.dqkv, s.norm, w.wqkv, N, d.d, d.qkv_dim);
   be.rmsnorm_backward(dres, g.ln1, s.dnorm, a.resid, w.ln1, a.rstd1, N, d.d);

@@ -99,7 +99,8 @@ void block_forward(const BlockContext& ctx, int layer, const BlockWeights& w, co
 // Training backward on a uniform batch. dres: d(out) on entry, d(resid) on
 // exit (accumulated through the residual). Gradients accumulate into g.
 // acts.gu is overwritten with its gradient.
-void block_backward(const BlockContext& ctx, int layer, const BlockWeights& w, const BlockWeights& g,
-                    const BlockActs& acts, const BlockScratch& scratch, const AttentionBatch& batch, float* dres);
+void block_backward(const BlockContext& ctx, int layer, const BlockWeights& w,
+                    const BlockWeights& g, const BlockActs& acts, const BlockScratch& scratch,
+                    const AttentionBatch& batch, float* dres);
 
 }  // namespace masque

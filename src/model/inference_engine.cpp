@@ -16,7 +16,8 @@ namespace {
 // of each sequence's cache, and attention reads the whole cache.
 class CacheKv final : public KvBinding {
  public:
-  CacheKv(const Backend& be, const BlockDims& dims, std::span<const SequenceStep> seqs, std::span<const int> row0)
+  CacheKv(const Backend& be, const BlockDims& dims, std::span<const SequenceStep> seqs,
+          std::span<const int> row0)
       : be_(be), dims_(dims), steps_(seqs), row0_(row0), seqs_(seqs.size()) {}
 
   std::span<const AttentionSeq> bind(int layer, const float* qkv) override {
@@ -29,9 +30,10 @@ class CacheKv final : public KvBinding {
       float* values = cache.values(layer);
       for (int i = 0; i < n; ++i) {
         const float* row = qkv + static_cast<std::size_t>(row0_[s] + i) * dims_.qkv_dim;
-        be_.copy(keys + static_cast<std::size_t>(past + i) * dims_.kv_dim, row + dims_.q_dim, row_bytes);
-        be_.copy(values + static_cast<std::size_t>(past + i) * dims_.kv_dim, row + dims_.q_dim + dims_.kv_dim,
+        be_.copy(keys + static_cast<std::size_t>(past + i) * dims_.kv_dim, row + dims_.q_dim,
                  row_bytes);
+        be_.copy(values + static_cast<std::size_t>(past + i) * dims_.kv_dim,
+                 row + dims_.q_dim + dims_.kv_dim, row_bytes);
       }
       seqs_[s] = {row0_[s], n, past, past + n, keys, values};
     }
@@ -60,7 +62,8 @@ struct InferenceEngine::State {
 
 InferenceEngine::InferenceEngine(const Model& model, EngineOptions options)
     : model_(model), options_(options), state_(std::make_unique<State>(model.backend())) {
-  if (options_.threads < 0) throw InputError(cat("engine threads must be >= 0, got ", options_.threads));
+  if (options_.threads < 0)
+    throw InputError(cat("engine threads must be >= 0, got ", options_.threads));
 }
 
 InferenceEngine::~InferenceEngine() = default;
@@ -71,7 +74,8 @@ std::span<const float> InferenceEngine::append(KvCache& cache, std::span<const s
   return step({&one, 1}, interventions);
 }
 
-std::span<const float> InferenceEngine::step(std::span<const SequenceStep> seqs, const Interventions* interventions) {
+std::span<const float> InferenceEngine::step(std::span<const SequenceStep> seqs,
+                                             const Interventions* interventions) {
   const Model::Impl& m = model_.impl();
   const int vocab = m.cfg.vocab_size;
   if (seqs.empty()) throw InputError("an engine step needs at least one sequence");
@@ -85,10 +89,12 @@ std::span<const float> InferenceEngine::step(std::span<const SequenceStep> seqs,
   for (std::size_t s = 0; s < seqs.size(); ++s) {
     const SequenceStep& q = seqs[s];
     if (q.cache == nullptr) throw InputError(cat("sequence ", s, " of the step has no KV cache"));
-    if (&q.cache->model() != &model_) throw InputError(cat("sequence ", s, "'s KV cache belongs to another model"));
+    if (&q.cache->model() != &model_)
+      throw InputError(cat("sequence ", s, "'s KV cache belongs to another model"));
     if (q.tokens.empty()) throw InputError(cat("sequence ", s, " of the step has no new tokens"));
     for (std::size_t t = 0; t < s; ++t) {
-      if (seqs[t].cache == q.cache) throw InputError(cat("sequences ", t, " and ", s, " of the step share one KV cache"));
+      if (seqs[t].cache == q.cache)
+        throw InputError(cat("sequences ", t, " and ", s, " of the step share one KV cache"));
     }
     if (q.cache->length() + static_cast<int>(q.tokens.size()) > q.cache->max_length()) {
       throw InputError(cat("sequence ", s, ": ", q.cache->length(), " cached + ", q.tokens.size(),
@@ -98,7 +104,8 @@ std::span<const float> InferenceEngine::step(std::span<const SequenceStep> seqs,
     for (std::size_t i = 0; i < q.tokens.size(); ++i) {
       if (q.tokens[i] < 0 || q.tokens[i] >= vocab) {
         throw InputError(cat("token id ", q.tokens[i], " (sequence ", s, ", new token ", i,
-                             ") is outside the model's vocabulary [0, ", vocab, "): tokenizer and model do not match"));
+                             ") is outside the model's vocabulary [0, ", vocab,
+                             "): tokenizer and model do not match"));
       }
     }
   }

@@ -42,10 +42,12 @@ class InferenceEngine {
   // within each sequence. InputError (and no
   // cache changed) for an empty token list, an id outside the vocabulary, a
   // cache of another model, one cache twice, or a sequence past the context.
-  std::span<const float> step(std::span<const SequenceStep> seqs, const Interventions* interventions = nullptr);
+  std::span<const float> step(std::span<const SequenceStep> seqs,
+                              const Interventions* interventions = nullptr);
   // One sequence.
   std::span<const float> append(KvCache& cache, std::span<const std::int32_t> tokens,
-                                const Interventions* interventions = nullptr, bool response = false);
+                                const Interventions* interventions = nullptr,
+                                bool response = false);
 
   const Model& model() const { return model_; }
   int threads() const { return options_.threads; }

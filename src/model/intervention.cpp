@@ -10,29 +10,40 @@ namespace masque {
 
 std::string_view site_name(InterventionSite site) {
   switch (site) {
-    case InterventionSite::kEmbed: return "embed";
-    case InterventionSite::kAttnOut: return "attn_out";
-    case InterventionSite::kMlpOut: return "mlp_out";
-    case InterventionSite::kResidPost: return "resid_post";
+    case InterventionSite::kEmbed:
+      return "embed";
+    case InterventionSite::kAttnOut:
+      return "attn_out";
+    case InterventionSite::kMlpOut:
+      return "mlp_out";
+    case InterventionSite::kResidPost:
+      return "resid_post";
   }
   return "?";
 }
 
 std::string_view kind_name(InterventionKind kind) {
   switch (kind) {
-    case InterventionKind::kObserve: return "observe";
-    case InterventionKind::kAdd: return "add";
-    case InterventionKind::kProjectOut: return "project_out";
+    case InterventionKind::kObserve:
+      return "observe";
+    case InterventionKind::kAdd:
+      return "add";
+    case InterventionKind::kProjectOut:
+      return "project_out";
   }
   return "?";
 }
 
 std::string_view scope_name(PositionScope scope) {
   switch (scope) {
-    case PositionScope::kAll: return "all";
-    case PositionScope::kPrompt: return "prompt";
-    case PositionScope::kResponse: return "response";
-    case PositionScope::kExplicit: return "explicit";
+    case PositionScope::kAll:
+      return "all";
+    case PositionScope::kPrompt:
+      return "prompt";
+    case PositionScope::kResponse:
+      return "response";
+    case PositionScope::kExplicit:
+      return "explicit";
   }
   return "?";
 }
@@ -53,13 +64,15 @@ void Observation::clear() {
 }
 
 Interventions& Interventions::add(Intervention iv, int num_layers, int hidden_size) {
-  const std::string what = cat("intervention ", list_.size(), " (", kind_name(iv.kind), " at ", site_name(iv.site),
-                               iv.site == InterventionSite::kEmbed ? std::string() : cat(" layer ", iv.layer), ")");
+  const std::string what =
+      cat("intervention ", list_.size(), " (", kind_name(iv.kind), " at ", site_name(iv.site),
+          iv.site == InterventionSite::kEmbed ? std::string() : cat(" layer ", iv.layer), ")");
   if (iv.site != InterventionSite::kEmbed && (iv.layer < 0 || iv.layer >= num_layers)) {
     throw InputError(cat(what, ": layer must be in [0, ", num_layers, ") for this model"));
   }
   if (iv.site == InterventionSite::kEmbed) iv.layer = -1;
-  if (iv.batch_row < -1) throw InputError(cat(what, ": batch_row must be >= 0, or -1 for every sequence"));
+  if (iv.batch_row < -1)
+    throw InputError(cat(what, ": batch_row must be >= 0, or -1 for every sequence"));
   if (iv.scope == PositionScope::kExplicit) {
     if (iv.positions.empty()) throw InputError(cat(what, ": explicit positions are empty"));
     for (std::int32_t p : iv.positions) {
@@ -68,7 +81,8 @@ Interventions& Interventions::add(Intervention iv, int num_layers, int hidden_si
     std::sort(iv.positions.begin(), iv.positions.end());
   }
   if (iv.kind == InterventionKind::kObserve) {
-    if (iv.observation == nullptr) throw InputError(cat(what, ": observe needs an Observation to write to"));
+    if (iv.observation == nullptr)
+      throw InputError(cat(what, ": observe needs an Observation to write to"));
     Observation& o = *iv.observation;
     if (o.dim != hidden_size || o.sum.size() != static_cast<std::size_t>(hidden_size)) {
       o.dim = hidden_size;
@@ -76,8 +90,8 @@ Interventions& Interventions::add(Intervention iv, int num_layers, int hidden_si
     }
   } else {
     if (iv.vector.size() != static_cast<std::size_t>(hidden_size)) {
-      throw InputError(cat(what, ": the vector has ", iv.vector.size(), " values but the model's hidden_size is ",
-                           hidden_size));
+      throw InputError(cat(what, ": the vector has ", iv.vector.size(),
+                           " values but the model's hidden_size is ", hidden_size));
     }
     double norm2 = 0.0;
     for (float x : iv.vector) {
@@ -107,7 +121,8 @@ bool Interventions::any_modifies() const {
 }
 
 Intervention intervention_from_json(const Json& value, std::string_view where) {
-  reject_unknown_fields(value, {"site", "layer", "kind", "vector", "alpha", "positions", "batch_row"}, where);
+  reject_unknown_fields(
+      value, {"site", "layer", "kind", "vector", "alpha", "positions", "batch_row"}, where);
   Intervention iv;
   const std::string site = get_field<std::string>(value, "site", where);
   if (site == "embed") {
@@ -119,7 +134,8 @@ Intervention intervention_from_json(const Json& value, std::string_view where) {
   } else if (site == "resid_post") {
     iv.site = InterventionSite::kResidPost;
   } else {
-    throw InputError(cat(where, ": unknown site '", site, "' (use embed, attn_out, mlp_out or resid_post)"));
+    throw InputError(
+        cat(where, ": unknown site '", site, "' (use embed, attn_out, mlp_out or resid_post)"));
   }
   iv.layer = iv.site == InterventionSite::kEmbed ? -1 : get_field<int>(value, "layer", where);
   const std::string kind = get_field<std::string>(value, "kind", where);
@@ -134,9 +150,11 @@ Intervention intervention_from_json(const Json& value, std::string_view where) {
   }
   if (iv.kind != InterventionKind::kObserve) {
     const Json& vec = value.contains("vector") ? value.at("vector") : Json();
-    if (!vec.is_array()) throw InputError(cat(where, ": '", kind, "' needs 'vector', an array of numbers"));
+    if (!vec.is_array())
+      throw InputError(cat(where, ": '", kind, "' needs 'vector', an array of numbers"));
     for (const Json& x : vec) {
-      if (!x.is_number()) throw InputError(cat(where, ": 'vector' must hold only numbers, got ", x.dump()));
+      if (!x.is_number())
+        throw InputError(cat(where, ": 'vector' must hold only numbers, got ", x.dump()));
       iv.vector.push_back(x.get<float>());
     }
   } else if (value.contains("vector")) {
@@ -155,16 +173,19 @@ Intervention intervention_from_json(const Json& value, std::string_view where) {
       } else if (s == "response") {
         iv.scope = PositionScope::kResponse;
       } else {
-        throw InputError(cat(where, ": positions '", s, "' must be all, prompt, response or a list of positions"));
+        throw InputError(cat(where, ": positions '", s,
+                             "' must be all, prompt, response or a list of positions"));
       }
     } else if (p.is_array()) {
       iv.scope = PositionScope::kExplicit;
       for (const Json& x : p) {
-        if (!x.is_number_integer()) throw InputError(cat(where, ": positions must be integers, got ", x.dump()));
+        if (!x.is_number_integer())
+          throw InputError(cat(where, ": positions must be integers, got ", x.dump()));
         iv.positions.push_back(x.get<std::int32_t>());
       }
     } else {
-      throw InputError(cat(where, ": positions must be \"all\", \"prompt\", \"response\" or a list of integers"));
+      throw InputError(cat(
+          where, ": positions must be \"all\", \"prompt\", \"response\" or a list of integers"));
     }
   }
   return iv;

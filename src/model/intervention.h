@@ -38,27 +38,27 @@ std::string_view scope_name(PositionScope scope);
 // Where observed rows go (caller-owned; calls append to it).
 struct Observation {
   int dim = 0;
-  bool keep_rows = true;              // false: only sum and count (cheap for long runs)
-  std::vector<std::int32_t> seq;      // batch row of each kept row within its call
-  std::vector<std::int32_t> pos;      // absolute position of each kept row
-  std::vector<float> values;          // [rows, dim]
-  std::vector<double> sum;            // [dim], over every observed row
+  bool keep_rows = true;          // false: only sum and count (cheap for long runs)
+  std::vector<std::int32_t> seq;  // batch row of each kept row within its call
+  std::vector<std::int32_t> pos;  // absolute position of each kept row
+  std::vector<float> values;      // [rows, dim]
+  std::vector<double> sum;        // [dim], over every observed row
   std::int64_t count = 0;
 
-  std::vector<double> mean() const;   // sum / count (empty when count == 0)
+  std::vector<double> mean() const;  // sum / count (empty when count == 0)
   void clear();
 };
 
 struct Intervention {
   InterventionSite site = InterventionSite::kResidPost;
-  int layer = 0;                      // ignored for kEmbed
+  int layer = 0;  // ignored for kEmbed
   InterventionKind kind = InterventionKind::kObserve;
-  std::vector<float> vector;          // add: v; project_out: direction (normalized when added)
-  float alpha = 1.0f;                 // add: scale of v
+  std::vector<float> vector;  // add: v; project_out: direction (normalized when added)
+  float alpha = 1.0f;         // add: scale of v
   PositionScope scope = PositionScope::kAll;
   std::vector<std::int32_t> positions;  // kExplicit: absolute positions
-  int batch_row = -1;                 // -1: every sequence of the call
-  Observation* observation = nullptr; // observe: where rows go
+  int batch_row = -1;                   // -1: every sequence of the call
+  Observation* observation = nullptr;   // observe: where rows go
 };
 
 // The set passed to one call; validated against the model's shape.

@@ -11,10 +11,14 @@ namespace {
 bool matches(const Intervention& iv, const CallRows& call, int r) {
   if (iv.batch_row >= 0 && call.seq[r] != iv.batch_row) return false;
   switch (iv.scope) {
-    case PositionScope::kAll: return true;
-    case PositionScope::kPrompt: return call.response[r] == 0;
-    case PositionScope::kResponse: return call.response[r] != 0;
-    case PositionScope::kExplicit: return std::binary_search(iv.positions.begin(), iv.positions.end(), call.pos[r]);
+    case PositionScope::kAll:
+      return true;
+    case PositionScope::kPrompt:
+      return call.response[r] == 0;
+    case PositionScope::kResponse:
+      return call.response[r] != 0;
+    case PositionScope::kExplicit:
+      return std::binary_search(iv.positions.begin(), iv.positions.end(), call.pos[r]);
   }
   return false;
 }
@@ -25,14 +29,17 @@ bool site_matches(const Intervention& iv, InterventionSite site, int layer) {
 
 }  // namespace
 
-InterventionPass::InterventionPass(const Interventions* set, const Backend& backend, const CallRows& rows, int dim)
+InterventionPass::InterventionPass(const Interventions* set, const Backend& backend,
+                                   const CallRows& rows, int dim)
     : backend_(backend), call_(rows), dim_(dim) {
   if (set == nullptr) return;
   for (const Intervention& iv : set->list()) {
-    if ((iv.scope == PositionScope::kPrompt || iv.scope == PositionScope::kResponse) && rows.response.empty()) {
-      throw InputError(cat("an intervention scoped to ", scope_name(iv.scope),
-                           " positions needs calls that mark response tokens (this call has no prompt/response "
-                           "split; use positions \"all\" or explicit positions)"));
+    if ((iv.scope == PositionScope::kPrompt || iv.scope == PositionScope::kResponse) &&
+        rows.response.empty()) {
+      throw InputError(
+          cat("an intervention scoped to ", scope_name(iv.scope),
+              " positions needs calls that mark response tokens (this call has no prompt/response "
+              "split; use positions \"all\" or explicit positions)"));
     }
     Bound b{&iv, {}, {}};
     for (int r = 0; r < rows.size(); ++r) {
@@ -48,7 +55,8 @@ InterventionPass::InterventionPass(const Interventions* set, const Backend& back
 }
 
 bool InterventionPass::at(InterventionSite site, int layer) const {
-  return std::any_of(bound_.begin(), bound_.end(), [&](const Bound& b) { return site_matches(*b.spec, site, layer); });
+  return std::any_of(bound_.begin(), bound_.end(),
+                     [&](const Bound& b) { return site_matches(*b.spec, site, layer); });
 }
 
 bool InterventionPass::modifies_at(InterventionSite site, int layer) const {

@@ -18,7 +18,8 @@ KvCache::KvCache(const Model& model)
 void KvCache::reserve(int tokens) {
   if (tokens <= capacity_) return;
   if (tokens > max_length_) {
-    throw InputError(cat("the sequence would hold ", tokens, " tokens, more than the model's context of ", max_length_,
+    throw InputError(cat("the sequence would hold ", tokens,
+                         " tokens, more than the model's context of ", max_length_,
                          " (max_position_embeddings): shorten the prompt or lower max tokens"));
   }
   // Geometric growth (at least 64 rows) so decoding token by token copies
@@ -29,10 +30,10 @@ void KvCache::reserve(int tokens) {
   DeviceBuffer k(be, row * layers_ * grown), v(be, row * layers_ * grown);
   const std::size_t used = row * tokens_.size();
   for (int l = 0; l < layers_ && used > 0; ++l) {
-    be.copy(static_cast<char*>(k.data()) + row * grown * l, static_cast<const char*>(k_.data()) + row * capacity_ * l,
-            used);
-    be.copy(static_cast<char*>(v.data()) + row * grown * l, static_cast<const char*>(v_.data()) + row * capacity_ * l,
-            used);
+    be.copy(static_cast<char*>(k.data()) + row * grown * l,
+            static_cast<const char*>(k_.data()) + row * capacity_ * l, used);
+    be.copy(static_cast<char*>(v.data()) + row * grown * l,
+            static_cast<const char*>(v_.data()) + row * capacity_ * l, used);
   }
   k_ = std::move(k);
   v_ = std::move(v);
@@ -47,7 +48,8 @@ void KvCache::truncate(int length) {
 }
 
 void KvCache::copy_from(const KvCache& other) {
-  if (other.model_ != model_) throw InputError("KvCache::copy_from: the caches belong to different models");
+  if (other.model_ != model_)
+    throw InputError("KvCache::copy_from: the caches belong to different models");
   if (&other == this) return;
   tokens_.clear();
   reserve(std::max(other.length(), 1));

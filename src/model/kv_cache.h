@@ -32,7 +32,8 @@ class KvCache {
   void reserve(int tokens);
   void clear() { tokens_.clear(); }  // keeps the memory
   void truncate(int length);         // forget the tokens after `length`
-  void copy_from(const KvCache& other);  // same model; this becomes a copy of other's tokens and keys/values
+  void copy_from(
+      const KvCache& other);  // same model; this becomes a copy of other's tokens and keys/values
 
   // For the engine: layer l's key and value rows [capacity, kv_dim] on the device.
   float* keys(int layer) const;

@@ -21,8 +21,9 @@ Model::Impl::Impl(const ModelConfig& config, const Backend& backend) : be(backen
   q_dim = cfg.num_attention_heads * cfg.head_dim;
   kv_dim = cfg.num_key_value_heads * cfg.head_dim;
   qkv_dim = q_dim + 2 * kv_dim;
-  layout.dims = {d, ff, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim, q_dim, kv_dim, qkv_dim,
-                 cfg.rms_norm_eps};
+  layout.dims = {
+      d,      ff,      cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim, q_dim,
+      kv_dim, qkv_dim, cfg.rms_norm_eps};
   layout.vocab = cfg.vocab_size;
   layout.layers = cfg.num_hidden_layers;
 
@@ -78,7 +79,8 @@ Model::Impl::Impl(const ModelConfig& config, const Backend& backend) : be(backen
   d_norm_f = norm_view.grad;
   lm_head = cfg.tie_word_embeddings ? embed : views.back().data;
   d_lm_head = cfg.tie_word_embeddings ? d_embed : views.back().grad;
-  const cpu::RopeTables rope = cpu::make_rope_tables(cfg.max_position_embeddings, cfg.head_dim, cfg.rope_theta);
+  const cpu::RopeTables rope =
+      cpu::make_rope_tables(cfg.max_position_embeddings, cfg.head_dim, cfg.rope_theta);
   rope_cos = DeviceBuffer::floats(be, rope.cos.size());
   rope_sin = DeviceBuffer::floats(be, rope.sin.size());
   rope_cos.upload(rope.cos.data(), rope.cos.size() * sizeof(float));
@@ -88,8 +90,9 @@ Model::Impl::Impl(const ModelConfig& config, const Backend& backend) : be(backen
 void Model::Impl::reserve(int B, int T) {
   if (B <= 0 || T <= 0) throw InputError(cat("batch shape ", B, "x", T, " must be positive"));
   if (T > cfg.max_position_embeddings) {
-    throw InputError(cat("sequence length ", T, " exceeds max_position_embeddings ", cfg.max_position_embeddings,
-                         ": shorten the sequences or build the model with a larger max_position_embeddings"));
+    throw InputError(
+        cat("sequence length ", T, " exceeds max_position_embeddings ", cfg.max_position_embeddings,
+            ": shorten the sequences or build the model with a larger max_position_embeddings"));
   }
   const int rows = B * T;
   if (rows <= cap_rows && T <= cap_T) return;
@@ -146,17 +149,19 @@ void Model::Impl::reserve(int B, int T) {
   if (!train_workspace) train_workspace = std::make_unique<Workspace>(be);
 }
 
-void Model::Impl::check_tokens(const std::int32_t* tokens, const std::int32_t* targets, int B, int T) const {
+void Model::Impl::check_tokens(const std::int32_t* tokens, const std::int32_t* targets, int B,
+                               int T) const {
   const std::size_t rows = static_cast<std::size_t>(B) * T;
   for (std::size_t i = 0; i < rows; ++i) {
     if (tokens[i] < 0 || tokens[i] >= cfg.vocab_size) {
-      throw InputError(cat("token id ", tokens[i], " at batch row ", i / T, ", position ", i % T,
-                           " is outside the vocabulary [0, ", cfg.vocab_size,
-                           "): the data was tokenized with a different tokenizer than the model's"));
+      throw InputError(
+          cat("token id ", tokens[i], " at batch row ", i / T, ", position ", i % T,
+              " is outside the vocabulary [0, ", cfg.vocab_size,
+              "): the data was tokenized with a different tokenizer than the model's"));
     }
     if (targets != nullptr && (targets[i] < -1 || targets[i] >= cfg.vocab_size)) {
-      throw InputError(cat("target id ", targets[i], " at batch row ", i / T, ", position ", i % T, " is outside [0, ",
-                           cfg.vocab_size, ") and is not the ignore index -1"));
+      throw InputError(cat("target id ", targets[i], " at batch row ", i / T, ", position ", i % T,
+                           " is outside [0, ", cfg.vocab_size, ") and is not the ignore index -1"));
     }
   }
 }
@@ -174,7 +179,8 @@ CallRows Model::Impl::training_rows(int B, int T, const std::uint8_t* response_m
   return rows;
 }
 
-Model::Model(const ModelConfig& config, const Backend& backend) : impl_(std::make_unique<Impl>(config, backend)) {}
+Model::Model(const ModelConfig& config, const Backend& backend)
+    : impl_(std::make_unique<Impl>(config, backend)) {}
 Model::~Model() = default;
 
 const ModelConfig& Model::config() const { return impl_->cfg; }
@@ -195,7 +201,8 @@ void Model::init_weights(std::uint64_t seed) {
       std::fill(out, out + view.numel, 1.0f);
       continue;
     }
-    const bool residual_out = view.name.ends_with("o_proj.weight") || view.name.ends_with("down_proj.weight");
+    const bool residual_out =
+        view.name.ends_with("o_proj.weight") || view.name.ends_with("down_proj.weight");
     const float stddev = 0.02f * (residual_out ? residual_scale : 1.0f);
     Rng rng(seed * 0x9e3779b97f4a7c15ULL + static_cast<std::uint64_t>(i) + 1);
     for (std::size_t j = 0; j < view.numel; ++j) out[j] = static_cast<float>(rng.normal()) * stddev;
@@ -210,7 +217,8 @@ const ParamView& Model::param(const std::string& name) const {
   auto it = impl_->view_index.find(name);
   if (it == impl_->view_index.end()) {
     throw InputError(cat("unknown parameter '", name,
-                         "': names follow Hugging Face LlamaForCausalLM, e.g. model.layers.0.self_attn.q_proj.weight"));
+                         "': names follow Hugging Face LlamaForCausalLM, e.g. "
+                         "model.layers.0.self_attn.q_proj.weight"));
   }
   return impl_->views[it->second];
 }

@@ -30,9 +30,9 @@ struct ParamView {
   std::vector<std::int64_t> shape;  // row-major, HF layout
   std::size_t offset = 0;           // element offset into the flat buffers
   std::size_t numel = 0;
-  bool weight_decay = true;         // false for norms (and embeddings by policy)
-  float* data = nullptr;            // device pointer into the parameter buffer
-  float* grad = nullptr;            // device pointer into the gradient buffer
+  bool weight_decay = true;  // false for norms (and embeddings by policy)
+  float* data = nullptr;     // device pointer into the parameter buffer
+  float* grad = nullptr;     // device pointer into the gradient buffer
 };
 
 // Optional per-call extras of the training and scoring entry points.
@@ -84,7 +84,8 @@ class Model {
                      const CallOptions& call = {});
   // logits: [B, T, vocab_size] host array written by the call. const and
   // thread-safe: activations live in the call, not in the model.
-  void forward_logits(const std::int32_t* tokens, int B, int T, float* logits, const CallOptions& call = {}) const;
+  void forward_logits(const std::int32_t* tokens, int B, int T, float* logits,
+                      const CallOptions& call = {}) const;
 
   struct Impl;
   // The layout, for the inference engine and KV caches, which run the same

@@ -37,31 +37,35 @@ void InferenceScratch::ensure(const ModelLayout& layout, int n) {
   rows = n;
 }
 
-void Model::Impl::forward_rows(InferenceScratch& s, const std::int32_t* tokens_host, const std::int32_t* positions_host,
-                               int rows, KvBinding& kv, const InterventionPass& iv) const {
+void Model::Impl::forward_rows(InferenceScratch& s, const std::int32_t* tokens_host,
+                               const std::int32_t* positions_host, int rows, KvBinding& kv,
+                               const InterventionPass& iv) const {
   s.ensure(layout, rows);
+  s.used = rows;
   const std::size_t n = static_cast<std::size_t>(rows);
   const std::int32_t* tokens = device_ints(be, tokens_host, n, s.tokens.i32());
   const std::int32_t* positions = device_ints(be, positions_host, n, s.positions.i32());
   be.embedding_forward(s.acts.resid, tokens, embed, rows, d);
   if (iv.at(InterventionSite::kEmbed, -1)) iv.forward(InterventionSite::kEmbed, -1, s.acts.resid);
-  const BlockContext ctx{be, layout.dims, rows, positions, rope_cos.f32(), rope_sin.f32(), iv, s.workspace};
+  const BlockContext ctx{be, layout.dims, rows, positions, rope_cos.f32(), rope_sin.f32(),
+                         iv, s.workspace};
   for (int l = 0; l < cfg.num_hidden_layers; ++l) {
     block_forward(ctx, l, w[l], s.acts, s.scratch, kv, s.acts.resid);
   }
 }
 
-void Model::Impl::logits_of_rows(InferenceScratch& s, std::span<const std::int32_t> picked, float* logits_host) const {
+void Model::Impl::logits_of_rows(InferenceScratch& s, std::span<const std::int32_t> picked,
+                                 float* logits_host) const {
   const int n = static_cast<int>(picked.size());
   const int V = cfg.vocab_size;
   // Gather the picked rows (contiguous when every row is picked) and normalize them.
   const float* x = s.acts.resid;
-  bool all = n == s.rows;
+  bool all = n == s.used;
   for (int i = 0; all && i < n; ++i) all = picked[i] == i;
   if (!all) {
     for (int i = 0; i < n; ++i) {
-      be.copy(s.scratch.site + static_cast<std::size_t>(i) * d, s.acts.resid + static_cast<std::size_t>(picked[i]) * d,
-              sizeof(float) * d);
+      be.copy(s.scratch.site + static_cast<std::size_t>(i) * d,
+              s.acts.resid + static_cast<std::size_t>(picked[i]) * d, sizeof(float) * d);
     }
     x = s.scratch.site;
   }
@@ -78,11 +82,13 @@ void Model::Impl::logits_of_rows(InferenceScratch& s, std::span<const std::int32
   s.logits.download(logits_host, sizeof(float) * static_cast<std::size_t>(n) * V);
 }
 
-void Model::forward_logits(const std::int32_t* tokens, int B, int T, float* logits, const CallOptions& call) const {
+void Model::forward_logits(const std::int32_t* tokens, int B, int T, float* logits,
+                           const CallOptions& call) const {
   const Impl& m = *impl_;
   if (B <= 0 || T <= 0) throw InputError(cat("batch shape ", B, "x", T, " must be positive"));
   if (T > m.cfg.max_position_embeddings) {
-    throw InputError(cat("sequence length ", T, " exceeds max_position_embeddings ", m.cfg.max_position_embeddings));
+    throw InputError(cat("sequence length ", T, " exceeds max_position_embeddings ",
+                         m.cfg.max_position_embeddings));
   }
   m.check_tokens(tokens, nullptr, B, T);
   const int N = B * T;

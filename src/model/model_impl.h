@@ -39,13 +39,14 @@ struct ModelLayout {
 // prefill, decoding): every layer reuses one BlockActs. Grown on demand.
 struct InferenceScratch {
   explicit InferenceScratch(const Backend& backend) : workspace(backend) {}
-  int rows = 0;
+  int rows = 0;            // capacity
+  int used = 0;            // rows of the last forward_rows call
   DeviceBuffer buffer;     // x, mid, norm, qkv, att, gu, h, site
   DeviceBuffer positions;  // int32 [rows]
   DeviceBuffer tokens;     // int32 [rows]
   DeviceBuffer logits;     // [logit_rows, V] (device backends only)
   int logit_rows = 0;
-  BlockActs acts;          // resid = x (the running residual stream)
+  BlockActs acts;  // resid = x (the running residual stream)
   BlockScratch scratch;
   Workspace workspace;
   void ensure(const ModelLayout& layout, int rows);
@@ -60,9 +61,9 @@ struct Model::Impl {
   DeviceBuffer params, grads;
   std::vector<ParamView> views;
   std::unordered_map<std::string, std::size_t> view_index;
-  float* embed = nullptr;    // [V, d]
-  float* norm_f = nullptr;   // [d]
-  float* lm_head = nullptr;  // [V, d] (== embed when tied)
+  float* embed = nullptr;          // [V, d]
+  float* norm_f = nullptr;         // [d]
+  float* lm_head = nullptr;        // [V, d] (== embed when tied)
   std::vector<BlockWeights> w, g;  // weights and their gradients (same offsets)
   float* d_embed = nullptr;
   float* d_norm_f = nullptr;
@@ -73,7 +74,7 @@ struct Model::Impl {
   int cap_rows = 0, cap_T = 0;
   int ce_chunk = 0;  // rows per cross-entropy chunk
   DeviceBuffer arena;
-  DeviceBuffer int_arena;        // positions, tokens, targets [cap_rows] each
+  DeviceBuffer int_arena;  // positions, tokens, targets [cap_rows] each
   std::vector<BlockActs> acts;
   float* resid_final = nullptr;  // [N, d] output of the last block
   float* rstd_f = nullptr;       // [N]
@@ -81,7 +82,8 @@ struct Model::Impl {
   float* logits = nullptr;       // [ce_chunk, V]
   float* losses = nullptr;       // [N]
   float* lse_ce = nullptr;       // [N]
-  BlockScratch train_scratch;    // norm (final normalized stream after forward), h, site, dnorm, dqkv, datt
+  BlockScratch
+      train_scratch;  // norm (final normalized stream after forward), h, site, dnorm, dqkv, datt
   std::int32_t* dev_positions = nullptr;
   std::int32_t* dev_tokens = nullptr;
   std::int32_t* dev_targets = nullptr;
@@ -105,10 +107,12 @@ struct Model::Impl {
 
   // Inference: embed tokens_host (rows of them, at positions_host) and run
   // every block into s.acts.resid (the final residual, before the last norm).
-  void forward_rows(InferenceScratch& s, const std::int32_t* tokens_host, const std::int32_t* positions_host, int rows,
-                    KvBinding& kv, const InterventionPass& iv) const;
+  void forward_rows(InferenceScratch& s, const std::int32_t* tokens_host,
+                    const std::int32_t* positions_host, int rows, KvBinding& kv,
+                    const InterventionPass& iv) const;
   // logits_host [picked.size(), V] = lm_head(rms(x[picked])) for rows `picked` of s.
-  void logits_of_rows(InferenceScratch& s, std::span<const std::int32_t> picked, float* logits_host) const;
+  void logits_of_rows(InferenceScratch& s, std::span<const std::int32_t> picked,
+                      float* logits_host) const;
 };
 
 }  // namespace masque

@@ -8,7 +8,8 @@
 #include "model/model_impl.h"
 
 namespace masque {
-void Model::Impl::forward_blocks(const std::int32_t* tokens, int B, int T, const InterventionPass& iv) {
+void Model::Impl::forward_blocks(const std::int32_t* tokens, int B, int T,
+                                 const InterventionPass& iv) {
   const int N = B * T;
   const int L = cfg.num_hidden_layers;
   std::vector<std::int32_t> positions(static_cast<std::size_t>(N));
@@ -17,7 +18,8 @@ void Model::Impl::forward_blocks(const std::int32_t* tokens, int B, int T, const
   forward_tokens = device_ints(be, tokens, static_cast<std::size_t>(N), dev_tokens);
   be.embedding_forward(acts[0].resid, forward_tokens, embed, N, d);
   if (iv.at(InterventionSite::kEmbed, -1)) iv.forward(InterventionSite::kEmbed, -1, acts[0].resid);
-  const BlockContext ctx{be, layout.dims, N, dev_positions, rope_cos.f32(), rope_sin.f32(), iv, *train_workspace};
+  const BlockContext ctx{be, layout.dims,     N, dev_positions, rope_cos.f32(), rope_sin.f32(),
+                         iv, *train_workspace};
   SelfAttentionKv kv(B, T, layout.dims);
   for (int l = 0; l < L; ++l) {
     float* out = l + 1 < L ? acts[l + 1].resid : resid_final;
@@ -26,7 +28,8 @@ void Model::Impl::forward_blocks(const std::int32_t* tokens, int B, int T, const
   be.rmsnorm_forward(train_scratch.norm, rstd_f, resid_final, norm_f, N, d, cfg.rms_norm_eps);
 }
 
-float Model::Impl::head_loss(const std::int32_t* targets, int rows, bool backward, float grad_scale) {
+float Model::Impl::head_loss(const std::int32_t* targets, int rows, bool backward,
+                             float grad_scale) {
   const int V = cfg.vocab_size;
   std::size_t valid = 0;
   for (int i = 0; i < rows; ++i) valid += targets[i] >= 0 ? 1 : 0;
@@ -61,17 +64,19 @@ float Model::Impl::head_loss(const std::int32_t* targets, int rows, bool backwar
 void Model::Impl::backward_blocks(int B, int T, const InterventionPass& iv) {
   const int N = B * T;
   const int L = cfg.num_hidden_layers;
-  const BlockContext ctx{be, layout.dims, N, dev_positions, rope_cos.f32(), rope_sin.f32(), iv, *train_workspace};
+  const BlockContext ctx{be, layout.dims,     N, dev_positions, rope_cos.f32(), rope_sin.f32(),
+                         iv, *train_workspace};
   const AttentionBatch batch{B, T};
   be.fill_zero(dres, sizeof(float) * static_cast<std::size_t>(N) * d);
   be.rmsnorm_backward(dres, d_norm_f, train_scratch.dnorm, resid_final, norm_f, rstd_f, N, d);
-  for (int l = L - 1; l >= 0; --l) block_backward(ctx, l, w[l], g[l], acts[l], train_scratch, batch, dres);
+  for (int l = L - 1; l >= 0; --l)
+    block_backward(ctx, l, w[l], g[l], acts[l], train_scratch, batch, dres);
   iv.backward(InterventionSite::kEmbed, -1, dres);
   be.embedding_backward(d_embed, dres, forward_tokens, N, d);
 }
 
-float Model::forward_backward(const std::int32_t* tokens, const std::int32_t* targets, int B, int T, float grad_scale,
-                              const CallOptions& call) {
+float Model::forward_backward(const std::int32_t* tokens, const std::int32_t* targets, int B, int T,
+                              float grad_scale, const CallOptions& call) {
   Impl& m = *impl_;
   m.reserve(B, T);
   m.check_tokens(tokens, targets, B, T);
@@ -79,9 +84,8 @@ float Model::forward_backward(const std::int32_t* tokens, const std::int32_t* ta
   const InterventionPass iv(call.interventions, m.be, rows, m.d);
   m.forward_blocks(tokens, B, T, iv);
   const float loss = m.head_loss(targets, B * T, true, grad_scale);
-  const bool any_target = std::any_of(targets, targets + static_cast<std::size_t>(B) * T, [](std::int32_t t) {
-    return t >= 0;
-  });
+  const bool any_target = std::any_of(targets, targets + static_cast<std::size_t>(B) * T,
+                                      [](std::int32_t t) { return t >= 0; });
   if (any_target) m.backward_blocks(B, T, iv);
   return loss;
 }

@@ -18,12 +18,13 @@ namespace {
 using namespace masque::world;
 
 Rng stream(std::uint64_t seed, std::uint64_t a, std::uint64_t b, std::uint64_t c) {
-  std::uint64_t z = seed * 0x9e3779b97f4a7c15ULL ^ a * 0xbf58476d1ce4e5b9ULL ^ b * 0x94d049bb133111ebULL ^
-                    (c + 1) * 0xd1b54a32d192ed03ULL;
+  std::uint64_t z = seed * 0x9e3779b97f4a7c15ULL ^ a * 0xbf58476d1ce4e5b9ULL ^
+                    b * 0x94d049bb133111ebULL ^ (c + 1) * 0xd1b54a32d192ed03ULL;
   return Rng(z);
 }
 
-double pearson(const std::vector<double>& x, const std::vector<double>& y, const std::vector<std::size_t>& idx) {
+double pearson(const std::vector<double>& x, const std::vector<double>& y,
+               const std::vector<std::size_t>& idx) {
   const double n = double(idx.size());
   if (idx.size() < 2) return NAN;
   double mx = 0, my = 0;
@@ -44,16 +45,19 @@ double sign_accuracy(const std::vector<double>& expressed, const std::vector<dou
   if (idx.empty()) return NAN;
   double hits = 0;
   for (auto i : idx) {
-    if (expressed[i] == 0) hits += 0.5;  // undecided: half credit, as a coin flip would get
-    else hits += (expressed[i] > 0) == (truth[i] > 0);
+    if (expressed[i] == 0)
+      hits += 0.5;  // undecided: half credit, as a coin flip would get
+    else
+      hits += (expressed[i] > 0) == (truth[i] > 0);
   }
   return hits / double(idx.size());
 }
 
 }  // namespace
 
-Interval bootstrap_interval(std::size_t count, int resamples, std::uint64_t seed,
-                            const std::function<double(const std::vector<std::size_t>&)>& statistic) {
+Interval bootstrap_interval(
+    std::size_t count, int resamples, std::uint64_t seed,
+    const std::function<double(const std::vector<std::size_t>&)>& statistic) {
   std::vector<std::size_t> all(count);
   for (std::size_t i = 0; i < count; ++i) all[i] = i;
   Interval interval;
@@ -70,26 +74,31 @@ Interval bootstrap_interval(std::size_t count, int resamples, std::uint64_t seed
   }
   if (stats.empty()) return interval;
   std::sort(stats.begin(), stats.end());
-  auto at = [&](double q) { return stats[std::min(stats.size() - 1, std::size_t(q * double(stats.size() - 1) + 0.5))]; };
+  auto at = [&](double q) {
+    return stats[std::min(stats.size() - 1, std::size_t(q * double(stats.size() - 1) + 0.5))];
+  };
   interval.low = at(0.025);
   interval.high = at(0.975);
   return interval;
 }
 
-std::string build_prompt(const World& world, int character, int turns, std::uint64_t seed, int sample) {
+std::string build_prompt(const World& world, int character, int turns, std::uint64_t seed,
+                         int sample) {
   const Renderer renderer(world);
   const Character& c = world.characters()[character];
   // The held-out question depends on (character, sample) only, so every
   // context length asks the same questions.
   Rng question_rng = stream(seed, std::uint64_t(character), std::uint64_t(sample), 0);
-  Rng context_rng = stream(seed, std::uint64_t(character), std::uint64_t(sample), std::uint64_t(turns) + 1);
+  Rng context_rng =
+      stream(seed, std::uint64_t(character), std::uint64_t(sample), std::uint64_t(turns) + 1);
   std::string prompt;
   Slots slots;
   slots.name = c.name;
   slots.town = c.home;
   append_template(prompt, lexicon().interview_open.pick(Split::Train, context_rng), slots);
   prompt.push_back('\n');
-  for (int t = 0; t < turns; ++t) renderer.append_interview_turn(prompt, character, Split::Train, context_rng);
+  for (int t = 0; t < turns; ++t)
+    renderer.append_interview_turn(prompt, character, Split::Train, context_rng);
   const Question question = renderer.draw_question(question_rng);
   prompt.append("Interviewer: ");
   renderer.append_question(prompt, question, Split::Eval, question_rng);
@@ -100,7 +109,8 @@ std::string build_prompt(const World& world, int character, int turns, std::uint
 PersonaEvalResult evaluate_personas(const World& world, TextGenerator& generator,
                                     const PersonaEvalOptions& options) {
   if (options.samples < 1) throw InputError("persona eval: samples must be at least 1");
-  if (options.context_turns.empty()) throw InputError("persona eval: give at least one context length");
+  if (options.context_turns.empty())
+    throw InputError("persona eval: give at least one context length");
   for (int turns : options.context_turns) {
     if (turns < 0 || turns > 16) {
       throw InputError(cat("persona eval: context turns must be in [0, 16], got ", turns));
@@ -109,19 +119,23 @@ PersonaEvalResult evaluate_personas(const World& world, TextGenerator& generator
   PersonaEvalResult result;
   result.samples = options.samples;
   for (std::size_t c = 0; c < world.characters().size(); ++c) {
-    if (world.characters()[c].declarative_only == options.declarative_only) result.characters.push_back(int(c));
+    if (world.characters()[c].declarative_only == options.declarative_only)
+      result.characters.push_back(int(c));
   }
   if (result.characters.empty()) {
-    throw InputError(options.declarative_only
-                         ? "persona eval: the world has no declarative-only characters (spec field 'declarative_only')"
-                         : "persona eval: every character is declarative-only; nothing to evaluate");
+    throw InputError(
+        options.declarative_only
+            ? "persona eval: the world has no declarative-only characters (spec field "
+              "'declarative_only')"
+            : "persona eval: every character is declarative-only; nothing to evaluate");
   }
   const TraitScorer scorer(world);
   const int k = static_cast<int>(world.characters().size());
   const std::size_t n = result.characters.size();
   std::optional<ProgressBar> bar;
   if (options.progress) {
-    bar.emplace("persona eval", std::uint64_t(n) * options.samples * options.context_turns.size(), "resp");
+    bar.emplace("persona eval", std::uint64_t(n) * options.samples * options.context_turns.size(),
+                "resp");
   }
 
   for (int turns : options.context_turns) {
@@ -135,16 +149,25 @@ PersonaEvalResult evaluate_personas(const World& world, TextGenerator& generator
       const int c = result.characters[ci];
       sums[ci].fill(0);
       counts[ci].fill(0);
+      // All samples of a character decode as one batch (one engine step per token for all of them).
+      std::vector<std::string> prompts, full_prompts;
+      std::vector<GenerateOptions> gens;
       for (int s = 0; s < options.samples; ++s) {
-        const std::string prompt = build_prompt(world, c, turns, options.seed, s);
+        prompts.push_back(build_prompt(world, c, turns, options.seed, s));
+        full_prompts.push_back(options.prompt_prefix + prompts.back());
         GenerateOptions gen;
         gen.max_tokens = options.max_tokens;
         gen.temperature = options.temperature;
         gen.top_k = options.top_k;
-        gen.seed = options.seed * 1000003ULL + std::uint64_t(c) * 7919ULL + std::uint64_t(s) * 104729ULL +
-                   std::uint64_t(turns);
+        gen.seed = options.seed * 1000003ULL + std::uint64_t(c) * 7919ULL +
+                   std::uint64_t(s) * 104729ULL + std::uint64_t(turns);
         gen.stop = {"\n"};
-        const std::string response = generator.generate(options.prompt_prefix + prompt, gen);
+        gens.push_back(std::move(gen));
+      }
+      const std::vector<std::string> responses = generator.generate_batch(full_prompts, gens);
+      for (int s = 0; s < options.samples; ++s) {
+        const std::string& prompt = prompts[s];
+        const std::string& response = responses[s];
         const TraitScores scores = scorer.score(prompt, response);
         for (int t = 0; t < kNumTraits; ++t) {
           if (!scores.value[t]) continue;
@@ -154,7 +177,8 @@ PersonaEvalResult evaluate_personas(const World& world, TextGenerator& generator
         }
         speaker_hits[ci] += scores.speaker == c;
         ctx.confusion[ci][scores.speaker >= 0 ? std::size_t(scores.speaker) : std::size_t(k)] += 1;
-        if (result.example_prompts.size() < 6 && s == 0 && (ci % std::max<std::size_t>(1, n / 6)) == 0) {
+        if (result.example_prompts.size() < 6 && s == 0 &&
+            (ci % std::max<std::size_t>(1, n / 6)) == 0) {
           result.example_prompts.push_back(prompt);
           result.example_responses.push_back(response);
         }
@@ -184,42 +208,50 @@ PersonaEvalResult evaluate_personas(const World& world, TextGenerator& generator
       }
       agreement.characters = int(expressed.size());
       agreement.coverage = read_responses[t] / double(n * std::size_t(options.samples));
-      agreement.sign_accuracy = bootstrap_interval(expressed.size(), options.bootstrap, boot_seed + t,
-                                                   [&](const auto& idx) { return sign_accuracy(expressed, truth, idx); });
-      agreement.correlation = bootstrap_interval(expressed.size(), options.bootstrap, boot_seed + 100 + t,
-                                                 [&](const auto& idx) { return pearson(expressed, truth, idx); });
+      agreement.sign_accuracy =
+          bootstrap_interval(expressed.size(), options.bootstrap, boot_seed + t,
+                             [&](const auto& idx) { return sign_accuracy(expressed, truth, idx); });
+      agreement.correlation =
+          bootstrap_interval(expressed.size(), options.bootstrap, boot_seed + 100 + t,
+                             [&](const auto& idx) { return pearson(expressed, truth, idx); });
       double positive = 0;
       for (double v : truth) positive += v > 0;
-      agreement.chance = truth.empty() ? 0.5 : std::max(positive, double(truth.size()) - positive) / double(truth.size());
-      if (expressed.empty()) agreement.sign_accuracy.value = agreement.sign_accuracy.low = agreement.sign_accuracy.high = 0.5;
+      agreement.chance = truth.empty() ? 0.5
+                                       : std::max(positive, double(truth.size()) - positive) /
+                                             double(truth.size());
+      if (expressed.empty())
+        agreement.sign_accuracy.value = agreement.sign_accuracy.low = agreement.sign_accuracy.high =
+            0.5;
       sum_acc += agreement.sign_accuracy.value;
       sum_chance += agreement.chance;
       ctx.traits.push_back(agreement);
     }
     ctx.mean_chance = sum_chance / kNumTraits;
     // Mean over traits, bootstrapped by resampling characters jointly.
-    ctx.mean_sign_accuracy = bootstrap_interval(n, options.bootstrap, boot_seed + 200, [&](const auto& idx) {
-      double total = 0;
-      for (int t = 0; t < kNumTraits; ++t) {
-        std::vector<double> e, v;
-        for (auto ci : idx) {
-          const double value = world.characters()[result.characters[ci]].traits[t];
-          if (!std::isfinite(ctx.expressed[ci][t]) || value == 0) continue;
-          e.push_back(ctx.expressed[ci][t]);
-          v.push_back(value);
-        }
-        std::vector<std::size_t> all(e.size());
-        for (std::size_t i = 0; i < e.size(); ++i) all[i] = i;
-        total += e.empty() ? 0.5 : sign_accuracy(e, v, all);
-      }
-      return total / kNumTraits;
-    });
+    ctx.mean_sign_accuracy =
+        bootstrap_interval(n, options.bootstrap, boot_seed + 200, [&](const auto& idx) {
+          double total = 0;
+          for (int t = 0; t < kNumTraits; ++t) {
+            std::vector<double> e, v;
+            for (auto ci : idx) {
+              const double value = world.characters()[result.characters[ci]].traits[t];
+              if (!std::isfinite(ctx.expressed[ci][t]) || value == 0) continue;
+              e.push_back(ctx.expressed[ci][t]);
+              v.push_back(value);
+            }
+            std::vector<std::size_t> all(e.size());
+            for (std::size_t i = 0; i < e.size(); ++i) all[i] = i;
+            total += e.empty() ? 0.5 : sign_accuracy(e, v, all);
+          }
+          return total / kNumTraits;
+        });
     ctx.speaker_chance = 1.0 / double(k);
-    ctx.speaker_accuracy = bootstrap_interval(n, options.bootstrap, boot_seed + 300, [&](const auto& idx) {
-      double hits = 0;
-      for (auto ci : idx) hits += speaker_hits[ci];
-      return hits / (double(idx.size()) * options.samples);
-    });
+    ctx.speaker_accuracy =
+        bootstrap_interval(n, options.bootstrap, boot_seed + 300, [&](const auto& idx) {
+          double hits = 0;
+          for (auto ci : idx) hits += speaker_hits[ci];
+          return hits / (double(idx.size()) * options.samples);
+        });
     result.contexts.push_back(std::move(ctx));
   }
   if (bar) bar->finish();
@@ -227,7 +259,9 @@ PersonaEvalResult evaluate_personas(const World& world, TextGenerator& generator
 }
 
 Json PersonaEvalResult::to_json(const World& world) const {
-  auto interval = [](const Interval& i) { return Json{{"value", i.value}, {"low", i.low}, {"high", i.high}}; };
+  auto interval = [](const Interval& i) {
+    return Json{{"value", i.value}, {"low", i.low}, {"high", i.high}};
+  };
   Json contexts_json = Json::array();
   for (const auto& ctx : contexts) {
     Json traits = Json::object();

@@ -16,7 +16,8 @@ ChatSession::ChatSession(ModelTextGenerator& generator, std::string system_promp
 std::int32_t ChatSession::special(std::string_view token) const {
   const auto id = generator_.tokenizer().special_id(token);
   if (!id) {
-    throw FormatError(cat("the tokenizer has no ", token, " token: train it with masque so chat roles are reserved"));
+    throw FormatError(cat("the tokenizer has no ", token,
+                          " token: train it with masque so chat roles are reserved"));
   }
   return static_cast<std::int32_t>(*id);
 }
@@ -33,7 +34,8 @@ void ChatSession::set_system(std::string system_prompt) {
     conversation_.erase(conversation_.begin());
   }
   if (!system_.empty()) conversation_.insert(conversation_.begin(), {Role::kSystem, system_});
-  history_.clear();  // rebuilt from the conversation at the next reply; the cache keeps what still matches
+  history_.clear();  // rebuilt from the conversation at the next reply; the cache keeps what still
+                     // matches
 }
 
 void ChatSession::set_interventions(const Interventions* interventions) {
@@ -44,7 +46,8 @@ void ChatSession::set_interventions(const Interventions* interventions) {
 // One turn in tokenize_chat's exact form: role, content, <|end|>.
 void ChatSession::append_turn(Role role, const std::string& text) {
   history_.push_back(special(role_token(role)));
-  for (std::uint32_t id : generator_.tokenizer().encode(text)) history_.push_back(static_cast<std::int32_t>(id));
+  for (std::uint32_t id : generator_.tokenizer().encode(text))
+    history_.push_back(static_cast<std::int32_t>(id));
   history_.push_back(special(kEndTurnToken));
 }
 
@@ -54,7 +57,9 @@ std::string ChatSession::complete(const Conversation& conversation, const Genera
     throw InputError("a conversation to complete must end with a user message");
   }
   // The model ends its turn with <|end|>; the generator stops there.
-  return generator_.run(render_chat(conversation, /*add_generation_prompt=*/true), options, on_text, interventions_)
+  return generator_
+      .run(render_chat(conversation, /*add_generation_prompt=*/true), options, on_text,
+           interventions_)
       .text;
 }
 
@@ -75,7 +80,8 @@ std::string ChatSession::reply(const std::string& user_text, const GenerateOptio
   if (options.max_tokens < 0 || options.max_tokens >= generator_.max_seq_len()) {
     history_.resize(before);
     conversation_.pop_back();
-    throw InputError(cat("max tokens must be in [0, ", generator_.max_seq_len(), "), got ", options.max_tokens));
+    throw InputError(
+        cat("max tokens must be in [0, ", generator_.max_seq_len(), "), got ", options.max_tokens));
   }
   const std::size_t room = static_cast<std::size_t>(generator_.max_seq_len() - options.max_tokens);
   const std::size_t skip = history_.size() > room ? history_.size() - room : 0;
@@ -87,7 +93,8 @@ std::string ChatSession::reply(const std::string& user_text, const GenerateOptio
   cache_.truncate(static_cast<int>(common));
   GenerationResult result;
   try {
-    result = generator_.continue_cache(cache_, want.subspan(common), options, on_text, interventions_);
+    result =
+        generator_.continue_cache(cache_, want.subspan(common), options, on_text, interventions_);
   } catch (...) {
     history_.resize(before);
     conversation_.pop_back();

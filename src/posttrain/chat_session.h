@@ -22,7 +22,8 @@ class ChatSession {
 
   // Appends the user turn, generates the Assistant's reply (streamed through
   // on_text when given), appends it, and returns it.
-  std::string reply(const std::string& user_text, const GenerateOptions& options, const TextCallback& on_text = {});
+  std::string reply(const std::string& user_text, const GenerateOptions& options,
+                    const TextCallback& on_text = {});
   // Reply to a given conversation (ending with a user turn) without history.
   std::string complete(const Conversation& conversation, const GenerateOptions& options,
                        const TextCallback& on_text = {});

@@ -10,22 +10,27 @@
 
 namespace masque {
 namespace {
-const std::vector<std::string> kKnownTargets = {"q_proj", "k_proj", "v_proj", "o_proj",
+const std::vector<std::string> kKnownTargets = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
                                                 "gate_proj", "up_proj", "down_proj"};
 bool has_suffix(const std::string& name, const std::string& module) {
   const std::string suffix = "." + module + ".weight";
-  return name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return name.size() > suffix.size() &&
+         name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 }  // namespace
 
-LoraAdapter::LoraAdapter(Model& model, int rank, float alpha, const std::vector<std::string>& targets,
-                         std::uint64_t seed)
-    : model_(model), backend_(model.backend()), rank_(rank), scale_(alpha / static_cast<float>(rank)) {
+LoraAdapter::LoraAdapter(Model& model, int rank, float alpha,
+                         const std::vector<std::string>& targets, std::uint64_t seed)
+    : model_(model),
+      backend_(model.backend()),
+      rank_(rank),
+      scale_(alpha / static_cast<float>(rank)) {
   if (targets.empty()) throw InputError("--lora-targets is empty (e.g. q_proj,v_proj)");
   for (const auto& t : targets) {
     if (std::find(kKnownTargets.begin(), kKnownTargets.end(), t) == kKnownTargets.end()) {
-      throw InputError(cat("unknown LoRA target module '", t,
-                           "' (use q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj or down_proj)"));
+      throw InputError(
+          cat("unknown LoRA target module '", t,
+              "' (use q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj or down_proj)"));
     }
   }
   if (rank < 1) throw InputError(cat("--lora-rank must be >= 1, got ", rank));
@@ -38,8 +43,8 @@ LoraAdapter::LoraAdapter(Model& model, int rank, float alpha, const std::vector<
     const auto out = static_cast<std::size_t>(p.shape[0]);
     const auto in = static_cast<std::size_t>(p.shape[1]);
     if (static_cast<std::size_t>(rank) > std::min(out, in)) {
-      throw InputError(cat("--lora-rank ", rank, " exceeds the smaller dimension of ", p.name,
-                           " (", out, "x", in, ")"));
+      throw InputError(cat("--lora-rank ", rank, " exceeds the smaller dimension of ", p.name, " (",
+                           out, "x", in, ")"));
     }
     Target t{&p, DeviceBuffer::floats(backend_, p.numel), offset, offset + rank * in};
     backend_.copy(t.base.data(), p.data, p.numel * sizeof(float));
@@ -56,14 +61,16 @@ LoraAdapter::LoraAdapter(Model& model, int rank, float alpha, const std::vector<
   for (const Target& t : targets_) {
     const auto in = static_cast<std::size_t>(t.weight->shape[1]);
     const double std = 1.0 / std::sqrt(static_cast<double>(in));
-    for (std::size_t i = 0; i < rank_ * in; ++i) host[t.a_offset + i] = static_cast<float>(rng.normal() * std);
+    for (std::size_t i = 0; i < rank_ * in; ++i)
+      host[t.a_offset + i] = static_cast<float>(rng.normal() * std);
   }
   params_.upload(host.data(), host.size() * sizeof(float));
 }
 
 void LoraAdapter::step(float lr, const AdamWConfig& config) {
   ++steps;
-  adamw_update(backend_, params_.f32(), grads_.f32(), m_.f32(), v_.f32(), nullptr, size_, lr, config, steps);
+  adamw_update(backend_, params_.f32(), grads_.f32(), m_.f32(), v_.f32(), nullptr, size_, lr,
+               config, steps);
 }
 
 void LoraAdapter::apply() {
@@ -71,8 +78,8 @@ void LoraAdapter::apply() {
     const int out = static_cast<int>(t.weight->shape[0]);
     const int in = static_cast<int>(t.weight->shape[1]);
     backend_.copy(t.weight->data, t.base.data(), t.weight->numel * sizeof(float));
-    backend_.gemm(false, false, out, in, rank_, scale_, params() + t.b_offset, rank_, params() + t.a_offset, in,
-                  1.0f, t.weight->data, in);
+    backend_.gemm(false, false, out, in, rank_, scale_, params() + t.b_offset, rank_,
+                  params() + t.a_offset, in, 1.0f, t.weight->data, in);
   }
 }
 
@@ -125,7 +132,8 @@ void LoraAdapter::load(const std::filesystem::path& path) {
   SafetensorsFile file(path);
   auto rank_it = file.metadata().find("lora_rank");
   if (rank_it == file.metadata().end() || rank_it->second != std::to_string(rank_)) {
-    throw FormatError(cat(path.string(), " holds a LoRA adapter of another rank (resume with the same ",
+    throw FormatError(cat(path.string(),
+                          " holds a LoRA adapter of another rank (resume with the same ",
                           "--lora-rank)"));
   }
   std::vector<float> p(size_), m(size_), v(size_);
@@ -133,12 +141,13 @@ void LoraAdapter::load(const std::filesystem::path& path) {
     const std::string& name = t.weight->name;
     const std::size_t a_n = rank_ * static_cast<std::size_t>(t.weight->shape[1]);
     const std::size_t b_n = rank_ * static_cast<std::size_t>(t.weight->shape[0]);
-    for (const auto& [prefix, buf] : {std::pair<std::string, float*>{"", p.data()}, {"m.", m.data()}, {"v.", v.data()}}) {
+    for (const auto& [prefix, buf] :
+         {std::pair<std::string, float*>{"", p.data()}, {"m.", m.data()}, {"v.", v.data()}}) {
       const std::string a = prefix + name + ".lora_A";
       const std::string b = prefix + name + ".lora_B";
       if (!file.contains(a) || !file.contains(b)) {
-        throw FormatError(cat(path.string(), " lacks ", a, " or ", b,
-                              " (resume with the same --lora-targets)"));
+        throw FormatError(
+            cat(path.string(), " lacks ", a, " or ", b, " (resume with the same --lora-targets)"));
       }
       file.read_f32(a, buf + t.a_offset, a_n);
       file.read_f32(b, buf + t.b_offset, b_n);

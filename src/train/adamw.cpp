@@ -26,8 +26,8 @@ AdamW::AdamW(Model& model, const AdamWConfig& config)
 
 void AdamW::step(float lr) {
   ++steps_;
-  adamw_update(model_.backend(), model_.param_data(), model_.grad_data(), m_.f32(), v_.f32(), decay_mask_.f32(),
-               model_.num_params(), lr, config_, steps_);
+  adamw_update(model_.backend(), model_.param_data(), model_.grad_data(), m_.f32(), v_.f32(),
+               decay_mask_.f32(), model_.num_params(), lr, config_, steps_);
 }
 
 std::vector<float> AdamW::moment_host(char which) const {
@@ -39,12 +39,14 @@ std::vector<float> AdamW::moment_host(char which) const {
 
 void AdamW::set_moment(char which, const float* host, std::size_t offset, std::size_t count) {
   DeviceBuffer& dst = which == 'm' ? m_ : v_;
-  if (offset + count > dst.num_floats()) throw InputError("AdamW::set_moment: range outside the parameters");
+  if (offset + count > dst.num_floats())
+    throw InputError("AdamW::set_moment: range outside the parameters");
   dst.upload(host, count * sizeof(float), offset * sizeof(float));
 }
 
-void adamw_update(const Backend& backend, float* param, const float* grad, float* m, float* v, const float* mask,
-                  std::size_t count, float lr, const AdamWConfig& config, std::int64_t step) {
+void adamw_update(const Backend& backend, float* param, const float* grad, float* m, float* v,
+                  const float* mask, std::size_t count, float lr, const AdamWConfig& config,
+                  std::int64_t step) {
   AdamWHyper h;
   h.lr = lr;
   h.beta1 = config.beta1;

@@ -32,8 +32,14 @@ class BatchedDecode : public ::testing::Test {
     delete world_;
   }
   static std::vector<std::string> prompts() {
-    return {"Ada likes", "Bo sees the old tree. Cy", "Dee", "Cy helps a red ball. Ada finds some tea. Bo",
-            "the cat", "Bo likes the cat. Dee sees", "Ada helps some", "Cy finds the old tree and"};
+    return {"Ada likes",
+            "Bo sees the old tree. Cy",
+            "Dee",
+            "Cy helps a red ball. Ada finds some tea. Bo",
+            "the cat",
+            "Bo likes the cat. Dee sees",
+            "Ada helps some",
+            "Cy finds the old tree and"};
   }
   static test_world::TinyWorld* world_;
   static Model* model_;
@@ -66,7 +72,8 @@ TEST_F(BatchedDecode, EightPromptsTogetherEqualEightAlone) {
     ASSERT_EQ(batch.size(), ids.size());
     for (std::size_t i = 0; i < ids.size(); ++i) {
       const GenerationResult alone = gen.run_tokens(ids[i], options[i]);
-      expect_same(batch[i], alone, "prompt " + std::to_string(i) + " at temperature " + std::to_string(temperature));
+      expect_same(batch[i], alone,
+                  "prompt " + std::to_string(i) + " at temperature " + std::to_string(temperature));
       EXPECT_EQ(batch[i].tokens.size(), static_cast<std::size_t>(options[i].max_tokens));
     }
   }
@@ -83,7 +90,8 @@ TEST_F(BatchedDecode, OnePrefillServesManyContinuations) {
   const std::int64_t before = gen.engine().tokens_forwarded();
   const std::vector<GenerationResult> many = gen.sample_n(prompt, 5, o);
   const std::int64_t used = gen.engine().tokens_forwarded() - before;
-  // The prompt once, then one token per step per continuation (the last sampled token is never fed).
+  // The prompt once, then one token per step per continuation (the last sampled token is never
+  // fed).
   EXPECT_EQ(used, static_cast<std::int64_t>(prompt.size()) + 5 * (o.max_tokens - 1));
   ASSERT_EQ(many.size(), 5u);
   std::set<std::vector<std::int32_t>> distinct;

@@ -17,7 +17,8 @@ namespace masque::test {
 
 // Called at each intervention site with the activation there ([N, d] rows):
 // the reference's twin of the model's interventions.
-using RefHook = std::function<void(InterventionSite site, int layer, std::vector<double>& x, int N, int d)>;
+using RefHook =
+    std::function<void(InterventionSite site, int layer, std::vector<double>& x, int N, int d)>;
 
 class ReferenceModel {
  public:
@@ -27,8 +28,8 @@ class ReferenceModel {
 
   // logits [B*T, V] for params (same layout as the model's flat buffer).
   // `hook`, when set, may read or change the activation at every site.
-  std::vector<double> logits(const std::vector<double>& p, const std::vector<std::int32_t>& tokens, int B, int T,
-                             const RefHook& hook = {}) const {
+  std::vector<double> logits(const std::vector<double>& p, const std::vector<std::int32_t>& tokens,
+                             int B, int T, const RefHook& hook = {}) const {
     const int d = cfg_.hidden_size, hd = cfg_.head_dim, H = cfg_.num_attention_heads,
               Hkv = cfg_.num_key_value_heads, ff = cfg_.intermediate_size, V = cfg_.vocab_size;
     const int N = B * T;
@@ -73,7 +74,8 @@ class ReferenceModel {
       h = rms(x, at(p, pre + "post_attention_layernorm.weight"), N, d);
       auto gate = linear(h, at(p, pre + "mlp.gate_proj.weight"), N, d, ff);
       auto up = linear(h, at(p, pre + "mlp.up_proj.weight"), N, d, ff);
-      for (std::size_t i = 0; i < gate.size(); ++i) gate[i] = gate[i] / (1.0 + std::exp(-gate[i])) * up[i];
+      for (std::size_t i = 0; i < gate.size(); ++i)
+        gate[i] = gate[i] / (1.0 + std::exp(-gate[i])) * up[i];
       auto down = linear(gate, at(p, pre + "mlp.down_proj.weight"), N, ff, d);
       if (hook) hook(InterventionSite::kMlpOut, l, down, N, d);
       for (std::size_t i = 0; i < x.size(); ++i) x[i] += down[i];
@@ -116,7 +118,8 @@ class ReferenceModel {
     }
     return y;
   }
-  static std::vector<double> linear(const std::vector<double>& x, const double* w, int N, int in, int out) {
+  static std::vector<double> linear(const std::vector<double>& x, const double* w, int N, int in,
+                                    int out) {
     std::vector<double> y(static_cast<std::size_t>(N) * out, 0.0);
     for (int r = 0; r < N; ++r)
       for (int o = 0; o < out; ++o) {
@@ -131,7 +134,8 @@ class ReferenceModel {
     for (int r = 0; r < N; ++r)
       for (int h = 0; h < heads; ++h)
         for (int i = 0; i < half; ++i) {
-          const double angle = (r % T) * std::pow(static_cast<double>(cfg_.rope_theta), -2.0 * i / hd);
+          const double angle =
+              (r % T) * std::pow(static_cast<double>(cfg_.rope_theta), -2.0 * i / hd);
           double& a = x[(r * heads + h) * hd + i];
           double& b = x[(r * heads + h) * hd + i + half];
           const double a0 = a, b0 = b;

@@ -26,10 +26,11 @@ TEST(ModelConfig, JsonRoundTripWritesEveryHuggingFaceField) {
   c.bos_token_id = 3;
   c.eos_token_id = 4;
   const Json j = c.to_json();
-  for (const char* key : {"architectures", "model_type", "vocab_size", "hidden_size", "intermediate_size",
-                          "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim",
-                          "hidden_act", "max_position_embeddings", "rms_norm_eps", "rope_theta", "rope_scaling",
-                          "attention_bias", "mlp_bias", "tie_word_embeddings", "bos_token_id", "eos_token_id"}) {
+  for (const char* key :
+       {"architectures", "model_type", "vocab_size", "hidden_size", "intermediate_size",
+        "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim", "hidden_act",
+        "max_position_embeddings", "rms_norm_eps", "rope_theta", "rope_scaling", "attention_bias",
+        "mlp_bias", "tie_word_embeddings", "bos_token_id", "eos_token_id"}) {
     EXPECT_TRUE(j.contains(key)) << key;
   }
   EXPECT_EQ(j["architectures"][0], "LlamaForCausalLM");
@@ -38,8 +39,11 @@ TEST(ModelConfig, JsonRoundTripWritesEveryHuggingFaceField) {
 }
 
 TEST(ModelConfig, AbsentFieldsTakeLlamaConfigDefaults) {
-  Json j = {{"vocab_size", 100}, {"hidden_size", 64}, {"intermediate_size", 96},
-            {"num_hidden_layers", 2}, {"num_attention_heads", 4}};
+  Json j = {{"vocab_size", 100},
+            {"hidden_size", 64},
+            {"intermediate_size", 96},
+            {"num_hidden_layers", 2},
+            {"num_attention_heads", 4}};
   const ModelConfig c = ModelConfig::from_json(j, "config.json");
   EXPECT_EQ(c.head_dim, 16);
   EXPECT_EQ(c.num_key_value_heads, 4);
@@ -53,13 +57,16 @@ TEST(ModelConfig, InconsistentShapesAreRejectedWithTheFix) {
   j["hidden_size"] = 250;
   j.erase("head_dim");
   std::string msg = error_of(j);
-  EXPECT_NE(msg.find("hidden_size 250 is not divisible by num_attention_heads 4"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("hidden_size 250 is not divisible by num_attention_heads 4"),
+            std::string::npos)
+      << msg;
   EXPECT_NE(msg.find("config.json"), std::string::npos) << msg;
 
   j = ModelConfig::from_depth(4, 512, 64).to_json();
   j["num_key_value_heads"] = 3;
   msg = error_of(j);
-  EXPECT_NE(msg.find("num_key_value_heads 3 must divide num_attention_heads 4"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("num_key_value_heads 3 must divide num_attention_heads 4"), std::string::npos)
+      << msg;
 
   j = ModelConfig::from_depth(4, 512, 64).to_json();
   j["head_dim"] = 7;

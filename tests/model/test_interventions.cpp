@@ -23,9 +23,11 @@ namespace {
 constexpr int kLayers = 2, kDim = 24, kVocab = 29;
 
 // The reference twin of an Interventions set for a B x T call.
-test::RefHook reference_hook(const Interventions& set, int T, const std::vector<std::uint8_t>& response,
+test::RefHook reference_hook(const Interventions& set, int T,
+                             const std::vector<std::uint8_t>& response,
                              std::vector<std::vector<double>>* observed = nullptr) {
-  return [&set, T, &response, observed](InterventionSite site, int layer, std::vector<double>& x, int N, int d) {
+  return [&set, T, &response, observed](InterventionSite site, int layer, std::vector<double>& x,
+                                        int N, int d) {
     for (std::size_t k = 0; k < set.list().size(); ++k) {
       const Intervention& iv = set.list()[k];
       if (iv.site != site || (site != InterventionSite::kEmbed && iv.layer != layer)) continue;
@@ -58,7 +60,8 @@ std::vector<float> random_direction(Rng& rng, float scale = 1.0f) {
   return v;
 }
 
-Intervention make(InterventionSite site, int layer, InterventionKind kind, std::vector<float> v = {}, float alpha = 1) {
+Intervention make(InterventionSite site, int layer, InterventionKind kind,
+                  std::vector<float> v = {}, float alpha = 1) {
   Intervention iv;
   iv.site = site;
   iv.layer = layer;
@@ -82,11 +85,14 @@ TEST(Interventions, EveryKindAndSiteMatchesTheReference) {
   Intervention obs = make(InterventionSite::kEmbed, -1, InterventionKind::kObserve);
   obs.observation = &seen_embed;
   set.add(obs, kLayers, kDim);
-  set.add(make(InterventionSite::kEmbed, -1, InterventionKind::kAdd, random_direction(rng), 0.5f), kLayers, kDim);
-  Intervention attn = make(InterventionSite::kAttnOut, 0, InterventionKind::kProjectOut, random_direction(rng));
+  set.add(make(InterventionSite::kEmbed, -1, InterventionKind::kAdd, random_direction(rng), 0.5f),
+          kLayers, kDim);
+  Intervention attn =
+      make(InterventionSite::kAttnOut, 0, InterventionKind::kProjectOut, random_direction(rng));
   attn.scope = PositionScope::kResponse;
   set.add(attn, kLayers, kDim);
-  Intervention mlp = make(InterventionSite::kMlpOut, 1, InterventionKind::kAdd, random_direction(rng), 2.0f);
+  Intervention mlp =
+      make(InterventionSite::kMlpOut, 1, InterventionKind::kAdd, random_direction(rng), 2.0f);
   mlp.batch_row = 1;
   mlp.scope = PositionScope::kExplicit;
   mlp.positions = {0, 4};
@@ -95,23 +101,29 @@ TEST(Interventions, EveryKindAndSiteMatchesTheReference) {
   watch.observation = &seen_mlp;
   watch.scope = PositionScope::kPrompt;
   set.add(watch, kLayers, kDim);
-  set.add(make(InterventionSite::kResidPost, 0, InterventionKind::kProjectOut, random_direction(rng)), kLayers, kDim);
+  set.add(
+      make(InterventionSite::kResidPost, 0, InterventionKind::kProjectOut, random_direction(rng)),
+      kLayers, kDim);
 
   std::vector<float> logits(B * T * kVocab);
   CallOptions call{&set, response.data()};
   model.forward_logits(tokens.data(), B, T, logits.data(), call);
   test::ReferenceModel ref(model);
   std::vector<std::vector<double>> observed(set.list().size());
-  const auto expected = ref.logits(params_double(model), tokens, B, T, reference_hook(set, T, response, &observed));
+  const auto expected =
+      ref.logits(params_double(model), tokens, B, T, reference_hook(set, T, response, &observed));
   for (std::size_t i = 0; i < expected.size(); ++i) ASSERT_NEAR(logits[i], expected[i], 1e-4) << i;
 
-  // Observed rows: every row at embed (before the add), the prompt rows at mlp_out layer 1 (after the add).
+  // Observed rows: every row at embed (before the add), the prompt rows at mlp_out layer 1 (after
+  // the add).
   ASSERT_EQ(seen_embed.count, B * T);
   ASSERT_EQ(seen_embed.values.size(), observed[0].size());
-  for (std::size_t i = 0; i < observed[0].size(); ++i) ASSERT_NEAR(seen_embed.values[i], observed[0][i], 1e-5);
+  for (std::size_t i = 0; i < observed[0].size(); ++i)
+    ASSERT_NEAR(seen_embed.values[i], observed[0][i], 1e-5);
   ASSERT_EQ(seen_mlp.count, B * 3);
   ASSERT_EQ(seen_mlp.values.size(), observed[4].size());
-  for (std::size_t i = 0; i < observed[4].size(); ++i) ASSERT_NEAR(seen_mlp.values[i], observed[4][i], 1e-4);
+  for (std::size_t i = 0; i < observed[4].size(); ++i)
+    ASSERT_NEAR(seen_mlp.values[i], observed[4][i], 1e-4);
   EXPECT_EQ(seen_mlp.seq, (std::vector<std::int32_t>{0, 0, 0, 1, 1, 1}));
   EXPECT_EQ(seen_mlp.pos, (std::vector<std::int32_t>{0, 1, 2, 0, 1, 2}));
   const auto mean = seen_embed.mean();
@@ -137,17 +149,26 @@ TEST(Interventions, TrainingGradientsAreExact) {
   targets[0] = -1;
   const std::vector<std::uint8_t> response(B * T, 1);
   Interventions set;
-  set.add(make(InterventionSite::kEmbed, -1, InterventionKind::kProjectOut, random_direction(rng)), kLayers, kDim);
-  set.add(make(InterventionSite::kAttnOut, 1, InterventionKind::kProjectOut, random_direction(rng)), kLayers, kDim);
-  set.add(make(InterventionSite::kAttnOut, 1, InterventionKind::kAdd, random_direction(rng), 0.7f), kLayers, kDim);
-  Intervention mlp = make(InterventionSite::kMlpOut, 0, InterventionKind::kProjectOut, random_direction(rng));
+  set.add(make(InterventionSite::kEmbed, -1, InterventionKind::kProjectOut, random_direction(rng)),
+          kLayers, kDim);
+  set.add(make(InterventionSite::kAttnOut, 1, InterventionKind::kProjectOut, random_direction(rng)),
+          kLayers, kDim);
+  set.add(make(InterventionSite::kAttnOut, 1, InterventionKind::kAdd, random_direction(rng), 0.7f),
+          kLayers, kDim);
+  Intervention mlp =
+      make(InterventionSite::kMlpOut, 0, InterventionKind::kProjectOut, random_direction(rng));
   mlp.batch_row = 0;
   set.add(mlp, kLayers, kDim);
-  set.add(make(InterventionSite::kResidPost, 0, InterventionKind::kProjectOut, random_direction(rng)), kLayers, kDim);
-  set.add(make(InterventionSite::kResidPost, 1, InterventionKind::kAdd, random_direction(rng), -1.5f), kLayers, kDim);
+  set.add(
+      make(InterventionSite::kResidPost, 0, InterventionKind::kProjectOut, random_direction(rng)),
+      kLayers, kDim);
+  set.add(
+      make(InterventionSite::kResidPost, 1, InterventionKind::kAdd, random_direction(rng), -1.5f),
+      kLayers, kDim);
 
   model.zero_grad();
-  const float loss = model.forward_backward(tokens.data(), targets.data(), B, T, 1.0f, {&set, nullptr});
+  const float loss =
+      model.forward_backward(tokens.data(), targets.data(), B, T, 1.0f, {&set, nullptr});
   test::ReferenceModel ref(model);
   const auto hook = reference_hook(set, T, response);
   auto p = params_double(model);
@@ -183,10 +204,12 @@ TEST(Interventions, EngineAppliesThemLikeAWholeSequenceForward) {
   const int T = 9, prompt = 4;
   const auto tokens = random_tokens(T, kVocab, rng);
   Interventions set;
-  Intervention steer = make(InterventionSite::kResidPost, 1, InterventionKind::kAdd, random_direction(rng), 3.0f);
+  Intervention steer =
+      make(InterventionSite::kResidPost, 1, InterventionKind::kAdd, random_direction(rng), 3.0f);
   steer.scope = PositionScope::kResponse;
   set.add(steer, kLayers, kDim);
-  Intervention ablate = make(InterventionSite::kAttnOut, 0, InterventionKind::kProjectOut, random_direction(rng));
+  Intervention ablate =
+      make(InterventionSite::kAttnOut, 0, InterventionKind::kProjectOut, random_direction(rng));
   ablate.scope = PositionScope::kExplicit;
   ablate.positions = {2, 6};
   set.add(ablate, kLayers, kDim);
@@ -201,16 +224,19 @@ TEST(Interventions, EngineAppliesThemLikeAWholeSequenceForward) {
   for (int v = 0; v < kVocab; ++v) ASSERT_NEAR(logits[v], full[(prompt - 1) * kVocab + v], 1e-5);
   for (int t = prompt; t < T; ++t) {
     logits = engine.append(cache, std::span(tokens.data() + t, 1), &set, true);
-    for (int v = 0; v < kVocab; ++v) ASSERT_NEAR(logits[v], full[t * kVocab + v], 1e-5) << "position " << t;
+    for (int v = 0; v < kVocab; ++v)
+      ASSERT_NEAR(logits[v], full[t * kVocab + v], 1e-5) << "position " << t;
   }
 
   // batch_row: in a two-sequence step only row 1 is steered.
   Interventions only_one;
-  Intervention row1 = make(InterventionSite::kResidPost, 0, InterventionKind::kAdd, random_direction(rng), 5.0f);
+  Intervention row1 =
+      make(InterventionSite::kResidPost, 0, InterventionKind::kAdd, random_direction(rng), 5.0f);
   row1.batch_row = 1;
   only_one.add(row1, kLayers, kDim);
   KvCache a(model), b(model), plain(model);
-  const SequenceStep steps[2] = {{&a, std::span(tokens.data(), 5)}, {&b, std::span(tokens.data(), 5)}};
+  const SequenceStep steps[2] = {{&a, std::span(tokens.data(), 5)},
+                                 {&b, std::span(tokens.data(), 5)}};
   const auto out = engine.step(steps, &only_one);
   const std::vector<float> both(out.begin(), out.end());
   const auto base = engine.append(plain, std::span(tokens.data(), 5));
@@ -239,39 +265,48 @@ TEST(Interventions, BadSpecsAreRefusedWithTheField) {
       EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
     }
   };
-  expect_refused(make(InterventionSite::kResidPost, 2, InterventionKind::kAdd, std::vector<float>(kDim, 1)), "layer");
-  expect_refused(make(InterventionSite::kAttnOut, 0, InterventionKind::kAdd, std::vector<float>(5, 1)), "hidden_size");
-  expect_refused(make(InterventionSite::kMlpOut, 0, InterventionKind::kProjectOut, std::vector<float>(kDim, 0)),
+  expect_refused(
+      make(InterventionSite::kResidPost, 2, InterventionKind::kAdd, std::vector<float>(kDim, 1)),
+      "layer");
+  expect_refused(
+      make(InterventionSite::kAttnOut, 0, InterventionKind::kAdd, std::vector<float>(5, 1)),
+      "hidden_size");
+  expect_refused(make(InterventionSite::kMlpOut, 0, InterventionKind::kProjectOut,
+                      std::vector<float>(kDim, 0)),
                  "zero direction");
   expect_refused(make(InterventionSite::kEmbed, -1, InterventionKind::kObserve), "Observation");
-  Intervention explicit_empty = make(InterventionSite::kEmbed, -1, InterventionKind::kAdd, std::vector<float>(kDim, 1));
+  Intervention explicit_empty =
+      make(InterventionSite::kEmbed, -1, InterventionKind::kAdd, std::vector<float>(kDim, 1));
   explicit_empty.scope = PositionScope::kExplicit;
   expect_refused(explicit_empty, "positions");
   EXPECT_TRUE(set.empty());
 
   // A response scope needs a call that says which tokens are the response.
   Model model(tiny_config(true, 2));
-  Intervention resp = make(InterventionSite::kEmbed, -1, InterventionKind::kAdd, std::vector<float>(kDim, 1));
+  Intervention resp =
+      make(InterventionSite::kEmbed, -1, InterventionKind::kAdd, std::vector<float>(kDim, 1));
   resp.scope = PositionScope::kResponse;
   set.add(resp, kLayers, kDim);
   const std::vector<std::int32_t> tokens(4, 1);
   std::vector<float> logits(4 * kVocab);
-  EXPECT_THROW(model.forward_logits(tokens.data(), 1, 4, logits.data(), {&set, nullptr}), InputError);
+  EXPECT_THROW(model.forward_logits(tokens.data(), 1, 4, logits.data(), {&set, nullptr}),
+               InputError);
 
   // JSON form.
-  const Json good = Json::parse(R"({"site":"mlp_out","layer":1,"kind":"add","vector":[1,2],"alpha":3,
+  const Json good =
+      Json::parse(R"({"site":"mlp_out","layer":1,"kind":"add","vector":[1,2],"alpha":3,
                                     "positions":[4,2],"batch_row":0})");
   const Intervention parsed = intervention_from_json(good, "steer.json");
   EXPECT_EQ(parsed.site, InterventionSite::kMlpOut);
   EXPECT_EQ(parsed.scope, PositionScope::kExplicit);
   EXPECT_EQ(parsed.alpha, 3.0f);
-  for (const char* bad : {R"({"site":"resid","layer":0,"kind":"add","vector":[1]})",
-                          R"({"site":"embed","kind":"steer","vector":[1]})",
-                          R"({"site":"embed","kind":"add"})",
-                          R"({"site":"embed","kind":"add","vector":[1],"positions":"middle"})",
-                          R"({"site":"embed","kind":"observe","vector":[1]})",
-                          R"({"site":"embed","kind":"add","vector":["x"]})",
-                          R"({"site":"embed","kind":"add","vector":[1],"scale":2})"}) {
+  for (const char* bad :
+       {R"({"site":"resid","layer":0,"kind":"add","vector":[1]})",
+        R"({"site":"embed","kind":"steer","vector":[1]})", R"({"site":"embed","kind":"add"})",
+        R"({"site":"embed","kind":"add","vector":[1],"positions":"middle"})",
+        R"({"site":"embed","kind":"observe","vector":[1]})",
+        R"({"site":"embed","kind":"add","vector":["x"]})",
+        R"({"site":"embed","kind":"add","vector":[1],"scale":2})"}) {
     EXPECT_THROW(intervention_from_json(Json::parse(bad), "steer.json"), InputError) << bad;
   }
 }

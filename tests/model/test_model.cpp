@@ -41,7 +41,8 @@ TEST_P(ModelGradient, LossAndEveryGradientMatchFloat64Reference) {
   auto p = params_double(model);
   const double ref_loss = ref.loss(p, tokens, targets, B, T);
   EXPECT_NEAR(loss, ref_loss, 1e-5 * std::abs(ref_loss));
-  EXPECT_NEAR(model.forward_loss(tokens.data(), targets.data(), B, T), ref_loss, 1e-5 * std::abs(ref_loss));
+  EXPECT_NEAR(model.forward_loss(tokens.data(), targets.data(), B, T), ref_loss,
+              1e-5 * std::abs(ref_loss));
 
   // Central differences of the float64 loss, a few entries of every tensor.
   const double h = 1e-5;
@@ -62,13 +63,15 @@ TEST_P(ModelGradient, LossAndEveryGradientMatchFloat64Reference) {
     }
     for (std::size_t k = 0; k < numeric.size(); ++k) {
       EXPECT_LT(std::abs(analytic[k] - numeric[k]) / scale, 2e-3)
-          << view.name << " sample " << k << ": analytic " << analytic[k] << " numeric " << numeric[k];
+          << view.name << " sample " << k << ": analytic " << analytic[k] << " numeric "
+          << numeric[k];
     }
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, ModelGradient,
-                         ::testing::Values(Variant{true, 4}, Variant{false, 4}, Variant{true, 2}, Variant{false, 1}),
+                         ::testing::Values(Variant{true, 4}, Variant{false, 4}, Variant{true, 2},
+                                           Variant{false, 1}),
                          [](const auto& info) {
                            return std::string(info.param.tied ? "Tied" : "Untied") + "Kv" +
                                   std::to_string(info.param.kv_heads);
@@ -204,7 +207,8 @@ TEST(Model, ParameterLayoutFollowsHuggingFace) {
   EXPECT_EQ(tied.params().back().name, "model.norm.weight");
   const auto& k = untied.param("model.layers.1.self_attn.k_proj.weight");
   EXPECT_EQ(k.shape, (std::vector<std::int64_t>{12, 24}));  // [H_kv * head_dim, d]
-  EXPECT_EQ(untied.param("model.layers.1.mlp.down_proj.weight").shape, (std::vector<std::int64_t>{24, 20}));
+  EXPECT_EQ(untied.param("model.layers.1.mlp.down_proj.weight").shape,
+            (std::vector<std::int64_t>{24, 20}));
   EXPECT_FALSE(untied.param("model.layers.0.input_layernorm.weight").weight_decay);
   EXPECT_FALSE(untied.param("model.embed_tokens.weight").weight_decay);
   EXPECT_TRUE(untied.param("model.layers.0.mlp.up_proj.weight").weight_decay);
@@ -231,7 +235,8 @@ TEST(Model, InitIsDeterministicAndScaled) {
     return std::sqrt(s / v.numel);
   };
   EXPECT_NEAR(stddev(a.param("model.embed_tokens.weight")), 0.02, 0.004);
-  EXPECT_NEAR(stddev(a.param("model.layers.0.mlp.down_proj.weight")), 0.02 / 2.0, 0.002);  // 1/sqrt(2L)
+  EXPECT_NEAR(stddev(a.param("model.layers.0.mlp.down_proj.weight")), 0.02 / 2.0,
+              0.002);  // 1/sqrt(2L)
 }
 
 TEST(Model, BadInputGivesClearErrors) {

@@ -32,7 +32,8 @@ inline void randomize(Model& model, std::uint64_t seed) {
   for (auto& view : model.params()) {
     const bool norm = view.shape.size() == 1;
     for (std::size_t i = 0; i < view.numel; ++i)
-      view.data[i] = norm ? 1.0f + 0.2f * static_cast<float>(rng.normal()) : 0.25f * static_cast<float>(rng.normal());
+      view.data[i] = norm ? 1.0f + 0.2f * static_cast<float>(rng.normal())
+                          : 0.25f * static_cast<float>(rng.normal());
   }
 }
 

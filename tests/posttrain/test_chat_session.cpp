@@ -4,10 +4,10 @@
 // system prompt and bad input behave.
 #include <gtest/gtest.h>
 
+#include "../infer/tiny_world.h"
 #include "core/error.h"
 #include "infer/model_generator.h"
 #include "posttrain/chat_session.h"
-#include "../infer/tiny_world.h"
 
 using namespace masque;
 namespace fs = std::filesystem;
@@ -25,8 +25,8 @@ struct ChatFixture {
   std::unique_ptr<Model> model;
 };
 
-const char* kTurns[] = {"Ada likes the cat.", "Does Bo see the old tree?", "Cy helps.", "Some tea for Dee?",
-                        "Bye."};
+const char* kTurns[] = {"Ada likes the cat.", "Does Bo see the old tree?", "Cy helps.",
+                        "Some tea for Dee?", "Bye."};
 
 TEST(ChatSession, FiveTurnsPrefillEachTokenOnce) {
   ChatFixture f;
@@ -43,10 +43,12 @@ TEST(ChatSession, FiveTurnsPrefillEachTokenOnce) {
     EXPECT_EQ(gen.engine().tokens_forwarded(), chat.cache().length()) << "turn " << turn;
     const std::vector<std::int32_t>& history = chat.history_tokens();
     ASSERT_LE(static_cast<std::size_t>(chat.cache().length()), history.size());
-    EXPECT_TRUE(std::equal(chat.cache().tokens().begin(), chat.cache().tokens().end(), history.begin()))
+    EXPECT_TRUE(
+        std::equal(chat.cache().tokens().begin(), chat.cache().tokens().end(), history.begin()))
         << "the cache holds a prefix of the conversation's tokens";
     // The reply equals a fresh prefill of the whole conversation up to this turn's <|assistant|>.
-    const auto assistant = static_cast<std::int32_t>(*f.world.tokenizer.special_id(kAssistantToken));
+    const auto assistant =
+        static_cast<std::int32_t>(*f.world.tokenizer.special_id(kAssistantToken));
     const auto last = std::find(history.rbegin(), history.rend(), assistant);
     ASSERT_NE(last, history.rend());
     const std::vector<std::int32_t> prompt(history.begin(), last.base());
@@ -54,7 +56,6 @@ TEST(ChatSession, FiveTurnsPrefillEachTokenOnce) {
     EXPECT_EQ(fresh.run_tokens(prompt, o).text, replies.back()) << "turn " << turn;
   }
   EXPECT_EQ(chat.conversation().size(), 11u);  // system + 5 x (user, assistant)
-
 }
 
 TEST(ChatSession, ResetSystemPromptAndBadInput) {
@@ -67,7 +68,8 @@ TEST(ChatSession, ResetSystemPromptAndBadInput) {
   const std::string first = chat.reply("Ada likes the cat.", o);
   chat.reset();
   EXPECT_TRUE(chat.conversation().empty());
-  EXPECT_EQ(chat.reply("Ada likes the cat.", o), first) << "after reset the same prompt gives the same greedy reply";
+  EXPECT_EQ(chat.reply("Ada likes the cat.", o), first)
+      << "after reset the same prompt gives the same greedy reply";
   chat.set_system("Be brief.");
   ASSERT_EQ(chat.conversation().front().role, Role::kSystem);
   chat.reply("Bo?", o);
@@ -88,7 +90,8 @@ TEST(ChatSession, LongChatsKeepWorkingPastTheContext) {
   GenerateOptions o;
   o.temperature = 0;
   o.max_tokens = 8;
-  for (int turn = 0; turn < 8; ++turn) chat.reply(kTurns[turn % 5], o);  // left-truncates once past 64 tokens
+  for (int turn = 0; turn < 8; ++turn)
+    chat.reply(kTurns[turn % 5], o);  // left-truncates once past 64 tokens
   EXPECT_LE(chat.cache().length(), 64);
   EXPECT_GT(chat.history_tokens().size(), 64u);
 }

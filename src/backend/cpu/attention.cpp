@@ -48,21 +48,27 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
                        const AttentionDims& d, float* scratch, int threads) {
   std::vector<AttentionSeq> seqs(static_cast<std::size_t>(d.B));
   for (int b = 0; b < d.B; ++b) {
-    seqs[b] = {b * d.Tq, d.Tq, d.q_offset, d.Tk, k + static_cast<std::size_t>(b) * d.Tk * d.ldk,
+    seqs[b] = {b * d.Tq,
+               d.Tq,
+               d.q_offset,
+               d.Tk,
+               k + static_cast<std::size_t>(b) * d.Tk * d.ldk,
                v + static_cast<std::size_t>(b) * d.Tk * d.ldv};
   }
   AttentionHeads heads{d.n_heads, d.n_kv_heads, d.head_dim, d.ldq, d.ldk, d.ldv, d.ldo};
   attention_forward_seqs(out, lse, q, seqs.data(), d.B, heads, d.block, scratch, threads);
 }
 
-std::size_t attention_seqs_scratch_floats(const AttentionSeq* seqs, int n_seqs, int block, int threads) {
+std::size_t attention_seqs_scratch_floats(const AttentionSeq* seqs, int n_seqs, int block,
+                                          int threads) {
   int max_k = 1;
   for (int i = 0; i < n_seqs; ++i) max_k = std::max(max_k, seqs[i].n_k);
   return static_cast<std::size_t>(threads) * 2 * block * static_cast<std::size_t>(max_k);
 }
 
-void attention_forward_seqs(float* out, float* lse, const float* q, const AttentionSeq* seqs, int n_seqs,
-                            const AttentionHeads& d, int block, float* scratch, int threads) {
+void attention_forward_seqs(float* out, float* lse, const float* q, const AttentionSeq* seqs,
+                            int n_seqs, const AttentionHeads& d, int block, float* scratch,
+                            int threads) {
   const int group = d.n_heads / d.n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d.head_dim));
   const int tasks = n_seqs * d.n_heads;
@@ -86,15 +92,15 @@ void attention_forward_seqs(float* out, float* lse, const float* q, const Attent
       const int nk = std::min(sq.n_k, sq.q_pos + i0 + rows);
       const float* qb = q + (static_cast<std::size_t>(sq.q_row) + i0) * d.ldq + h * d.head_dim;
       float* ob = out + (static_cast<std::size_t>(sq.q_row) + i0) * d.ldo + h * d.head_dim;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nk, d.head_dim, scale, qb, d.ldq, kb, d.ldk,
-                  0.0f, s, nk);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nk, d.head_dim, scale, qb, d.ldq,
+                  kb, d.ldk, 0.0f, s, nk);
       // lse of sequence sq: [n_heads, n_q] at lse + q_row * n_heads.
-      float* lse_rows =
-          lse == nullptr ? nullptr
-                         : lse + static_cast<std::size_t>(sq.q_row) * d.n_heads + static_cast<std::size_t>(h) * sq.n_q + i0;
+      float* lse_rows = lse == nullptr ? nullptr
+                                       : lse + static_cast<std::size_t>(sq.q_row) * d.n_heads +
+                                             static_cast<std::size_t>(h) * sq.n_q + i0;
       block_softmax(s, rows, nk, sq.q_pos + i0, nullptr, lse_rows);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, d.head_dim, nk, 1.0f, s, nk, vb, d.ldv, 0.0f,
-                  ob, d.ldo);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, d.head_dim, nk, 1.0f, s, nk, vb,
+                  d.ldv, 0.0f, ob, d.ldo);
     }
   }
 }
@@ -132,12 +138,12 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
         const float* dob = dout + q_row0 * d.ldo + h * d.head_dim;
         const float* lse_rows = lse + (static_cast<std::size_t>(b) * d.n_heads + h) * d.Tq + i0;
         // P = softmax(scale q k^T), recomputed from the saved logsumexp.
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nk, d.head_dim, scale, qb, d.ldq, kb,
-                    d.ldk, 0.0f, p, nk);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nk, d.head_dim, scale, qb, d.ldq,
+                    kb, d.ldk, 0.0f, p, nk);
         block_softmax(p, rows, nk, d.q_offset + i0, lse_rows, nullptr);
         // dP = dO v^T; dS = P * (dP - rowsum(dO * O)), times scale for dq/dk.
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nk, d.head_dim, 1.0f, dob, d.ldo, vb,
-                    d.ldv, 0.0f, ds, nk);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nk, d.head_dim, 1.0f, dob, d.ldo,
+                    vb, d.ldv, 0.0f, ds, nk);
         for (int r = 0; r < rows; ++r) {
           const float delta = row_dot(dob + static_cast<std::size_t>(r) * d.ldo,
                                       ob + static_cast<std::size_t>(r) * d.ldo, d.head_dim);
@@ -145,12 +151,12 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
           const float* pr = p + static_cast<std::size_t>(r) * nk;
           for (int j = 0; j < nk; ++j) dsr[j] = pr[j] * (dsr[j] - delta) * scale;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, d.head_dim, nk, 1.0f, ds, nk, kb, d.ldk,
-                    0.0f, dqb, d.ldq);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, d.head_dim, rows, 1.0f, ds, nk, qb, d.ldq,
-                    1.0f, dkb, d.ldk);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, d.head_dim, rows, 1.0f, p, nk, dob, d.ldo,
-                    1.0f, dvb, d.ldv);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, d.head_dim, nk, 1.0f, ds, nk,
+                    kb, d.ldk, 0.0f, dqb, d.ldq);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, d.head_dim, rows, 1.0f, ds, nk, qb,
+                    d.ldq, 1.0f, dkb, d.ldk);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, d.head_dim, rows, 1.0f, p, nk, dob,
+                    d.ldo, 1.0f, dvb, d.ldv);
       }
     }
   }

@@ -14,7 +14,8 @@
 
 namespace masque::cpu {
 
-constexpr int kAttentionBlock = 64;  // default query rows per block (bench/cpu_train_step --profile)
+constexpr int kAttentionBlock =
+    64;  // default query rows per block (bench/cpu_train_step --profile)
 
 struct AttentionDims {
   int B = 1;
@@ -39,9 +40,11 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
 // Ragged sequences (prefill and batched decoding against KV caches, see
 // AttentionSeq in backend/backend.h); parallel over (sequence, head). lse of
 // sequence s is [n_heads, n_q] at lse + s.q_row * n_heads (may be null).
-std::size_t attention_seqs_scratch_floats(const AttentionSeq* seqs, int n_seqs, int block, int threads);
-void attention_forward_seqs(float* out, float* lse, const float* q, const AttentionSeq* seqs, int n_seqs,
-                            const AttentionHeads& heads, int block, float* scratch, int threads);
+std::size_t attention_seqs_scratch_floats(const AttentionSeq* seqs, int n_seqs, int block,
+                                          int threads);
+void attention_forward_seqs(float* out, float* lse, const float* q, const AttentionSeq* seqs,
+                            int n_seqs, const AttentionHeads& heads, int block, float* scratch,
+                            int threads);
 
 // Gradients: dq (stride ldq, overwritten), dk, dv (strides ldk, ldv,
 // overwritten), from dout (stride ldo) and the forward's out and lse.

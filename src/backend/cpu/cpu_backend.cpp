@@ -33,7 +33,8 @@ class CpuBackend final : public Backend {
     const std::size_t rounded = (bytes + 63) / 64 * 64;
     void* p = std::aligned_alloc(64, rounded);
     if (p == nullptr) {
-      throw Error(cat("out of memory allocating ", rounded, " bytes (use a smaller model, batch or context)"));
+      throw Error(cat("out of memory allocating ", rounded,
+                      " bytes (use a smaller model, batch or context)"));
     }
     std::memset(p, 0, rounded);
     return p;
@@ -50,27 +51,33 @@ class CpuBackend final : public Backend {
   }
   void fill_zero(void* device, std::size_t bytes) const override { std::memset(device, 0, bytes); }
 
-  void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda, const float* b,
-            int ldb, float beta, float* c, int ldc) const override {
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k,
-                alpha, a, lda, b, ldb, beta, c, ldc);
+  void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
+            const float* b, int ldb, float beta, float* c, int ldc) const override {
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   }
-  void matmul_forward(float* out, const float* inp, const float* weight, int rows, int in, int out_dim,
-                      bool accumulate) const override {
+  void matmul_forward(float* out, const float* inp, const float* weight, int rows, int in,
+                      int out_dim, bool accumulate) const override {
     if (accumulate) {
       cpu::matmul_forward_add(out, inp, weight, rows, in, out_dim);
     } else {
       cpu::matmul_forward(out, inp, weight, rows, in, out_dim);
     }
   }
-  void matmul_backward(float* dinp, float* dweight, const float* dout, const float* inp, const float* weight,
-                       int rows, int in, int out_dim) const override {
+  void matmul_backward(float* dinp, float* dweight, const float* dout, const float* inp,
+                       const float* weight, int rows, int in, int out_dim) const override {
     cpu::matmul_backward(dinp, dweight, dout, inp, weight, rows, in, out_dim);
   }
 
-  void add_inplace(float* out, const float* a, std::size_t n) const override { cpu::add_inplace(out, a, n); }
-  void scale_inplace(float* x, std::size_t n, float factor) const override { cpu::scale_inplace(x, n, factor); }
-  double sum_squares(const float* x, std::size_t n) const override { return cpu::sum_squares(x, n); }
+  void add_inplace(float* out, const float* a, std::size_t n) const override {
+    cpu::add_inplace(out, a, n);
+  }
+  void scale_inplace(float* x, std::size_t n, float factor) const override {
+    cpu::scale_inplace(x, n, factor);
+  }
+  double sum_squares(const float* x, std::size_t n) const override {
+    return cpu::sum_squares(x, n);
+  }
 
   void embedding_forward(float* out, const std::int32_t* tokens, const float* table, int rows,
                          int dim) const override {
@@ -81,25 +88,25 @@ class CpuBackend final : public Backend {
     cpu::embedding_backward(dtable, dout, tokens, rows, dim);
   }
 
-  void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, int rows, int dim,
-                       float eps) const override {
+  void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, int rows,
+                       int dim, float eps) const override {
     cpu::rmsnorm_forward(out, rstd, inp, weight, rows, dim, eps);
   }
   void rmsnorm_apply(float* out, const float* rstd, const float* inp, const float* weight, int rows,
                      int dim) const override {
     cpu::rmsnorm_apply(out, rstd, inp, weight, rows, dim);
   }
-  void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp, const float* weight,
-                        const float* rstd, int rows, int dim) const override {
+  void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp,
+                        const float* weight, const float* rstd, int rows, int dim) const override {
     cpu::rmsnorm_backward(dinp, dweight, dout, inp, weight, rstd, rows, dim);
   }
 
-  void rope_forward(float* x, const std::int32_t* positions, int rows, int n_heads, int head_dim, int ld,
-                    const float* cos, const float* sin) const override {
+  void rope_forward(float* x, const std::int32_t* positions, int rows, int n_heads, int head_dim,
+                    int ld, const float* cos, const float* sin) const override {
     cpu::rope_forward_at(x, positions, rows, n_heads, head_dim, ld, cos, sin);
   }
-  void rope_backward(float* dx, const std::int32_t* positions, int rows, int n_heads, int head_dim, int ld,
-                     const float* cos, const float* sin) const override {
+  void rope_backward(float* dx, const std::int32_t* positions, int rows, int n_heads, int head_dim,
+                     int ld, const float* cos, const float* sin) const override {
     cpu::rope_backward_at(dx, positions, rows, n_heads, head_dim, ld, cos, sin);
   }
 
@@ -107,12 +114,15 @@ class CpuBackend final : public Backend {
                          const AttentionHeads& heads, Workspace& scratch) const override {
     const int threads = num_threads();
     const int n = static_cast<int>(seqs.size());
-    float* s = scratch.floats(cpu::attention_seqs_scratch_floats(seqs.data(), n, cpu::kAttentionBlock, threads));
-    cpu::attention_forward_seqs(out, lse, q, seqs.data(), n, heads, cpu::kAttentionBlock, s, threads);
+    float* s = scratch.floats(
+        cpu::attention_seqs_scratch_floats(seqs.data(), n, cpu::kAttentionBlock, threads));
+    cpu::attention_forward_seqs(out, lse, q, seqs.data(), n, heads, cpu::kAttentionBlock, s,
+                                threads);
   }
-  void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
-                          const float* q, const float* k, const float* v, const AttentionBatch& batch,
-                          const AttentionHeads& heads, Workspace& scratch) const override {
+  void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out,
+                          const float* lse, const float* q, const float* k, const float* v,
+                          const AttentionBatch& batch, const AttentionHeads& heads,
+                          Workspace& scratch) const override {
     cpu::AttentionDims dims;
     dims.B = batch.B;
     dims.Tq = dims.Tk = batch.T;
@@ -131,32 +141,37 @@ class CpuBackend final : public Backend {
   void swiglu_forward(float* out, const float* gate_up, int rows, int ff) const override {
     cpu::swiglu_forward(out, gate_up, rows, ff);
   }
-  void swiglu_backward(float* dgate_up, const float* dout, const float* gate_up, int rows, int ff) const override {
+  void swiglu_backward(float* dgate_up, const float* dout, const float* gate_up, int rows,
+                       int ff) const override {
     cpu::swiglu_backward(dgate_up, dout, gate_up, rows, ff);
   }
 
-  void cross_entropy_forward(float* losses, float* lse, const float* logits, const std::int32_t* targets, int rows,
-                             int vocab) const override {
+  void cross_entropy_forward(float* losses, float* lse, const float* logits,
+                             const std::int32_t* targets, int rows, int vocab) const override {
     cpu::softmax_cross_entropy_forward(losses, lse, logits, targets, rows, vocab);
   }
-  void cross_entropy_backward(float* dlogits, const float* logits, const float* lse, const std::int32_t* targets,
-                              int rows, int vocab, float scale) const override {
+  void cross_entropy_backward(float* dlogits, const float* logits, const float* lse,
+                              const std::int32_t* targets, int rows, int vocab,
+                              float scale) const override {
     cpu::softmax_cross_entropy_backward(dlogits, logits, lse, targets, rows, vocab, scale);
   }
 
-  void adamw_update(float* param, const float* grad, float* m, float* v, const float* decay_mask, std::size_t n,
-                    const AdamWHyper& h) const override {
-    cpu::adamw_update(param, grad, m, v, decay_mask, n, h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.step);
+  void adamw_update(float* param, const float* grad, float* m, float* v, const float* decay_mask,
+                    std::size_t n, const AdamWHyper& h) const override {
+    cpu::adamw_update(param, grad, m, v, decay_mask, n, h.lr, h.beta1, h.beta2, h.eps,
+                      h.weight_decay, h.step);
   }
 
   void add_vector_rows(float* x, int dim, std::span<const std::int32_t> rows, const float* vec,
                        float alpha) const override {
     cpu::add_vector_rows(x, dim, rows.data(), rows.size(), vec, alpha);
   }
-  void project_out_rows(float* x, int dim, std::span<const std::int32_t> rows, const float* unit) const override {
+  void project_out_rows(float* x, int dim, std::span<const std::int32_t> rows,
+                        const float* unit) const override {
     cpu::project_out_rows(x, dim, rows.data(), rows.size(), unit);
   }
-  void gather_rows(float* host_out, const float* x, int dim, std::span<const std::int32_t> rows) const override {
+  void gather_rows(float* host_out, const float* x, int dim,
+                   std::span<const std::int32_t> rows) const override {
     cpu::gather_rows(host_out, x, dim, rows.data(), rows.size());
   }
 };

@@ -7,8 +7,9 @@
 
 namespace masque::cpu {
 
-void adamw_update(float* param, const float* grad, float* m, float* v, const float* mask, std::size_t count,
-                  float lr, float beta1, float beta2, float eps, float weight_decay, std::int64_t step) {
+void adamw_update(float* param, const float* grad, float* m, float* v, const float* mask,
+                  std::size_t count, float lr, float beta1, float beta2, float eps,
+                  float weight_decay, std::int64_t step) {
   const double t = static_cast<double>(step);
   // Bias corrections folded as in PyTorch: step_size = lr / bc1,
   // denom = sqrt(v) / sqrt(bc2) + eps.

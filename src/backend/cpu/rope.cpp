@@ -30,10 +30,11 @@ namespace {
 // Rotates row r by position pos_of(r); the sign selects forward (+1) or the
 // inverse rotation (-1, the backward).
 template <typename PosOf>
-void rotate(float* x, int rows, int n_heads, int head_dim, int ld, const float* cos_table, const float* sin_table,
-            float sign, PosOf pos_of) {
+void rotate(float* x, int rows, int n_heads, int head_dim, int ld, const float* cos_table,
+            const float* sin_table, float sign, PosOf pos_of) {
   const int half = head_dim / 2;
-#pragma omp parallel for schedule(static) if (static_cast<long>(rows) * n_heads * head_dim >= kParallelMinWork)
+#pragma omp parallel for schedule(static) if (static_cast <long>(rows) * n_heads * head_dim >= \
+                                              kParallelMinWork)
   for (int row = 0; row < rows; ++row) {
     const std::size_t pos = static_cast<std::size_t>(pos_of(row));
     const float* c = cos_table + pos * half;
@@ -53,14 +54,16 @@ void rotate(float* x, int rows, int n_heads, int head_dim, int ld, const float* 
 }
 }  // namespace
 
-void rope_forward_at(float* x, const std::int32_t* positions, int rows, int n_heads, int head_dim, int ld,
-                     const float* cos_table, const float* sin_table) {
-  rotate(x, rows, n_heads, head_dim, ld, cos_table, sin_table, 1.0f, [&](int r) { return positions[r]; });
+void rope_forward_at(float* x, const std::int32_t* positions, int rows, int n_heads, int head_dim,
+                     int ld, const float* cos_table, const float* sin_table) {
+  rotate(x, rows, n_heads, head_dim, ld, cos_table, sin_table, 1.0f,
+         [&](int r) { return positions[r]; });
 }
 
-void rope_backward_at(float* dx, const std::int32_t* positions, int rows, int n_heads, int head_dim, int ld,
-                      const float* cos_table, const float* sin_table) {
-  rotate(dx, rows, n_heads, head_dim, ld, cos_table, sin_table, -1.0f, [&](int r) { return positions[r]; });
+void rope_backward_at(float* dx, const std::int32_t* positions, int rows, int n_heads, int head_dim,
+                      int ld, const float* cos_table, const float* sin_table) {
+  rotate(dx, rows, n_heads, head_dim, ld, cos_table, sin_table, -1.0f,
+         [&](int r) { return positions[r]; });
 }
 
 void rope_forward(float* x, int B, int T, int n_heads, int head_dim, int ld, int pos_offset,

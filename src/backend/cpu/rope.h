@@ -26,9 +26,9 @@ void rope_backward(float* dx, int B, int T, int n_heads, int head_dim, int ld, i
 
 // Per-row positions (ragged batches, batched decoding): row r is at
 // positions[r]; cos/sin are the tables' arrays [max_pos, head_dim/2].
-void rope_forward_at(float* x, const std::int32_t* positions, int rows, int n_heads, int head_dim, int ld,
-                     const float* cos_table, const float* sin_table);
-void rope_backward_at(float* dx, const std::int32_t* positions, int rows, int n_heads, int head_dim, int ld,
-                      const float* cos_table, const float* sin_table);
+void rope_forward_at(float* x, const std::int32_t* positions, int rows, int n_heads, int head_dim,
+                     int ld, const float* cos_table, const float* sin_table);
+void rope_backward_at(float* dx, const std::int32_t* positions, int rows, int n_heads, int head_dim,
+                      int ld, const float* cos_table, const float* sin_table);
 
 }  // namespace masque::cpu

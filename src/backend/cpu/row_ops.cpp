@@ -20,15 +20,16 @@ void scale_inplace(float* x, std::size_t count, float factor) {
   for (std::ptrdiff_t i = 0; i < n; ++i) x[i] *= factor;
 }
 
-void add_vector_rows(float* x, int dim, const std::int32_t* rows, std::size_t n_rows, const float* vec,
-                     float alpha) {
+void add_vector_rows(float* x, int dim, const std::int32_t* rows, std::size_t n_rows,
+                     const float* vec, float alpha) {
   for (std::size_t i = 0; i < n_rows; ++i) {
     float* row = x + static_cast<std::size_t>(rows[i]) * dim;
     for (int j = 0; j < dim; ++j) row[j] += alpha * vec[j];
   }
 }
 
-void project_out_rows(float* x, int dim, const std::int32_t* rows, std::size_t n_rows, const float* unit) {
+void project_out_rows(float* x, int dim, const std::int32_t* rows, std::size_t n_rows,
+                      const float* unit) {
   for (std::size_t i = 0; i < n_rows; ++i) {
     float* row = x + static_cast<std::size_t>(rows[i]) * dim;
     double dot = 0.0;
@@ -38,7 +39,8 @@ void project_out_rows(float* x, int dim, const std::int32_t* rows, std::size_t n
   }
 }
 
-void gather_rows(float* out, const float* x, int dim, const std::int32_t* rows, std::size_t n_rows) {
+void gather_rows(float* out, const float* x, int dim, const std::int32_t* rows,
+                 std::size_t n_rows) {
   for (std::size_t i = 0; i < n_rows; ++i) {
     std::memcpy(out + i * dim, x + static_cast<std::size_t>(rows[i]) * dim, sizeof(float) * dim);
   }
