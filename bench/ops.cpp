@@ -1,7 +1,7 @@
 // Per-op profile (the op harness's perf mode): every op of one training step
 // of a config, at the step's own shapes, timed alone on a backend (median of
-// --reps calls, inputs restored before each call and not timed), times its
-// count per step: where a step's time goes, per backend. The cases are the
+// --reps calls run back to back, see time_case), times its count per step:
+// where a step's time goes, per backend. The cases are the
 // harness's (tests/backend/op_tables.h: training_step_cases), so what is
 // timed here is exactly what tests/backend checks against float64.
 //
@@ -43,14 +43,21 @@ struct Row {
   double seconds = 0, flops = 0, bytes = 0;
 };
 
-// Median seconds of `reps` calls; written arrays are restored before each
-// call (untimed), so in-place ops always start from the same data.
+// Median seconds of `reps` calls, timed back to back as a step runs them: a
+// gap before a call (restoring inputs) lets idle OpenMP workers fall asleep,
+// which no step pays (measured on a 2-vCPU VM: up to 2x slower medians,
+// single calls up to 8 ms). The
+// written arrays are restored every 8 calls, followed by one untimed call, so
+// in-place ops (accumulations, rotations, the in-place gradients) never
+// drift far from their inputs.
 double time_case(const masque::Backend& be, const OpCase& c, int reps) {
   masque::optest::DeviceArrays arrays(be, c);
-  c.run(be, arrays);  // warm: first-touch pages, workspace growth, BLAS buffers
   std::vector<double> t;
   for (int i = 0; i < reps; ++i) {
-    arrays.restore(c, true);
+    if (i % 8 == 0) {
+      arrays.restore(c, true);
+      c.run(be, arrays);  // warm: first-touch pages, workspace growth, the thread team awake
+    }
     be.synchronize();
     const auto start = Clock::now();
     c.run(be, arrays);
@@ -62,16 +69,16 @@ double time_case(const masque::Backend& be, const OpCase& c, int reps) {
 }
 
 void print_table(const std::vector<Row>& rows, double step_seconds) {
-  std::printf("%-24s %-58s %9s %6s %9s %6s %8s %7s\n", "op", "shape", "ms/call", "x/step", "ms/step", "share",
+  std::printf("%-24s %-72s %9s %6s %9s %6s %8s %7s\n", "op", "shape", "ms/call", "x/step", "ms/step", "share",
               "GFLOP/s", "GB/s");
   bool extras = false;
   for (const Row& r : rows) {
     if (r.per_step == 0 && !extras) {
-      std::printf("%-24s %65s %9.1f\n", "sum of the step's ops", "", step_seconds * 1e3);
+      std::printf("%-24s %79s %9.1f\n", "sum of the step's ops", "", step_seconds * 1e3);
       std::printf("not in a plain step:\n");
       extras = true;
     }
-    std::printf("%-24s %-58.58s %9.3f ", r.op.c_str(), r.shape.c_str(), r.seconds * 1e3);
+    std::printf("%-24s %-72.72s %9.3f ", r.op.c_str(), r.shape.c_str(), r.seconds * 1e3);
     if (r.per_step > 0) {
       std::printf("%6d %9.1f %5.1f%% ", r.per_step, r.seconds * r.per_step * 1e3,
                   100.0 * r.seconds * r.per_step / step_seconds);
@@ -85,7 +92,7 @@ void print_table(const std::vector<Row>& rows, double step_seconds) {
     }
     std::printf("%7.1f\n", r.bytes / r.seconds / 1e9);
   }
-  if (!extras) std::printf("%-24s %65s %9.1f\n", "sum of the step's ops", "", step_seconds * 1e3);
+  if (!extras) std::printf("%-24s %79s %9.1f\n", "sum of the step's ops", "", step_seconds * 1e3);
 }
 
 }  // namespace

@@ -258,6 +258,11 @@ inline float* Workspace::floats(std::size_t count) {
   return buffer_.f32();
 }
 
+// The backend new models are created on unless told otherwise: the CPU,
+// or what the CLI's --backend chose. Set once at start-up.
+const Backend& default_backend();
+void set_default_backend(const Backend& backend);
+
 // Backend by name: "cpu", or "cuda" where masque was built with CUDA and a
 // device is present. InputError naming the alternatives otherwise.
 const Backend& backend_by_name(const std::string& name);

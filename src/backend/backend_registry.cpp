@@ -1,6 +1,8 @@
 // backend_by_name: the one place that knows which backends this build has.
 // MASQUE_HAVE_CUDA comes with the masque_backend_cuda library (CMakeLists.txt),
 // which exists when nvcc was found at configure time.
+#include <atomic>
+
 #include "backend/backend.h"
 #include "core/error.h"
 
@@ -17,6 +19,17 @@ constexpr const char* kBuilt = "cpu, cuda";
 constexpr const char* kBuilt = "cpu";
 #endif
 }  // namespace
+
+namespace {
+std::atomic<const Backend*> g_default{nullptr};
+}  // namespace
+
+const Backend& default_backend() {
+  const Backend* b = g_default.load();
+  return b != nullptr ? *b : cpu_backend();
+}
+
+void set_default_backend(const Backend& backend) { g_default.store(&backend); }
 
 const Backend& backend_by_name(const std::string& name) {
   if (name == "cpu") return cpu_backend();

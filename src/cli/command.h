@@ -24,6 +24,7 @@ struct CommandRegistrar {
 
 // Options every command shares (set in main before callbacks run).
 struct GlobalOptions {
+  std::string backend = "cpu";
   int threads = 0;     // 0 = all cores
   bool quiet = false;  // no progress bars
 };

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "backend/backend.h"
 #include "cli/command.h"
 #include "core/error.h"
 #include "core/progress.h"
@@ -43,7 +44,11 @@ int main(int argc, char** argv) {
   app.add_option("--threads", cli::g_options.threads, "CPU threads (default: all cores)")
       ->check(CLI::NonNegativeNumber);
   app.add_flag("-q,--quiet", cli::g_options.quiet, "No progress bars");
+  app.add_option("--backend", cli::g_options.backend,
+                 "Device for models: cpu, or cuda where built with CUDA and a GPU is present")
+      ->capture_default_str();
   app.parse_complete_callback([] {
+    set_default_backend(backend_by_name(cli::g_options.backend));
     set_num_threads(cli::g_options.threads);
     if (cli::g_options.quiet) set_progress_enabled(false);
   });

@@ -190,13 +190,16 @@ void Model::init_weights(std::uint64_t seed) {
   Impl& m = *impl_;
   const float residual_scale = 1.0f / std::sqrt(2.0f * static_cast<float>(m.cfg.num_hidden_layers));
   // One stream per tensor (seeded from seed and the tensor index), so the
-  // result does not depend on thread count; drawn on the host, then uploaded.
-  std::vector<float> host(m.params.num_floats());
+  // result does not depend on thread count. Drawn in place where the backend
+  // addresses host memory, else on the host and uploaded.
+  std::vector<float> staging;
+  if (!m.be.host_addressable()) staging.resize(m.params.num_floats());
+  float* host = m.be.host_addressable() ? m.params.f32() : staging.data();
   const int count = static_cast<int>(m.views.size());
 #pragma omp parallel for schedule(dynamic, 1)
   for (int i = 0; i < count; ++i) {
     const ParamView& view = m.views[i];
-    float* out = host.data() + view.offset;
+    float* out = host + view.offset;
     if (view.shape.size() == 1) {
       std::fill(out, out + view.numel, 1.0f);
       continue;
@@ -205,9 +208,11 @@ void Model::init_weights(std::uint64_t seed) {
         view.name.ends_with("o_proj.weight") || view.name.ends_with("down_proj.weight");
     const float stddev = 0.02f * (residual_out ? residual_scale : 1.0f);
     Rng rng(seed * 0x9e3779b97f4a7c15ULL + static_cast<std::uint64_t>(i) + 1);
-    for (std::size_t j = 0; j < view.numel; ++j) out[j] = static_cast<float>(rng.normal()) * stddev;
+    for (std::size_t j = 0; j < view.numel; ++j) {
+      out[j] = static_cast<float>(rng.normal()) * stddev;
+    }
   }
-  m.params.upload(host.data(), host.size() * sizeof(float));
+  if (!staging.empty()) m.params.upload(staging.data(), staging.size() * sizeof(float));
 }
 
 std::vector<ParamView>& Model::params() { return impl_->views; }

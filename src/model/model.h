@@ -45,7 +45,7 @@ struct CallOptions {
 
 class Model {
  public:
-  explicit Model(const ModelConfig& config, const Backend& backend = cpu_backend());  // zeroed
+  explicit Model(const ModelConfig& config, const Backend& backend = default_backend());  // zeroed
   ~Model();
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;

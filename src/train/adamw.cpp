@@ -4,6 +4,7 @@
 // fixed-order sum of squares, so clipping is bit-identical for any thread count.
 #include "train/adamw.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -16,12 +17,15 @@ AdamW::AdamW(Model& model, const AdamWConfig& config)
       m_(DeviceBuffer::floats(model.backend(), model.num_params())),
       v_(DeviceBuffer::floats(model.backend(), model.num_params())),
       decay_mask_(DeviceBuffer::floats(model.backend(), model.num_params())) {
-  std::vector<float> mask(model.num_params(), 0.0f);
+  // Written in place where the backend addresses host memory (no second
+  // parameter-sized buffer at peak), else staged on the host.
+  std::vector<float> staging;
+  if (!model.backend().host_addressable()) staging.resize(model.num_params());
+  float* mask = staging.empty() ? decay_mask_.f32() : staging.data();
   for (const ParamView& p : model.params()) {
-    const float value = p.weight_decay ? 1.0f : 0.0f;
-    for (std::size_t i = 0; i < p.numel; ++i) mask[p.offset + i] = value;
+    std::fill(mask + p.offset, mask + p.offset + p.numel, p.weight_decay ? 1.0f : 0.0f);
   }
-  decay_mask_.upload(mask.data(), mask.size() * sizeof(float));
+  if (!staging.empty()) decay_mask_.upload(staging.data(), staging.size() * sizeof(float));
 }
 
 void AdamW::step(float lr) {

@@ -242,7 +242,7 @@ TrainResult train_model(const TrainOptions& options, const StepCallback& on_step
       throw InputError(cat("--init-from ", options.init_from->string(), ": its config differs in ",
                            diff, " (omit --config/--depth to use the model's own config)"));
     }
-    std::memcpy(model.param_data(), init.model->param_data(), model.num_params() * sizeof(float));
+    model.copy_params_from(*init.model);
   };
   return run_train_loop(loop, model, tokenizer, batches, optimizer, hooks, on_step);
 }

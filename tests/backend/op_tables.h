@@ -61,6 +61,9 @@ inline std::vector<OpCase> random_cases(std::uint64_t seed = 20261124) {
     t.push_back(matmul_forward_case(rows, in, out, acc, rng));
   }
   t.push_back(matmul_forward_case(257, 129, 65, true, rng));
+  // One row: decoding one sequence (a matrix-vector product on the CPU).
+  t.push_back(matmul_forward_case(1, 65, 129, false, rng));
+  t.push_back(matmul_forward_case(1, 129, 33, true, rng));
   for (auto [dinp, dweight] : {std::pair{true, true}, std::pair{false, true}, std::pair{true, false}}) {
     const auto [rows, in, out] = odd3();
     t.push_back(matmul_backward_case(rows, in, out, dinp, dweight, rng));
@@ -241,7 +244,7 @@ inline void training_step_cases(const StepShape& s, const std::function<void(OpC
   // Optimizer over all parameters (one flat array, as the model keeps them).
   emit(fill_zero_case(n_params, 0, n_params, rng), 1, "zero_grad");
   emit(sum_squares_case(n_params, rng), 1, "grad norm");
-  emit(scale_inplace_case(n_params, 0.5f, rng), 1, "grad clip");
+  emit(scale_inplace_case(n_params, 0.999f, rng), 1, "grad clip");
   emit(adamw_case(n_params, true, 10, rng), 1, "all params");
   // Not in a plain step.
   std::vector<SeqSpec> decode;

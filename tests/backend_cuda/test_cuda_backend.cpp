@@ -29,7 +29,8 @@ std::vector<float> random_floats(std::size_t n, Rng& rng, float scale = 1.0f) {
 
 std::vector<std::int32_t> random_ints(std::size_t n, Rng& rng, int below) {
   std::vector<std::int32_t> v(n);
-  for (std::int32_t& x : v) x = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(below)));
+  for (std::int32_t& x : v)
+    x = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(below)));
   return v;
 }
 
@@ -37,7 +38,9 @@ std::vector<std::int32_t> random_ints(std::size_t n, Rng& rng, int below) {
 template <class T>
 struct Twin {
   Twin(const Backend& device, const std::vector<T>& host)
-      : cpu(cpu_backend(), host.size() * sizeof(T)), gpu(device, host.size() * sizeof(T)), size(host.size()) {
+      : cpu(cpu_backend(), host.size() * sizeof(T)),
+        gpu(device, host.size() * sizeof(T)),
+        size(host.size()) {
     cpu.upload(host.data(), host.size() * sizeof(T));
     gpu.upload(host.data(), host.size() * sizeof(T));
   }
@@ -75,9 +78,11 @@ void expect_close(const std::string& what, const Floats& t, double tolerance) {
   EXPECT_LT(relative_error(gpu, cpu), tolerance) << what;
 }
 
-void expect_bitwise(const std::string& what, const std::vector<float>& a, const std::vector<float>& b) {
+void expect_bitwise(const std::string& what, const std::vector<float>& a,
+                    const std::vector<float>& b) {
   ASSERT_EQ(a.size(), b.size()) << what;
-  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << what << ": GPU run not reproducible";
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0)
+      << what << ": GPU run not reproducible";
 }
 
 class CudaBackendTest : public ::testing::Test {
@@ -132,8 +137,8 @@ TEST_F(CudaBackendTest, GemmAllTransposes) {
       Floats c(gpu(), random_floats(static_cast<std::size_t>(m) * ldc, rng));
       for (const Backend* be : {&cpu(), &gpu()}) {
         const bool on_gpu = be == &gpu();
-        be->gemm(ta, tb, m, n, k, 0.7f, on_gpu ? a.g() : a.c(), lda, on_gpu ? b.g() : b.c(), ldb, 0.3f,
-                 on_gpu ? c.g() : c.c(), ldc);
+        be->gemm(ta, tb, m, n, k, 0.7f, on_gpu ? a.g() : a.c(), lda, on_gpu ? b.g() : b.c(), ldb,
+                 0.3f, on_gpu ? c.g() : c.c(), ldc);
       }
       expect_close("gemm ta=" + std::to_string(ta) + " tb=" + std::to_string(tb), c, 1e-5);
     }
@@ -248,7 +253,8 @@ TEST_F(CudaBackendTest, RopeForwardAndBackwardAtPositions) {
   const std::vector<float> rotated = x.gpu_values();
   for (int r = 0; r < rows; ++r) {  // the 7 floats past the heads are not touched
     for (int i = n_heads * head_dim; i < ld; ++i) {
-      EXPECT_EQ(rotated[static_cast<std::size_t>(r) * ld + i], x0[static_cast<std::size_t>(r) * ld + i]);
+      EXPECT_EQ(rotated[static_cast<std::size_t>(r) * ld + i],
+                x0[static_cast<std::size_t>(r) * ld + i]);
     }
   }
   cpu().rope_backward(x.c(), positions.c(), rows, n_heads, head_dim, ld, cos.c(), sin.c());
@@ -271,12 +277,14 @@ TEST_F(CudaBackendTest, AttentionForwardRaggedSequences) {
   struct Shape {
     int n_q, q_pos, n_k;
   };
-  const std::vector<Shape> shapes = {{19, 0, 19}, {5, 11, 16}, {1, 30, 31}, {3, 297, 300}, {6, 4, 7}};
+  const std::vector<Shape> shapes = {
+      {19, 0, 19}, {5, 11, 16}, {1, 30, 31}, {3, 297, 300}, {6, 4, 7}};
   int total_q = 0;
   for (const Shape& s : shapes) total_q += s.n_q;
   Floats q(gpu(), random_floats(static_cast<std::size_t>(total_q) * heads.ldq, rng));
   std::vector<Floats> caches;
-  for (const Shape& s : shapes) caches.emplace_back(gpu(), random_floats(static_cast<std::size_t>(s.n_k) * heads.ldk, rng));
+  for (const Shape& s : shapes)
+    caches.emplace_back(gpu(), random_floats(static_cast<std::size_t>(s.n_k) * heads.ldk, rng));
   std::vector<AttentionSeq> seqs_cpu, seqs_gpu;
   int q_row = 0;
   for (std::size_t i = 0; i < shapes.size(); ++i) {
@@ -317,8 +325,10 @@ TEST_F(CudaBackendTest, AttentionBackwardUniformBatch) {
   std::vector<AttentionSeq> seqs_cpu, seqs_gpu;
   for (int b = 0; b < batch.B; ++b) {
     const std::size_t row0 = static_cast<std::size_t>(b) * batch.T * width;
-    seqs_cpu.push_back({b * batch.T, batch.T, 0, batch.T, qkv.c() + row0 + k_off, qkv.c() + row0 + v_off});
-    seqs_gpu.push_back({b * batch.T, batch.T, 0, batch.T, qkv.g() + row0 + k_off, qkv.g() + row0 + v_off});
+    seqs_cpu.push_back(
+        {b * batch.T, batch.T, 0, batch.T, qkv.c() + row0 + k_off, qkv.c() + row0 + v_off});
+    seqs_gpu.push_back(
+        {b * batch.T, batch.T, 0, batch.T, qkv.g() + row0 + k_off, qkv.g() + row0 + v_off});
   }
   Floats out(gpu(), std::vector<float>(static_cast<std::size_t>(rows) * heads.ldo));
   Floats lse(gpu(), std::vector<float>(static_cast<std::size_t>(rows) * heads.n_heads));
@@ -328,16 +338,18 @@ TEST_F(CudaBackendTest, AttentionBackwardUniformBatch) {
   gpu().attention_forward(out.g(), lse.g(), qkv.g(), seqs_gpu, heads, ws_gpu);
   Floats dout(gpu(), random_floats(static_cast<std::size_t>(rows) * heads.ldo, rng));
   // dq|dk|dv fused like q|k|v and prefilled with garbage: all of it is overwritten.
-  const std::vector<float> garbage = random_floats(static_cast<std::size_t>(rows) * width, rng, 100.0f);
+  const std::vector<float> garbage =
+      random_floats(static_cast<std::size_t>(rows) * width, rng, 100.0f);
   Floats dqkv(gpu(), garbage);
-  cpu().attention_backward(dqkv.c(), dqkv.c() + k_off, dqkv.c() + v_off, dout.c(), out.c(), lse.c(), qkv.c(),
-                           qkv.c() + k_off, qkv.c() + v_off, batch, heads, ws_cpu);
-  gpu().attention_backward(dqkv.g(), dqkv.g() + k_off, dqkv.g() + v_off, dout.g(), out.g(), lse.g(), qkv.g(),
-                           qkv.g() + k_off, qkv.g() + v_off, batch, heads, ws_gpu);
+  cpu().attention_backward(dqkv.c(), dqkv.c() + k_off, dqkv.c() + v_off, dout.c(), out.c(), lse.c(),
+                           qkv.c(), qkv.c() + k_off, qkv.c() + v_off, batch, heads, ws_cpu);
+  gpu().attention_backward(dqkv.g(), dqkv.g() + k_off, dqkv.g() + v_off, dout.g(), out.g(), lse.g(),
+                           qkv.g(), qkv.g() + k_off, qkv.g() + v_off, batch, heads, ws_gpu);
   expect_close("attention_backward dq|dk|dv", dqkv, 5e-5);
   Floats again(gpu(), garbage);
-  gpu().attention_backward(again.g(), again.g() + k_off, again.g() + v_off, dout.g(), out.g(), lse.g(), qkv.g(),
-                           qkv.g() + k_off, qkv.g() + v_off, batch, heads, ws_gpu);
+  gpu().attention_backward(again.g(), again.g() + k_off, again.g() + v_off, dout.g(), out.g(),
+                           lse.g(), qkv.g(), qkv.g() + k_off, qkv.g() + v_off, batch, heads,
+                           ws_gpu);
   expect_bitwise("attention_backward", again.gpu_values(), dqkv.gpu_values());
 }
 
@@ -379,7 +391,8 @@ TEST_F(CudaBackendTest, CrossEntropyWithIgnoredTargets) {
   gpu().cross_entropy_backward(logits.g(), logits.g(), lse.g(), targets.g(), rows, vocab, scale);
   expect_close("cross_entropy_backward", logits, 1e-5);
   const std::vector<float> d = logits.gpu_values();
-  EXPECT_TRUE(std::all_of(d.begin() + 3 * vocab, d.begin() + 4 * vocab, [](float x) { return x == 0.0f; }));
+  EXPECT_TRUE(
+      std::all_of(d.begin() + 3 * vocab, d.begin() + 4 * vocab, [](float x) { return x == 0.0f; }));
 }
 
 TEST_F(CudaBackendTest, AdamwUpdatesMatchWithAndWithoutMask) {
@@ -398,8 +411,10 @@ TEST_F(CudaBackendTest, AdamwUpdatesMatchWithAndWithoutMask) {
       hyper.lr = 1e-2f;
       hyper.weight_decay = 0.1f;
       hyper.step = step;
-      cpu().adamw_update(param.c(), grad.c(), m.c(), v.c(), use_mask ? mask.c() : nullptr, n, hyper);
-      gpu().adamw_update(param.g(), grad.g(), m.g(), v.g(), use_mask ? mask.g() : nullptr, n, hyper);
+      cpu().adamw_update(param.c(), grad.c(), m.c(), v.c(), use_mask ? mask.c() : nullptr, n,
+                         hyper);
+      gpu().adamw_update(param.g(), grad.g(), m.g(), v.g(), use_mask ? mask.g() : nullptr, n,
+                         hyper);
     }
     const std::string what = use_mask ? "adamw (mask)" : "adamw (no mask)";
     expect_close(what + " param", param, 1e-6);
@@ -431,9 +446,10 @@ TEST_F(CudaBackendTest, InterventionsOnListedRows) {
   EXPECT_LT(relative_error(got, want), 1e-5);
   const std::vector<float> all = x.gpu_values();
   for (std::size_t i = 0; i < listed.size(); ++i) {  // gather copies bits
-    EXPECT_EQ(std::memcmp(got.data() + i * dim, all.data() + static_cast<std::size_t>(listed[i]) * dim,
-                          dim * sizeof(float)),
-              0);
+    EXPECT_EQ(
+        std::memcmp(got.data() + i * dim, all.data() + static_cast<std::size_t>(listed[i]) * dim,
+                    dim * sizeof(float)),
+        0);
   }
 }
 

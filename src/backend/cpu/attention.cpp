@@ -42,6 +42,41 @@ void block_softmax(float* s, int rows, int nk, int first_pos, const float* lse_i
   }
 }
 
+// Query blocks of at most this many rows skip sgemm (see small_block_attention).
+constexpr int kSmallQueryRows = 4;
+
+// The same math as the sgemm path for a few query rows: scores by dot
+// products, block_softmax, then out = sum_j p_j v_j by row axpys in key
+// order (a fixed order: deterministic).
+void small_block_attention(float* out, int ldo, const float* q, int ldq, const float* k, int ldk,
+                           const float* v, int ldv, int rows, int nk, int head_dim, int first_pos,
+                           float scale, float* s, float* lse_rows) {
+  for (int r = 0; r < rows; ++r) {
+    const float* qr = q + static_cast<std::size_t>(r) * ldq;
+    float* sr = s + static_cast<std::size_t>(r) * nk;
+    const int valid = std::min(nk, first_pos + r + 1);
+    for (int j = 0; j < valid; ++j) {
+      sr[j] = scale * row_dot(qr, k + static_cast<std::size_t>(j) * ldk, head_dim);
+    }
+  }
+  block_softmax(s, rows, nk, first_pos, nullptr, lse_rows);
+  for (int r = 0; r < rows; ++r) {
+    float* orow = out + static_cast<std::size_t>(r) * ldo;
+    const float* pr = s + static_cast<std::size_t>(r) * nk;
+    const int valid = std::min(nk, first_pos + r + 1);
+    std::memset(orow, 0, sizeof(float) * head_dim);
+    for (int j = 0; j < valid; ++j) {
+      const __m256 p = _mm256_set1_ps(pr[j]);
+      const float* vj = v + static_cast<std::size_t>(j) * ldv;
+      int e = 0;
+      for (; e + 8 <= head_dim; e += 8) {
+        _mm256_storeu_ps(orow + e, _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + e), _mm256_loadu_ps(orow + e)));
+      }
+      for (; e < head_dim; ++e) orow[e] += pr[j] * vj[e];
+    }
+  }
+}
+
 }  // namespace
 
 void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
@@ -92,12 +127,19 @@ void attention_forward_seqs(float* out, float* lse, const float* q, const Attent
       const int nk = std::min(sq.n_k, sq.q_pos + i0 + rows);
       const float* qb = q + (static_cast<std::size_t>(sq.q_row) + i0) * d.ldq + h * d.head_dim;
       float* ob = out + (static_cast<std::size_t>(sq.q_row) + i0) * d.ldo + h * d.head_dim;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nk, d.head_dim, scale, qb, d.ldq,
-                  kb, d.ldk, 0.0f, s, nk);
       // lse of sequence sq: [n_heads, n_q] at lse + q_row * n_heads.
       float* lse_rows = lse == nullptr ? nullptr
                                        : lse + static_cast<std::size_t>(sq.q_row) * d.n_heads +
                                              static_cast<std::size_t>(h) * sq.n_q + i0;
+      if (rows <= kSmallQueryRows) {
+        // Decoding: a few query rows. Dot products and axpys beat two sgemm
+        // calls, whose fixed cost dominates at this size.
+        small_block_attention(ob, d.ldo, qb, d.ldq, kb, d.ldk, vb, d.ldv, rows, nk, d.head_dim,
+                              sq.q_pos + i0, scale, s, lse_rows);
+        continue;
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nk, d.head_dim, scale, qb, d.ldq,
+                  kb, d.ldk, 0.0f, s, nk);
       block_softmax(s, rows, nk, sq.q_pos + i0, nullptr, lse_rows);
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, d.head_dim, nk, 1.0f, s, nk, vb,
                   d.ldv, 0.0f, ob, d.ldo);

@@ -5,12 +5,22 @@
 
 namespace masque::cpu {
 
+// One row (decoding a single sequence) is a matrix-vector product: sgemv
+// streams the weight once, where sgemm would first pack (copy) all of it.
 void matmul_forward(float* out, const float* inp, const float* weight, int rows, int in, int out_dim) {
+  if (rows == 1) {
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, out_dim, in, 1.0f, weight, in, inp, 1, 0.0f, out, 1);
+    return;
+  }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out_dim, in, 1.0f, inp, in, weight, in,
               0.0f, out, out_dim);
 }
 
 void matmul_forward_add(float* out, const float* inp, const float* weight, int rows, int in, int out_dim) {
+  if (rows == 1) {
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, out_dim, in, 1.0f, weight, in, inp, 1, 1.0f, out, 1);
+    return;
+  }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out_dim, in, 1.0f, inp, in, weight, in,
               1.0f, out, out_dim);
 }

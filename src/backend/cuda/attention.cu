@@ -16,16 +16,17 @@
 namespace masque::cuda {
 namespace {
 
-__global__ void attention_forward_kernel(float* out, float* lse, const float* q, const float* k, const float* v,
-                                         int q_row, int n_q, int q_pos, int n_k, AttentionLayout L, float scale,
-                                         float* scores) {
+__global__ void attention_forward_kernel(float* out, float* lse, const float* q, const float* k,
+                                         const float* v, int q_row, int n_q, int q_pos, int n_k,
+                                         AttentionLayout L, float scale, float* scores) {
   __shared__ float shared[kBlock];
   const int i = blockIdx.x;
   const int h = blockIdx.y;
   const int kvh = h / (L.n_heads / L.n_kv_heads);
   const int hd = L.head_dim;
   const int visible = min(n_k, q_pos + i + 1);  // keys j <= q_pos + i that exist
-  const float* qi = q + static_cast<std::size_t>(q_row + i) * L.ldq + static_cast<std::size_t>(h) * hd;
+  const float* qi =
+      q + static_cast<std::size_t>(q_row + i) * L.ldq + static_cast<std::size_t>(h) * hd;
   float* s = scores + (static_cast<std::size_t>(i) * L.n_heads + h) * n_k;
 
   float m = -INFINITY;
@@ -49,20 +50,24 @@ __global__ void attention_forward_kernel(float* out, float* lse, const float* q,
   for (int d = threadIdx.x; d < hd; d += kBlock) {
     float acc = 0.0f;
     for (int j = 0; j < visible; ++j) {
-      acc += (s[j] * inv) * v[static_cast<std::size_t>(j) * L.ldv + static_cast<std::size_t>(kvh) * hd + d];
+      acc += (s[j] * inv) *
+             v[static_cast<std::size_t>(j) * L.ldv + static_cast<std::size_t>(kvh) * hd + d];
     }
     out[static_cast<std::size_t>(q_row + i) * L.ldo + static_cast<std::size_t>(h) * hd + d] = acc;
   }
   if (lse != nullptr && threadIdx.x == 0) {
-    lse[static_cast<std::size_t>(q_row) * L.n_heads + static_cast<std::size_t>(h) * n_q + i] = m + logf(sum);
+    lse[static_cast<std::size_t>(q_row) * L.n_heads + static_cast<std::size_t>(h) * n_q + i] =
+        m + logf(sum);
   }
 }
 
 // Kernel A of the backward: one block per query row i of sequence b, head h.
 // p and ds are [T, T] scratch (row i, columns j <= i used).
-__global__ void attention_backward_query_kernel(float* dq, const float* dout, const float* out, const float* lse,
-                                                const float* q, const float* k, const float* v, int b, int T, int h,
-                                                AttentionLayout L, float scale, float* p, float* ds) {
+__global__ void attention_backward_query_kernel(float* dq, const float* dout, const float* out,
+                                                const float* lse, const float* q, const float* k,
+                                                const float* v, int b, int T, int h,
+                                                AttentionLayout L, float scale, float* p,
+                                                float* ds) {
   const int i = blockIdx.x;
   const int kvh = h / (L.n_heads / L.n_kv_heads);
   const int hd = L.head_dim;
@@ -94,15 +99,17 @@ __global__ void attention_backward_query_kernel(float* dq, const float* dout, co
   __syncthreads();  // ds_row complete before any thread sums over it
   for (int d = threadIdx.x; d < hd; d += kBlock) {
     float acc = 0.0f;
-    for (int j = 0; j <= i; ++j) acc += ds_row[j] * k[(row0 + j) * L.ldk + static_cast<std::size_t>(kvh) * hd + d];
+    for (int j = 0; j <= i; ++j)
+      acc += ds_row[j] * k[(row0 + j) * L.ldk + static_cast<std::size_t>(kvh) * hd + d];
     dq[row * L.ldq + static_cast<std::size_t>(h) * hd + d] = acc;
   }
 }
 
 // Kernel B: one block per key row j; threads own dimensions and sum over the
 // query rows i >= j (the ones that see key j) in order.
-__global__ void attention_backward_key_kernel(float* dk, float* dv, const float* dout, const float* q, int b, int T,
-                                              int h, AttentionLayout L, const float* p, const float* ds) {
+__global__ void attention_backward_key_kernel(float* dk, float* dv, const float* dout,
+                                              const float* q, int b, int T, int h,
+                                              AttentionLayout L, const float* p, const float* ds) {
   const int j = blockIdx.x;
   const int kvh = h / (L.n_heads / L.n_kv_heads);
   const int hd = L.head_dim;
@@ -128,8 +135,9 @@ std::size_t attention_forward_scratch_floats(int n_q, int n_heads, int n_k) {
   return static_cast<std::size_t>(n_q) * n_heads * static_cast<std::size_t>(n_k > 0 ? n_k : 1);
 }
 
-cudaError_t attention_forward_seq(float* out, float* lse, const float* q, const float* k, const float* v, int q_row,
-                                  int n_q, int q_pos, int n_k, const AttentionLayout& layout, float* scores) {
+cudaError_t attention_forward_seq(float* out, float* lse, const float* q, const float* k,
+                                  const float* v, int q_row, int n_q, int q_pos, int n_k,
+                                  const AttentionLayout& layout, float* scores) {
   if (n_q <= 0 || layout.n_heads <= 0) return cudaSuccess;
   const dim3 grid(static_cast<unsigned>(n_q), static_cast<unsigned>(layout.n_heads));
   attention_forward_kernel<<<grid, kBlock>>>(out, lse, q, k, v, q_row, n_q, q_pos, n_k, layout,
@@ -139,14 +147,16 @@ cudaError_t attention_forward_seq(float* out, float* lse, const float* q, const 
 
 std::size_t attention_backward_scratch_floats(int T) { return 2 * static_cast<std::size_t>(T) * T; }
 
-cudaError_t attention_backward_head(float* dq, float* dk, float* dv, const float* dout, const float* out,
-                                    const float* lse, const float* q, const float* k, const float* v, int b, int T,
-                                    int h, const AttentionLayout& layout, float* scratch) {
+cudaError_t attention_backward_head(float* dq, float* dk, float* dv, const float* dout,
+                                    const float* out, const float* lse, const float* q,
+                                    const float* k, const float* v, int b, int T, int h,
+                                    const AttentionLayout& layout, float* scratch) {
   if (T <= 0) return cudaSuccess;
   float* p = scratch;
   float* ds = scratch + static_cast<std::size_t>(T) * T;
   const float scale = softmax_scale(layout.head_dim);
-  attention_backward_query_kernel<<<T, kBlock>>>(dq, dout, out, lse, q, k, v, b, T, h, layout, scale, p, ds);
+  attention_backward_query_kernel<<<T, kBlock>>>(dq, dout, out, lse, q, k, v, b, T, h, layout,
+                                                 scale, p, ds);
   const cudaError_t status = cudaGetLastError();
   if (status != cudaSuccess) return status;
   attention_backward_key_kernel<<<T, kBlock>>>(dk, dv, dout, q, b, T, h, layout, p, ds);

@@ -45,8 +45,8 @@ __global__ void cross_entropy_backward_kernel(float* dlogits, const float* logit
 
 }  // namespace
 
-cudaError_t cross_entropy_forward(float* losses, float* lse, const float* logits, const std::int32_t* targets,
-                                  int rows, int vocab) {
+cudaError_t cross_entropy_forward(float* losses, float* lse, const float* logits,
+                                  const std::int32_t* targets, int rows, int vocab) {
   if (rows <= 0 || vocab <= 0) return cudaSuccess;
   cross_entropy_forward_kernel<<<rows, kBlock>>>(losses, lse, logits, targets, vocab);
   return cudaGetLastError();

@@ -34,7 +34,8 @@ template <class Fn>
 void resolve(void* library, const char* name, Fn& fn) {
   void* symbol = dlsym(library, name);
   if (symbol == nullptr) {
-    throw InputError(cat("backend 'cuda' is not available: ", kSoname, " has no ", name, " (", dl_error(),
+    throw InputError(cat("backend 'cuda' is not available: ", kSoname, " has no ", name, " (",
+                         dl_error(),
                          "; a cuBLAS older than masque's CUDA toolkit?); use --backend cpu"));
   }
   fn = reinterpret_cast<Fn>(symbol);
@@ -50,9 +51,10 @@ CublasApi load() {
     if (!dir.empty()) library = dlopen((dir + kSoname).c_str(), RTLD_NOW | RTLD_LOCAL);
   }
   if (library == nullptr) {
-    throw InputError(cat("backend 'cuda' is not available: cannot load ", kSoname, " (", why,
-                         "); install the CUDA toolkit's cuBLAS or put its directory on LD_LIBRARY_PATH, "
-                         "or use --backend cpu"));
+    throw InputError(
+        cat("backend 'cuda' is not available: cannot load ", kSoname, " (", why,
+            "); install the CUDA toolkit's cuBLAS or put its directory on LD_LIBRARY_PATH, "
+            "or use --backend cpu"));
   }
   CublasApi api;
   resolve(library, "cublasCreate_v2", api.create);

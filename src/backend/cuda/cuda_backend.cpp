@@ -66,7 +66,8 @@ class CudaBackend final : public Backend {
     const cudaError_t status = cudaGetDeviceCount(&count);
     if (status != cudaSuccess) {
       clear_error();
-      unavailable(cat("no usable CUDA device (cudaGetDeviceCount: ", cudaGetErrorString(status), ")"));
+      unavailable(
+          cat("no usable CUDA device (cudaGetDeviceCount: ", cudaGetErrorString(status), ")"));
     }
     if (count == 0) unavailable("no CUDA device found");
     int device = 0;
@@ -75,13 +76,14 @@ class CudaBackend final : public Backend {
     check(cudaGetDeviceProperties(&props, device), "cudaGetDeviceProperties");
     // The kernels are compiled for sm_80 and sm_90 (with PTX for newer GPUs).
     if (props.major < 8) {
-      unavailable(cat("device ", device, " (", props.name, ") has compute capability ", props.major, ".",
-                      props.minor, "; masque's CUDA kernels need 8.0 or newer"));
+      unavailable(cat("device ", device, " (", props.name, ") has compute capability ", props.major,
+                      ".", props.minor, "; masque's CUDA kernels need 8.0 or newer"));
     }
     // cuBLAS only once a device is known to be there (it is large to load).
     blas_ = &cuda::cublas_api();
     const cublasStatus_t created = blas_->create(&handle_);
-    if (created != CUBLAS_STATUS_SUCCESS) unavailable(cat("cublasCreate: ", blas_->status_string(created)));
+    if (created != CUBLAS_STATUS_SUCCESS)
+      unavailable(cat("cublasCreate: ", blas_->status_string(created)));
     // Plain float32 products (no TF32), like the CPU's sgemm.
     const cublasStatus_t mode = blas_->set_math_mode(handle_, CUBLAS_DEFAULT_MATH);
     if (mode != CUBLAS_STATUS_SUCCESS) {
@@ -104,8 +106,8 @@ class CudaBackend final : public Backend {
     const cudaError_t status = cudaMalloc(&ptr, bytes);
     if (status != cudaSuccess) {
       clear_error();
-      throw Error(cat("CUDA out of memory allocating ", bytes, " bytes (", cudaGetErrorString(status),
-                      "): use a smaller model, batch or context"));
+      throw Error(cat("CUDA out of memory allocating ", bytes, " bytes (",
+                      cudaGetErrorString(status), "): use a smaller model, batch or context"));
     }
     const cudaError_t zeroed = cudaMemset(ptr, 0, bytes);
     if (zeroed != cudaSuccess) {
@@ -120,40 +122,49 @@ class CudaBackend final : public Backend {
     (void)cudaFree(ptr);
   }
   void upload(void* device, const void* host, std::size_t bytes) const override {
-    check(cudaMemcpy(device, host, bytes, cudaMemcpyHostToDevice), "upload (cudaMemcpy host to device)");
+    check(cudaMemcpy(device, host, bytes, cudaMemcpyHostToDevice),
+          "upload (cudaMemcpy host to device)");
   }
   void download(void* host, const void* device, std::size_t bytes) const override {
-    check(cudaMemcpy(host, device, bytes, cudaMemcpyDeviceToHost), "download (cudaMemcpy device to host)");
+    check(cudaMemcpy(host, device, bytes, cudaMemcpyDeviceToHost),
+          "download (cudaMemcpy device to host)");
   }
   void copy(void* dst, const void* src, std::size_t bytes) const override {
     if (dst == src || bytes == 0) return;
-    check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice), "copy (cudaMemcpy device to device)");
+    check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice),
+          "copy (cudaMemcpy device to device)");
   }
   void fill_zero(void* device, std::size_t bytes) const override {
     if (bytes == 0) return;
     check(cudaMemset(device, 0, bytes), "fill_zero (cudaMemset)");
   }
-  void synchronize() const override { check(cudaDeviceSynchronize(), "synchronize (kernel fault?)"); }
+  void synchronize() const override {
+    check(cudaDeviceSynchronize(), "synchronize (kernel fault?)");
+  }
 
   // ---- linear algebra -----------------------------------------------------
   // cuBLAS is column-major: a row-major [m, n] C is a column-major [n, m] C^T,
   // and C^T = op(B)^T op(A)^T, so swap the operands and keep the flags.
-  void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda, const float* b,
-            int ldb, float beta, float* c, int ldc) const override {
+  void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
+            const float* b, int ldb, float beta, float* c, int ldc) const override {
     if (m <= 0 || n <= 0) return;
     check_blas(*blas_,
-               blas_->sgemm(handle_, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m,
-                           k, &alpha, b, ldb, a, lda, &beta, c, ldc),
+               blas_->sgemm(handle_, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                            trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &alpha, b, ldb, a, lda,
+                            &beta, c, ldc),
                "sgemm");
   }
-  void matmul_forward(float* out, const float* inp, const float* weight, int rows, int in, int out_dim,
-                      bool accumulate) const override {
-    gemm(false, true, rows, out_dim, in, 1.0f, inp, in, weight, in, accumulate ? 1.0f : 0.0f, out, out_dim);
+  void matmul_forward(float* out, const float* inp, const float* weight, int rows, int in,
+                      int out_dim, bool accumulate) const override {
+    gemm(false, true, rows, out_dim, in, 1.0f, inp, in, weight, in, accumulate ? 1.0f : 0.0f, out,
+         out_dim);
   }
-  void matmul_backward(float* dinp, float* dweight, const float* dout, const float* inp, const float* weight,
-                       int rows, int in, int out_dim) const override {
-    if (dinp != nullptr) gemm(false, false, rows, in, out_dim, 1.0f, dout, out_dim, weight, in, 0.0f, dinp, in);
-    if (dweight != nullptr) gemm(true, false, out_dim, in, rows, 1.0f, dout, out_dim, inp, in, 1.0f, dweight, in);
+  void matmul_backward(float* dinp, float* dweight, const float* dout, const float* inp,
+                       const float* weight, int rows, int in, int out_dim) const override {
+    if (dinp != nullptr)
+      gemm(false, false, rows, in, out_dim, 1.0f, dout, out_dim, weight, in, 0.0f, dinp, in);
+    if (dweight != nullptr)
+      gemm(true, false, out_dim, in, rows, 1.0f, dout, out_dim, inp, in, 1.0f, dweight, in);
   }
 
   // ---- elementwise and row ops -------------------------------------------
@@ -184,26 +195,29 @@ class CudaBackend final : public Backend {
     check(cuda::embedding_backward(dtable, dout, tokens, rows, dim), "embedding_backward");
   }
 
-  void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, int rows, int dim,
-                       float eps) const override {
+  void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, int rows,
+                       int dim, float eps) const override {
     check(cuda::rmsnorm_forward(out, rstd, inp, weight, rows, dim, eps), "rmsnorm_forward");
   }
   void rmsnorm_apply(float* out, const float* rstd, const float* inp, const float* weight, int rows,
                      int dim) const override {
     check(cuda::rmsnorm_apply(out, rstd, inp, weight, rows, dim), "rmsnorm_apply");
   }
-  void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp, const float* weight,
-                        const float* rstd, int rows, int dim) const override {
-    check(cuda::rmsnorm_backward(dinp, dweight, dout, inp, weight, rstd, rows, dim), "rmsnorm_backward");
+  void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp,
+                        const float* weight, const float* rstd, int rows, int dim) const override {
+    check(cuda::rmsnorm_backward(dinp, dweight, dout, inp, weight, rstd, rows, dim),
+          "rmsnorm_backward");
   }
 
-  void rope_forward(float* x, const std::int32_t* positions, int rows, int n_heads, int head_dim, int ld,
-                    const float* cos, const float* sin) const override {
-    check(cuda::rope_rotate(x, positions, rows, n_heads, head_dim, ld, cos, sin, 1.0f), "rope_forward");
+  void rope_forward(float* x, const std::int32_t* positions, int rows, int n_heads, int head_dim,
+                    int ld, const float* cos, const float* sin) const override {
+    check(cuda::rope_rotate(x, positions, rows, n_heads, head_dim, ld, cos, sin, 1.0f),
+          "rope_forward");
   }
-  void rope_backward(float* dx, const std::int32_t* positions, int rows, int n_heads, int head_dim, int ld,
-                     const float* cos, const float* sin) const override {
-    check(cuda::rope_rotate(dx, positions, rows, n_heads, head_dim, ld, cos, sin, -1.0f), "rope_backward");
+  void rope_backward(float* dx, const std::int32_t* positions, int rows, int n_heads, int head_dim,
+                     int ld, const float* cos, const float* sin) const override {
+    check(cuda::rope_rotate(dx, positions, rows, n_heads, head_dim, ld, cos, sin, -1.0f),
+          "rope_backward");
   }
 
   // One launch per sequence, reusing one scratch sized for the largest: the
@@ -214,18 +228,20 @@ class CudaBackend final : public Backend {
     const cuda::AttentionLayout layout = layout_of(heads);
     std::size_t need = 1;
     for (const AttentionSeq& seq : seqs) {
-      need = std::max(need, cuda::attention_forward_scratch_floats(seq.n_q, heads.n_heads, seq.n_k));
+      need =
+          std::max(need, cuda::attention_forward_scratch_floats(seq.n_q, heads.n_heads, seq.n_k));
     }
     float* scores = scratch.floats(need);
     for (const AttentionSeq& seq : seqs) {
-      check(cuda::attention_forward_seq(out, lse, q, seq.k, seq.v, seq.q_row, seq.n_q, seq.q_pos, seq.n_k, layout,
-                                        scores),
+      check(cuda::attention_forward_seq(out, lse, q, seq.k, seq.v, seq.q_row, seq.n_q, seq.q_pos,
+                                        seq.n_k, layout, scores),
             "attention_forward");
     }
   }
-  void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
-                          const float* q, const float* k, const float* v, const AttentionBatch& batch,
-                          const AttentionHeads& heads, Workspace& scratch) const override {
+  void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out,
+                          const float* lse, const float* q, const float* k, const float* v,
+                          const AttentionBatch& batch, const AttentionHeads& heads,
+                          Workspace& scratch) const override {
     check_workspace(scratch);
     const cuda::AttentionLayout layout = layout_of(heads);
     const int rows = batch.B * batch.T;
@@ -237,7 +253,8 @@ class CudaBackend final : public Backend {
     float* s = scratch.floats(cuda::attention_backward_scratch_floats(batch.T));
     for (int b = 0; b < batch.B; ++b) {
       for (int h = 0; h < heads.n_heads; ++h) {
-        check(cuda::attention_backward_head(dq, dk, dv, dout, out, lse, q, k, v, b, batch.T, h, layout, s),
+        check(cuda::attention_backward_head(dq, dk, dv, dout, out, lse, q, k, v, b, batch.T, h,
+                                            layout, s),
               "attention_backward");
       }
     }
@@ -246,24 +263,28 @@ class CudaBackend final : public Backend {
   void swiglu_forward(float* out, const float* gate_up, int rows, int ff) const override {
     check(cuda::swiglu_forward(out, gate_up, rows, ff), "swiglu_forward");
   }
-  void swiglu_backward(float* dgate_up, const float* dout, const float* gate_up, int rows, int ff) const override {
+  void swiglu_backward(float* dgate_up, const float* dout, const float* gate_up, int rows,
+                       int ff) const override {
     check(cuda::swiglu_backward(dgate_up, dout, gate_up, rows, ff), "swiglu_backward");
   }
 
-  void cross_entropy_forward(float* losses, float* lse, const float* logits, const std::int32_t* targets, int rows,
-                             int vocab) const override {
-    check(cuda::cross_entropy_forward(losses, lse, logits, targets, rows, vocab), "cross_entropy_forward");
+  void cross_entropy_forward(float* losses, float* lse, const float* logits,
+                             const std::int32_t* targets, int rows, int vocab) const override {
+    check(cuda::cross_entropy_forward(losses, lse, logits, targets, rows, vocab),
+          "cross_entropy_forward");
   }
-  void cross_entropy_backward(float* dlogits, const float* logits, const float* lse, const std::int32_t* targets,
-                              int rows, int vocab, float scale) const override {
-    check(cuda::cross_entropy_backward(dlogits, logits, lse, targets, rows, vocab, scale), "cross_entropy_backward");
+  void cross_entropy_backward(float* dlogits, const float* logits, const float* lse,
+                              const std::int32_t* targets, int rows, int vocab,
+                              float scale) const override {
+    check(cuda::cross_entropy_backward(dlogits, logits, lse, targets, rows, vocab, scale),
+          "cross_entropy_backward");
   }
 
   // ---- optimizer ------------------------------------------------------------
   // Scalars computed exactly as src/backend/cpu/optimizer.cpp does (float64
   // powers rounded once), so both backends step with identical constants.
-  void adamw_update(float* param, const float* grad, float* m, float* v, const float* decay_mask, std::size_t n,
-                    const AdamWHyper& hyper) const override {
+  void adamw_update(float* param, const float* grad, float* m, float* v, const float* decay_mask,
+                    std::size_t n, const AdamWHyper& hyper) const override {
     const double t = static_cast<double>(hyper.step);
     const float bias_correction1 = static_cast<float>(1.0 - std::pow(hyper.beta1, t));
     cuda::AdamWScalars s;
@@ -283,15 +304,19 @@ class CudaBackend final : public Backend {
   void add_vector_rows(float* x, int dim, std::span<const std::int32_t> rows, const float* vec,
                        float alpha) const override {
     for (const std::int32_t row : rows) {
-      check(cuda::add_vector_row(x + static_cast<std::size_t>(row) * dim, vec, dim, alpha), "add_vector_rows");
+      check(cuda::add_vector_row(x + static_cast<std::size_t>(row) * dim, vec, dim, alpha),
+            "add_vector_rows");
     }
   }
-  void project_out_rows(float* x, int dim, std::span<const std::int32_t> rows, const float* unit) const override {
+  void project_out_rows(float* x, int dim, std::span<const std::int32_t> rows,
+                        const float* unit) const override {
     for (const std::int32_t row : rows) {
-      check(cuda::project_out_row(x + static_cast<std::size_t>(row) * dim, unit, dim), "project_out_rows");
+      check(cuda::project_out_row(x + static_cast<std::size_t>(row) * dim, unit, dim),
+            "project_out_rows");
     }
   }
-  void gather_rows(float* host_out, const float* x, int dim, std::span<const std::int32_t> rows) const override {
+  void gather_rows(float* host_out, const float* x, int dim,
+                   std::span<const std::int32_t> rows) const override {
     const std::size_t row_bytes = static_cast<std::size_t>(dim) * sizeof(float);
     for (std::size_t i = 0; i < rows.size(); ++i) {
       download(host_out + i * dim, x + static_cast<std::size_t>(rows[i]) * dim, row_bytes);
@@ -302,7 +327,8 @@ class CudaBackend final : public Backend {
   // A Workspace of another backend would hand host memory to a kernel.
   void check_workspace(const Workspace& scratch) const {
     if (&scratch.backend() != this) {
-      throw Error(cat("attention on backend 'cuda' got a Workspace of backend '", scratch.backend().name(),
+      throw Error(cat("attention on backend 'cuda' got a Workspace of backend '",
+                      scratch.backend().name(),
                       "' (a caller bug: create the Workspace with the backend that runs the op)"));
     }
   }

@@ -39,7 +39,8 @@ __device__ inline float block_max(float v, float* shared) {
   shared[threadIdx.x] = v;
   __syncthreads();
   for (int stride = kBlock / 2; stride > 0; stride >>= 1) {
-    if (static_cast<int>(threadIdx.x) < stride) shared[threadIdx.x] = fmaxf(shared[threadIdx.x], shared[threadIdx.x + stride]);
+    if (static_cast<int>(threadIdx.x) < stride)
+      shared[threadIdx.x] = fmaxf(shared[threadIdx.x], shared[threadIdx.x + stride]);
     __syncthreads();
   }
   const float result = shared[0];

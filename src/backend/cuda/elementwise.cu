@@ -28,7 +28,8 @@ __global__ void sum_squares_partial_kernel(double* partial, const float* x, std:
   __shared__ double shared[kBlock];
   double sum = 0.0;
   const std::size_t step = static_cast<std::size_t>(kSumSquaresBlocks) * kBlock;
-  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(kBlock) + threadIdx.x; i < n; i += step) {
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(kBlock) + threadIdx.x; i < n;
+       i += step) {
     const double g = x[i];
     sum += g * g;
   }
@@ -45,8 +46,8 @@ __global__ void sum_squares_final_kernel(double* result, const double* partial) 
   if (threadIdx.x == 0) *result = sum;
 }
 
-__global__ void embedding_forward_kernel(float* out, const std::int32_t* tokens, const float* table, int rows,
-                                         int dim) {
+__global__ void embedding_forward_kernel(float* out, const std::int32_t* tokens, const float* table,
+                                         int rows, int dim) {
   const std::size_t n = static_cast<std::size_t>(rows) * dim;
   for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
@@ -58,12 +59,13 @@ __global__ void embedding_forward_kernel(float* out, const std::int32_t* tokens,
 
 // One thread per column, rows in order: the CPU kernel's summation order, and
 // no two threads ever write one element.
-__global__ void embedding_backward_kernel(float* dtable, const float* dout, const std::int32_t* tokens, int rows,
-                                          int dim) {
+__global__ void embedding_backward_kernel(float* dtable, const float* dout,
+                                          const std::int32_t* tokens, int rows, int dim) {
   const int col = blockIdx.x * blockDim.x + threadIdx.x;
   if (col >= dim) return;
   for (int row = 0; row < rows; ++row) {
-    dtable[static_cast<std::size_t>(tokens[row]) * dim + col] += dout[static_cast<std::size_t>(row) * dim + col];
+    dtable[static_cast<std::size_t>(tokens[row]) * dim + col] +=
+        dout[static_cast<std::size_t>(row) * dim + col];
   }
 }
 
@@ -84,7 +86,8 @@ __global__ void swiglu_forward_kernel(float* out, const float* gate_up, int rows
 // d silu(g)/dg = s * (1 + g * (1 - s)), s = sigmoid(g). The thread that owns
 // (row, col) reads gate and up before writing both gradients, which is what
 // makes dgate_up == gate_up safe.
-__global__ void swiglu_backward_kernel(float* dgate_up, const float* dout, const float* gate_up, int rows, int ff) {
+__global__ void swiglu_backward_kernel(float* dgate_up, const float* dout, const float* gate_up,
+                                       int rows, int ff) {
   const std::size_t n = static_cast<std::size_t>(rows) * ff;
   for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
@@ -102,8 +105,8 @@ __global__ void swiglu_backward_kernel(float* dgate_up, const float* dout, const
 
 // torch.optim.AdamW's order, as src/backend/cpu/optimizer.cpp: decay, moments,
 // then the bias-corrected step.
-__global__ void adamw_kernel(float* param, const float* grad, float* m, float* v, const float* mask, std::size_t n,
-                             AdamWScalars s) {
+__global__ void adamw_kernel(float* param, const float* grad, float* m, float* v, const float* mask,
+                             std::size_t n, AdamWScalars s) {
   for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
     float p = param[i];
@@ -128,7 +131,8 @@ __global__ void add_vector_row_kernel(float* row, const float* vec, int dim, flo
 __global__ void project_out_row_kernel(float* row, const float* unit, int dim) {
   __shared__ double shared[kBlock];
   double dot = 0.0;
-  for (int col = threadIdx.x; col < dim; col += kBlock) dot += static_cast<double>(row[col]) * unit[col];
+  for (int col = threadIdx.x; col < dim; col += kBlock)
+    dot += static_cast<double>(row[col]) * unit[col];
   const float c = static_cast<float>(block_sum(dot, shared));
   for (int col = threadIdx.x; col < dim; col += kBlock) row[col] -= c * unit[col];
 }
@@ -164,16 +168,19 @@ cudaError_t sum_squares(double* result, double* partial, const float* x, std::si
   return cudaGetLastError();
 }
 
-cudaError_t embedding_forward(float* out, const std::int32_t* tokens, const float* table, int rows, int dim) {
+cudaError_t embedding_forward(float* out, const std::int32_t* tokens, const float* table, int rows,
+                              int dim) {
   const std::size_t n = static_cast<std::size_t>(rows) * dim;
   if (n == 0) return cudaSuccess;
   embedding_forward_kernel<<<grid_for(n), kBlock>>>(out, tokens, table, rows, dim);
   return cudaGetLastError();
 }
 
-cudaError_t embedding_backward(float* dtable, const float* dout, const std::int32_t* tokens, int rows, int dim) {
+cudaError_t embedding_backward(float* dtable, const float* dout, const std::int32_t* tokens,
+                               int rows, int dim) {
   if (rows <= 0 || dim <= 0) return cudaSuccess;
-  embedding_backward_kernel<<<(dim + kBlock - 1) / kBlock, kBlock>>>(dtable, dout, tokens, rows, dim);
+  embedding_backward_kernel<<<(dim + kBlock - 1) / kBlock, kBlock>>>(dtable, dout, tokens, rows,
+                                                                     dim);
   return cudaGetLastError();
 }
 
@@ -184,15 +191,16 @@ cudaError_t swiglu_forward(float* out, const float* gate_up, int rows, int ff) {
   return cudaGetLastError();
 }
 
-cudaError_t swiglu_backward(float* dgate_up, const float* dout, const float* gate_up, int rows, int ff) {
+cudaError_t swiglu_backward(float* dgate_up, const float* dout, const float* gate_up, int rows,
+                            int ff) {
   const std::size_t n = static_cast<std::size_t>(rows) * ff;
   if (n == 0) return cudaSuccess;
   swiglu_backward_kernel<<<grid_for(n), kBlock>>>(dgate_up, dout, gate_up, rows, ff);
   return cudaGetLastError();
 }
 
-cudaError_t adamw_update(float* param, const float* grad, float* m, float* v, const float* mask, std::size_t n,
-                         const AdamWScalars& scalars) {
+cudaError_t adamw_update(float* param, const float* grad, float* m, float* v, const float* mask,
+                         std::size_t n, const AdamWScalars& scalars) {
   if (n == 0) return cudaSuccess;
   adamw_kernel<<<grid_for(n), kBlock>>>(param, grad, m, v, mask, n, scalars);
   return cudaGetLastError();

@@ -9,8 +9,8 @@ namespace masque::cuda {
 namespace {
 
 // One block per row: rstd = 1 / sqrt(mean(x^2) + eps), out = w * (x * rstd).
-__global__ void rmsnorm_forward_kernel(float* out, float* rstd, const float* inp, const float* weight, int dim,
-                                       float eps) {
+__global__ void rmsnorm_forward_kernel(float* out, float* rstd, const float* inp,
+                                       const float* weight, int dim, float eps) {
   __shared__ float shared[kBlock];
   const std::size_t base = static_cast<std::size_t>(blockIdx.x) * dim;
   const float* x = inp + base;
@@ -23,8 +23,8 @@ __global__ void rmsnorm_forward_kernel(float* out, float* rstd, const float* inp
   for (int i = threadIdx.x; i < dim; i += kBlock) out[base + i] = weight[i] * (x[i] * r);
 }
 
-__global__ void rmsnorm_apply_kernel(float* out, const float* rstd, const float* inp, const float* weight, int rows,
-                                     int dim) {
+__global__ void rmsnorm_apply_kernel(float* out, const float* rstd, const float* inp,
+                                     const float* weight, int rows, int dim) {
   const std::size_t n = static_cast<std::size_t>(rows) * dim;
   for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
@@ -33,8 +33,8 @@ __global__ void rmsnorm_apply_kernel(float* out, const float* rstd, const float*
 }
 
 // One block per row. With xh = x * r: dx += r * (w*dy - x * r^2 * mean(w*dy*x)).
-__global__ void rmsnorm_backward_input_kernel(float* dinp, const float* dout, const float* inp, const float* weight,
-                                              const float* rstd, int dim) {
+__global__ void rmsnorm_backward_input_kernel(float* dinp, const float* dout, const float* inp,
+                                              const float* weight, const float* rstd, int dim) {
   __shared__ float shared[kBlock];
   const std::size_t base = static_cast<std::size_t>(blockIdx.x) * dim;
   const float* x = inp + base;
@@ -44,7 +44,8 @@ __global__ void rmsnorm_backward_input_kernel(float* dinp, const float* dout, co
   for (int i = threadIdx.x; i < dim; i += kBlock) dot += weight[i] * dy[i] * x[i];
   dot = block_sum(dot, shared);
   const float coef = dot * r * r / static_cast<float>(dim);
-  for (int i = threadIdx.x; i < dim; i += kBlock) dinp[base + i] += r * (weight[i] * dy[i] - x[i] * coef);
+  for (int i = threadIdx.x; i < dim; i += kBlock)
+    dinp[base + i] += r * (weight[i] * dy[i] - x[i] * coef);
 }
 
 // One thread per column, rows in order (the CPU's order): dweight += dy * xh.
@@ -62,8 +63,8 @@ __global__ void rmsnorm_backward_weight_kernel(float* dweight, const float* dout
 
 // One thread per (row, head, pair i): elements i and i + half rotate together
 // (Hugging Face rotate_half), by the angle of the row's own position.
-__global__ void rope_kernel(float* x, const std::int32_t* positions, int rows, int n_heads, int head_dim, int ld,
-                            const float* cos, const float* sin, float sign) {
+__global__ void rope_kernel(float* x, const std::int32_t* positions, int rows, int n_heads,
+                            int head_dim, int ld, const float* cos, const float* sin, float sign) {
   const int half = head_dim / 2;
   const std::size_t n = static_cast<std::size_t>(rows) * n_heads * half;
   for (std::size_t idx = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; idx < n;
@@ -85,22 +86,23 @@ __global__ void rope_kernel(float* x, const std::int32_t* positions, int rows, i
 
 }  // namespace
 
-cudaError_t rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, int rows, int dim,
-                            float eps) {
+cudaError_t rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight,
+                            int rows, int dim, float eps) {
   if (rows <= 0 || dim <= 0) return cudaSuccess;
   rmsnorm_forward_kernel<<<rows, kBlock>>>(out, rstd, inp, weight, dim, eps);
   return cudaGetLastError();
 }
 
-cudaError_t rmsnorm_apply(float* out, const float* rstd, const float* inp, const float* weight, int rows, int dim) {
+cudaError_t rmsnorm_apply(float* out, const float* rstd, const float* inp, const float* weight,
+                          int rows, int dim) {
   const std::size_t n = static_cast<std::size_t>(rows) * dim;
   if (rows <= 0 || dim <= 0) return cudaSuccess;
   rmsnorm_apply_kernel<<<grid_for(n), kBlock>>>(out, rstd, inp, weight, rows, dim);
   return cudaGetLastError();
 }
 
-cudaError_t rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp, const float* weight,
-                             const float* rstd, int rows, int dim) {
+cudaError_t rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp,
+                             const float* weight, const float* rstd, int rows, int dim) {
   if (rows <= 0 || dim <= 0) return cudaSuccess;
   if (dinp != nullptr) {
     rmsnorm_backward_input_kernel<<<rows, kBlock>>>(dinp, dout, inp, weight, rstd, dim);
@@ -108,13 +110,14 @@ cudaError_t rmsnorm_backward(float* dinp, float* dweight, const float* dout, con
     if (status != cudaSuccess) return status;
   }
   if (dweight != nullptr) {
-    rmsnorm_backward_weight_kernel<<<(dim + kBlock - 1) / kBlock, kBlock>>>(dweight, dout, inp, rstd, rows, dim);
+    rmsnorm_backward_weight_kernel<<<(dim + kBlock - 1) / kBlock, kBlock>>>(dweight, dout, inp,
+                                                                            rstd, rows, dim);
   }
   return cudaGetLastError();
 }
 
-cudaError_t rope_rotate(float* x, const std::int32_t* positions, int rows, int n_heads, int head_dim, int ld,
-                        const float* cos, const float* sin, float sign) {
+cudaError_t rope_rotate(float* x, const std::int32_t* positions, int rows, int n_heads,
+                        int head_dim, int ld, const float* cos, const float* sin, float sign) {
   const std::size_t n = static_cast<std::size_t>(rows) * n_heads * (head_dim / 2);
   if (rows <= 0 || n == 0) return cudaSuccess;
   rope_kernel<<<grid_for(n), kBlock>>>(x, positions, rows, n_heads, head_dim, ld, cos, sin, sign);
