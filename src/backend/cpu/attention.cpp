@@ -70,7 +70,8 @@ void small_block_attention(float* out, int ldo, const float* q, int ldq, const f
       const float* vj = v + static_cast<std::size_t>(j) * ldv;
       int e = 0;
       for (; e + 8 <= head_dim; e += 8) {
-        _mm256_storeu_ps(orow + e, _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + e), _mm256_loadu_ps(orow + e)));
+        _mm256_storeu_ps(orow + e,
+                         _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + e), _mm256_loadu_ps(orow + e)));
       }
       for (; e < head_dim; ++e) orow[e] += pr[j] * vj[e];
     }
