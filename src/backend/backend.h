@@ -21,6 +21,8 @@
 #include <span>
 #include <string>
 
+#include "core/error.h"
+
 namespace masque {
 
 class Backend;
@@ -58,6 +60,7 @@ class DeviceBuffer {
 
  private:
   void reset() noexcept;
+  void check_range(std::size_t bytes, std::size_t offset) const;
   const Backend* backend_ = nullptr;
   void* ptr_ = nullptr;
   std::size_t bytes_ = 0;
@@ -247,10 +250,18 @@ inline void DeviceBuffer::reset() noexcept {
   ptr_ = nullptr;
   bytes_ = 0;
 }
+inline void DeviceBuffer::check_range(std::size_t bytes, std::size_t offset) const {
+  if (offset > bytes_ || bytes > bytes_ - offset) {
+    throw Error(cat("device buffer copy of ", bytes, " bytes at offset ", offset, " overruns its ", bytes_,
+                    " bytes (a bug in masque: please report it)"));
+  }
+}
 inline void DeviceBuffer::upload(const void* host, std::size_t bytes, std::size_t offset) {
+  check_range(bytes, offset);
   if (bytes > 0) backend_->upload(static_cast<char*>(ptr_) + offset, host, bytes);
 }
 inline void DeviceBuffer::download(void* host, std::size_t bytes, std::size_t offset) const {
+  check_range(bytes, offset);
   if (bytes > 0) backend_->download(host, static_cast<const char*>(ptr_) + offset, bytes);
 }
 inline float* Workspace::floats(std::size_t count) {

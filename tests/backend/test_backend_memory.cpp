@@ -238,3 +238,20 @@ TEST(Workspace, GrowsOnDemandAndNeverShrinks) {
 
 }  // namespace
 }  // namespace masque
+
+namespace masque {
+namespace {
+
+TEST(DeviceBuffer, CopiesPastTheEndAreRefused) {
+  DeviceBuffer buf = DeviceBuffer::floats(cpu_backend(), 4);
+  float host[8] = {};
+  EXPECT_THROW(buf.upload(host, 5 * sizeof(float)), Error);
+  EXPECT_THROW(buf.upload(host, sizeof(float), 4 * sizeof(float)), Error);
+  EXPECT_THROW(buf.download(host, 2 * sizeof(float), 3 * sizeof(float)), Error);
+  EXPECT_THROW(buf.download(host, 1, std::size_t(-1)), Error);
+  buf.upload(host, 4 * sizeof(float));  // exactly the buffer: fine
+  buf.download(host, sizeof(float), 3 * sizeof(float));
+}
+
+}  // namespace
+}  // namespace masque
