@@ -7,6 +7,7 @@
 //
 // Prints one JSON line with --json (bench/cpu_train_step.sh builds the table
 // from it, next to PyTorch's numbers).
+#include <cblas.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -15,8 +16,6 @@
 #include <functional>
 #include <string>
 #include <vector>
-
-#include <cblas.h>
 
 #include "core/error.h"
 #include "core/json_util.h"
@@ -109,8 +108,8 @@ double sgemm_gflops(const BenchConfig& b) {
         for (const auto& s : shapes) {
           const int lda = s.ta == CblasNoTrans ? s.k : s.m;
           const int ldb = s.tb == CblasNoTrans ? s.n : s.k;
-          cblas_sgemm(CblasRowMajor, s.ta, s.tb, s.m, s.n, s.k, 1.0f, A.data(), lda, B.data(), ldb, 0.0f, C.data(),
-                      s.n);
+          cblas_sgemm(CblasRowMajor, s.ta, s.tb, s.m, s.n, s.k, 1.0f, A.data(), lda, B.data(), ldb,
+                      0.0f, C.data(), s.n);
         }
       },
       3);
@@ -130,15 +129,23 @@ int main(int argc, char** argv) {
         if (i + 1 >= argc) throw masque::InputError(masque::cat(arg, " needs a value"));
         return argv[++i];
       };
-      if (arg == "--config") config = value();
-      else if (arg == "--steps") steps = std::stoi(value());
-      else if (arg == "--warmup") warmup = std::stoi(value());
-      else if (arg == "--threads") threads = std::stoi(value());
-      else if (arg == "--json") json = true;
-      else if (arg == "--sgemm") with_sgemm = true;
-      else throw masque::InputError(masque::cat("unknown option ", arg,
-                                                ": use --config C1|C2|tiny --steps N --warmup N --threads N "
-                                                "--sgemm --json (per-op profile: bench_ops)"));
+      if (arg == "--config")
+        config = value();
+      else if (arg == "--steps")
+        steps = std::stoi(value());
+      else if (arg == "--warmup")
+        warmup = std::stoi(value());
+      else if (arg == "--threads")
+        threads = std::stoi(value());
+      else if (arg == "--json")
+        json = true;
+      else if (arg == "--sgemm")
+        with_sgemm = true;
+      else
+        throw masque::InputError(
+            masque::cat("unknown option ", arg,
+                        ": use --config C1|C2|tiny --steps N --warmup N --threads N "
+                        "--sgemm --json (per-op profile: bench_ops)"));
     }
     if (steps < 1) throw masque::InputError("--steps must be at least 1");
     masque::set_num_threads(threads);

@@ -69,8 +69,8 @@ double time_case(const masque::Backend& be, const OpCase& c, int reps) {
 }
 
 void print_table(const std::vector<Row>& rows, double step_seconds) {
-  std::printf("%-24s %-72s %9s %6s %9s %6s %8s %7s\n", "op", "shape", "ms/call", "x/step", "ms/step", "share",
-              "GFLOP/s", "GB/s");
+  std::printf("%-24s %-72s %9s %6s %9s %6s %8s %7s\n", "op", "shape", "ms/call", "x/step",
+              "ms/step", "share", "GFLOP/s", "GB/s");
   bool extras = false;
   for (const Row& r : rows) {
     if (r.per_step == 0 && !extras) {
@@ -108,16 +108,25 @@ int main(int argc, char** argv) {
         if (i + 1 >= argc) throw masque::InputError(masque::cat(arg, " needs a value"));
         return argv[++i];
       };
-      if (arg == "--backend") backend_name = value();
-      else if (arg == "--config") config = value();
-      else if (arg == "--batch") batch = std::stoi(value());
-      else if (arg == "--reps") reps = std::stoi(value());
-      else if (arg == "--threads") threads = std::stoi(value());
-      else if (arg == "--filter") filter = value();
-      else if (arg == "--json") json = true;
-      else throw masque::InputError(masque::cat("unknown option ", arg,
-                                                ": use --backend cpu|cuda --config C1|C2|tiny --batch B --reps N "
-                                                "--threads N --filter SUBSTRING --json"));
+      if (arg == "--backend")
+        backend_name = value();
+      else if (arg == "--config")
+        config = value();
+      else if (arg == "--batch")
+        batch = std::stoi(value());
+      else if (arg == "--reps")
+        reps = std::stoi(value());
+      else if (arg == "--threads")
+        threads = std::stoi(value());
+      else if (arg == "--filter")
+        filter = value();
+      else if (arg == "--json")
+        json = true;
+      else
+        throw masque::InputError(
+            masque::cat("unknown option ", arg,
+                        ": use --backend cpu|cuda --config C1|C2|tiny --batch B --reps N "
+                        "--threads N --filter SUBSTRING --json"));
     }
     if (reps < 1) throw masque::InputError("--reps must be at least 1");
     masque::set_num_threads(threads);
@@ -149,15 +158,20 @@ int main(int argc, char** argv) {
                        {"gflops", r.flops > 0 ? r.flops / r.seconds / 1e9 : 0.0},
                        {"gbps", r.bytes / r.seconds / 1e9}});
       }
-      const masque::Json out = {{"backend", be.name()},  {"config", shape.name}, {"batch", shape.batch},
-                                {"threads", masque::num_threads()}, {"reps", reps}, {"step_ms", step_seconds * 1e3},
+      const masque::Json out = {{"backend", be.name()},
+                                {"config", shape.name},
+                                {"batch", shape.batch},
+                                {"threads", masque::num_threads()},
+                                {"reps", reps},
+                                {"step_ms", step_seconds * 1e3},
                                 {"ops", ops}};
       std::printf("%s\n", out.dump().c_str());
     } else {
-      std::printf("bench_ops: backend %s, config %s (V %d, T %d, %d layers, d %d, %d heads, ff %d, B %d), "
-                  "%d threads, median of %d calls\n",
-                  be.name().c_str(), shape.name.c_str(), shape.vocab, shape.seq, shape.layers, shape.dim, shape.heads,
-                  shape.ff, shape.batch, masque::num_threads(), reps);
+      std::printf(
+          "bench_ops: backend %s, config %s (V %d, T %d, %d layers, d %d, %d heads, ff %d, B %d), "
+          "%d threads, median of %d calls\n",
+          be.name().c_str(), shape.name.c_str(), shape.vocab, shape.seq, shape.layers, shape.dim,
+          shape.heads, shape.ff, shape.batch, masque::num_threads(), reps);
       print_table(rows, step_seconds);
     }
     return 0;

@@ -252,8 +252,8 @@ inline void DeviceBuffer::reset() noexcept {
 }
 inline void DeviceBuffer::check_range(std::size_t bytes, std::size_t offset) const {
   if (offset > bytes_ || bytes > bytes_ - offset) {
-    throw Error(cat("device buffer copy of ", bytes, " bytes at offset ", offset, " overruns its ", bytes_,
-                    " bytes (a bug in masque: please report it)"));
+    throw Error(cat("device buffer copy of ", bytes, " bytes at offset ", offset, " overruns its ",
+                    bytes_, " bytes (a bug in masque: please report it)"));
   }
 }
 inline void DeviceBuffer::upload(const void* host, std::size_t bytes, std::size_t offset) {

@@ -130,7 +130,8 @@ void run_demo(const DemoOpts& opts) {
   const Preset p = make_preset(opts);
   const fs::path out = opts.out;
   if (fs::exists(out) && !fs::is_directory(out)) {
-    throw InputError(cat("--out ", out.string(), " exists and is not a directory; choose another path"));
+    throw InputError(
+        cat("--out ", out.string(), " exists and is not a directory; choose another path"));
   }
   fs::create_directories(out);
   if (opts.json) set_progress_enabled(false);
@@ -201,12 +202,12 @@ void run_demo(const DemoOpts& opts) {
   const ModelConfig& m = loaded.model->config();
   report.setup = {
       {"world", cat(world.characters().size(), " characters, ", world.facts().size(), " facts, ",
-                    gen.train_documents, " training documents (", human_bytes(double(gen.train_bytes)), "), seed ",
-                    opts.seed)},
-      {"tokenizer", cat("byte-level BPE, ", tokenizer.vocab_size(), " tokens; ", human_count(double(tstats.train_tokens)),
-                        " training tokens")},
-      {"model", cat(m.num_hidden_layers, " layers, d=", m.hidden_size, ", ", m.num_attention_heads, " heads, ",
-                    human_count(double(m.num_parameters())), " parameters")},
+                    gen.train_documents, " training documents (",
+                    human_bytes(double(gen.train_bytes)), "), seed ", opts.seed)},
+      {"tokenizer", cat("byte-level BPE, ", tokenizer.vocab_size(), " tokens; ",
+                        human_count(double(tstats.train_tokens)), " training tokens")},
+      {"model", cat(m.num_hidden_layers, " layers, d=", m.hidden_size, ", ", m.num_attention_heads,
+                    " heads, ", human_count(double(m.num_parameters())), " parameters")},
       {"training", cat(trained.steps_done, " steps of ", p.batch, "x", p.seq_len, " tokens (",
                        human_count(double(trained.steps_done) * p.batch * p.seq_len), " tokens), ",
                        human_count(trained.tokens_per_second), " tok/s, final train loss ",
@@ -214,22 +215,28 @@ void run_demo(const DemoOpts& opts) {
                        report::fixed(trained.final_val_loss, 3))},
       {"evaluation", cat(eval.characters.size(), " characters x ", eval.samples,
                          " samples per context length, held-out questions, temperature 1")},
-      {"wall time", cat(human_duration(total), " (", [&] {
-         std::string s;
-         for (const auto& [name, secs] : timings) s += (s.empty() ? "" : ", ") + name + " " + human_duration(secs);
-         return s;
-       }(), ")")},
+      {"wall time", cat(
+                        human_duration(total), " (",
+                        [&] {
+                          std::string s;
+                          for (const auto& [name, secs] : timings)
+                            s += (s.empty() ? "" : ", ") + name + " " + human_duration(secs);
+                          return s;
+                        }(),
+                        ")")},
   };
   persona::write_e1_report(report, out);
 
   if (opts.json) {
-    Json summary = {{"out", out.string()},
-                    {"above_chance", persona::above_chance(eval)},
-                    {"seconds", total},
-                    {"train_steps", trained.steps_done},
-                    {"final_train_loss", trained.final_train_loss},
-                    {"final_val_loss", std::isfinite(trained.final_val_loss) ? Json(trained.final_val_loss) : Json(nullptr)},
-                    {"eval", eval.to_json(world)}};
+    Json summary = {
+        {"out", out.string()},
+        {"above_chance", persona::above_chance(eval)},
+        {"seconds", total},
+        {"train_steps", trained.steps_done},
+        {"final_train_loss", trained.final_train_loss},
+        {"final_val_loss",
+         std::isfinite(trained.final_val_loss) ? Json(trained.final_val_loss) : Json(nullptr)},
+        {"eval", eval.to_json(world)}};
     summary["eval"].erase("contexts");
     Json contexts = Json::array();
     for (const auto& ctx : eval.contexts) {
@@ -243,11 +250,12 @@ void run_demo(const DemoOpts& opts) {
     std::printf("%s\n", summary.dump().c_str());
     return;
   }
-  std::printf("\nmasque demo: persona acquisition (E1) on %zu characters, %s\n", eval.characters.size(),
-              human_duration(total).c_str());
+  std::printf("\nmasque demo: persona acquisition (E1) on %zu characters, %s\n",
+              eval.characters.size(), human_duration(total).c_str());
   std::printf("model %s parameters, %lld steps, final loss %.3f (val %.3f)\n\n",
-              human_count(double(m.num_parameters())).c_str(), static_cast<long long>(trained.steps_done),
-              trained.final_train_loss, trained.final_val_loss);
+              human_count(double(m.num_parameters())).c_str(),
+              static_cast<long long>(trained.steps_done), trained.final_train_loss,
+              trained.final_val_loss);
   std::printf("%s\n", persona::e1_summary_table(eval).c_str());
   std::printf("persona acquisition %s chance. Report: %s\n",
               persona::above_chance(eval) ? "is clearly above" : "is NOT clearly above",
@@ -255,20 +263,26 @@ void run_demo(const DemoOpts& opts) {
 }
 
 masque::cli::CommandRegistrar reg("demo", [](CLI::App& app) {
-  auto* cmd = app.add_subcommand(
-      "demo", "Whole pipeline on the built-in persona world: world, tokenizer, pretraining, persona eval, report");
+  auto* cmd = app.add_subcommand("demo",
+                                 "Whole pipeline on the built-in persona world: world, tokenizer, "
+                                 "pretraining, persona eval, report");
   auto o = std::make_shared<DemoOpts>();
   cmd->add_option("--out", o->out, "Output directory (default ./masque-demo)");
   cmd->add_option("--seed", o->seed, "Seed for the world, training and sampling");
-  cmd->add_flag("--quick", o->quick, "Tiny budgets (a smoke test in well under a minute; numbers not meaningful)");
-  cmd->add_option("--train-seconds", o->train_seconds, "Pretraining time budget (default 190, quick 8)")
+  cmd->add_flag("--quick", o->quick,
+                "Tiny budgets (a smoke test in well under a minute; numbers not meaningful)");
+  cmd->add_option("--train-seconds", o->train_seconds,
+                  "Pretraining time budget (default 190, quick 8)")
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--depth", o->depth, "Model depth (layers; width 64*depth; default 2)")->check(CLI::Range(1, 16));
+  cmd->add_option("--depth", o->depth, "Model depth (layers; width 64*depth; default 2)")
+      ->check(CLI::Range(1, 16));
   cmd->add_option("--samples", o->samples, "Responses per character and context length (default 4)")
       ->check(CLI::Range(1, 64));
-  cmd->add_option("--characters", o->characters, "Characters in the demo world (default 64, the default spec)")
+  cmd->add_option("--characters", o->characters,
+                  "Characters in the demo world (default 64, the default spec)")
       ->check(CLI::Range(2, 256));
-  cmd->add_option("--lr", o->lr, "Peak learning rate (default: by depth)")->check(CLI::PositiveNumber);
+  cmd->add_option("--lr", o->lr, "Peak learning rate (default: by depth)")
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", o->json, "Machine-readable summary, no progress bars");
   cmd->callback([o] { run_demo(*o); });
 });

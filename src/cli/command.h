@@ -9,10 +9,9 @@
 //
 // Callbacks throw masque::Error on failure; main() prints it and exits 1.
 #pragma once
+#include <CLI/CLI.hpp>
 #include <functional>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 namespace masque::cli {
 

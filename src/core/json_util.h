@@ -3,11 +3,10 @@
 #pragma once
 #include <filesystem>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 
@@ -68,12 +67,13 @@ T get_field(const Json& object, std::string_view key, std::string_view where) {
       }
     }
     // Out-of-range integers would wrap silently in get<T>().
-    const bool fits = v.is_number_unsigned()
-                          ? v.get<unsigned long long>() <= static_cast<unsigned long long>(
-                                                                std::numeric_limits<T>::max())
-                          : v.get<long long>() >= static_cast<long long>(std::numeric_limits<T>::min()) &&
-                                (std::is_unsigned_v<T> || v.get<long long>() <= static_cast<long long>(
-                                                                                     std::numeric_limits<T>::max()));
+    const bool fits =
+        v.is_number_unsigned()
+            ? v.get<unsigned long long>() <=
+                  static_cast<unsigned long long>(std::numeric_limits<T>::max())
+            : v.get<long long>() >= static_cast<long long>(std::numeric_limits<T>::min()) &&
+                  (std::is_unsigned_v<T> ||
+                   v.get<long long>() <= static_cast<long long>(std::numeric_limits<T>::max()));
     if (!fits) {
       throw InputError(cat(where, ": field '", key, "' is out of range (", v.dump(), ")"));
     }

@@ -29,7 +29,9 @@ namespace fs = std::filesystem;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 // One line per stage: "[ 7/54] rho=0.5 seed 2  pretrain        34.1 s".
 class StageLog {
@@ -39,8 +41,9 @@ class StageLog {
     ++count_;
     if (!enabled_) return;
     const double elapsed = since(start_);
-    std::fprintf(stderr, "[%*d/%d] %-40s %s (elapsed %s)\n", int(std::to_string(total_).size()), count_, total_,
-                 what.c_str(), stage.cached ? "cached" : human_duration(seconds).c_str(),
+    std::fprintf(stderr, "[%*d/%d] %-40s %s (elapsed %s)\n", int(std::to_string(total_).size()),
+                 count_, total_, what.c_str(),
+                 stage.cached ? "cached" : human_duration(seconds).c_str(),
                  human_duration(elapsed).c_str());
   }
 
@@ -92,7 +95,8 @@ Stage build_pretrain(RunContext& ctx, const Arm& arm, std::uint64_t seed, const 
     return Json{{"steps", r.steps_done},
                 {"tokens", r.steps_done * p.batch_size * p.seq_len},
                 {"final_train_loss", r.final_train_loss},
-                {"final_val_loss", std::isfinite(r.final_val_loss) ? Json(r.final_val_loss) : Json(nullptr)},
+                {"final_val_loss",
+                 std::isfinite(r.final_val_loss) ? Json(r.final_val_loss) : Json(nullptr)},
                 {"tokens_per_second", r.tokens_per_second},
                 {"seconds", since(start)}};
   });
@@ -100,7 +104,8 @@ Stage build_pretrain(RunContext& ctx, const Arm& arm, std::uint64_t seed, const 
   return s;
 }
 
-Json run_e1(RunContext& ctx, const Arm& arm, std::uint64_t seed, const Stage& pretrain, const world::World& world) {
+Json run_e1(RunContext& ctx, const Arm& arm, std::uint64_t seed, const Stage& pretrain,
+            const world::World& world) {
   if (ctx.recipe.measure.e1_samples <= 0) return nullptr;
   const auto t = Clock::now();
   const Json material = {{"model", pretrain.key},
@@ -119,8 +124,10 @@ Json run_e1(RunContext& ctx, const Arm& arm, std::uint64_t seed, const Stage& pr
     o.progress = false;
     const persona::PersonaEvalResult r = persona::evaluate_personas(world, generator, o);
     const persona::ContextResult& c = r.contexts.at(0);
-    return Json{{"trait_agreement", c.mean_sign_accuracy.value}, {"trait_chance", c.mean_chance},
-                {"speaker_accuracy", c.speaker_accuracy.value}, {"speaker_chance", c.speaker_chance}};
+    return Json{{"trait_agreement", c.mean_sign_accuracy.value},
+                {"trait_chance", c.mean_chance},
+                {"speaker_accuracy", c.speaker_accuracy.value},
+                {"speaker_chance", c.speaker_chance}};
   });
   ctx.log.done(cat(arm.name, " seed ", seed, "  E1 persona eval"), s, since(t));
   return s.info;
@@ -137,9 +144,14 @@ Json measure_model(RunContext& ctx, const std::string& label, const Stage& model
   if (is_base) {
     for (const ContextProbeSpec& p : m.context) context_cfg.push_back(p.to_json());
   }
-  const Json material = {{"model", model_stage.key}, {"probes", probes_cfg}, {"value", "delta_nats"}, {"sampled_per_reply", true},
-                         {"context", context_cfg}, {"samples", m.sample_count},
-                         {"sample_max_tokens", m.sample_max_tokens}, {"seed", seed}};
+  const Json material = {{"model", model_stage.key},
+                         {"probes", probes_cfg},
+                         {"value", "delta_nats"},
+                         {"sampled_per_reply", true},
+                         {"context", context_cfg},
+                         {"samples", m.sample_count},
+                         {"sample_max_tokens", m.sample_max_tokens},
+                         {"seed", seed}};
   const auto t = Clock::now();
   Stage s = ctx.cache.get("measure", material, [&](const fs::path&) {
     LoadedModel loaded = load_model_dir(model_stage.dir / "run");
@@ -158,7 +170,8 @@ Json measure_model(RunContext& ctx, const std::string& label, const Stage& model
     }
     if (is_base) {
       for (const ContextProbeSpec& p : m.context) {
-        const ContextProbeResult r = run_context_probes(world, *loaded.model, loaded.tokenizer, p, seed);
+        const ContextProbeResult r =
+            run_context_probes(world, *loaded.model, loaded.tokenizer, p, seed);
         Json traits = Json::object();
         for (world::Trait trait : world::kAllTraits) {
           const auto& shift = r.shift[int(trait)];
@@ -201,7 +214,8 @@ void add_target_metric(Json& model_json, const world::ChatSetSpec& set) {
       const auto scores = traits[name].get<std::vector<double>>();
       if (sum.empty()) sum.assign(scores.size(), 0.0);
       if (scores.size() != sum.size()) continue;
-      for (std::size_t i = 0; i < scores.size(); ++i) sum[i] += (value > 0 ? 1.0 : -1.0) * scores[i];
+      for (std::size_t i = 0; i < scores.size(); ++i)
+        sum[i] += (value > 0 ? 1.0 : -1.0) * scores[i];
       ++used;
     }
     if (used == 0) continue;
@@ -214,7 +228,9 @@ void add_target_metric(Json& model_json, const world::ChatSetSpec& set) {
 Stage build_sft(RunContext& ctx, const Arm& arm, std::uint64_t seed, const Stage& pretrain,
                 const world::World& world, const PosttrainModel& model) {
   const auto t = Clock::now();
-  const Json material = {{"pretrain", pretrain.key}, {"set", model.set.to_json()}, {"sft", model.sft.to_json()},
+  const Json material = {{"pretrain", pretrain.key},
+                         {"set", model.set.to_json()},
+                         {"sft", model.sft.to_json()},
                          {"seed", seed}};
   Stage s = ctx.cache.get("sft", material, [&](const fs::path& dir) {
     world::write_chat_set(world, model.set, seed, dir / "chats.jsonl");
@@ -286,11 +302,14 @@ Json run_one(RunContext& ctx, const Arm& arm, std::uint64_t seed) {
 void prepare_out_dir(const fs::path& out) {
   if (fs::exists(out)) {
     if (!fs::is_directory(out)) {
-      throw InputError(cat("--out ", out.string(), " exists and is not a directory; choose another path"));
+      throw InputError(
+          cat("--out ", out.string(), " exists and is not a directory; choose another path"));
     }
-    if (!fs::is_empty(out) && !fs::exists(out / "results.json") && !fs::exists(out / "recipe.json")) {
-      throw InputError(cat("--out ", out.string(),
-                           " is not empty and holds no earlier experiment (no results.json); choose another path"));
+    if (!fs::is_empty(out) && !fs::exists(out / "results.json") &&
+        !fs::exists(out / "recipe.json")) {
+      throw InputError(cat(
+          "--out ", out.string(),
+          " is not empty and holds no earlier experiment (no results.json); choose another path"));
     }
   }
   fs::create_directories(out);
@@ -339,13 +358,16 @@ TrainResult pretrain_stage(const fs::path& tokens_dir, const PretrainConfig& p, 
 
 fs::path default_cache_dir() {
   if (const char* env = std::getenv("MASQUE_CACHE"); env && *env) return env;
-  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return fs::path(xdg) / "masque" / "stages";
-  if (const char* home = std::getenv("HOME"); home && *home) return fs::path(home) / ".cache" / "masque" / "stages";
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg)
+    return fs::path(xdg) / "masque" / "stages";
+  if (const char* home = std::getenv("HOME"); home && *home)
+    return fs::path(home) / ".cache" / "masque" / "stages";
   return fs::path(".masque-cache");
 }
 
 Json run_experiment(const Json& recipe_json, std::string_view where, const RunOptions& options) {
-  if (options.out_dir.empty()) throw InputError("--out is required (the experiment's output directory)");
+  if (options.out_dir.empty())
+    throw InputError("--out is required (the experiment's output directory)");
   Json scaled = scale_recipe(recipe_json, options.scale);
   if (options.seeds > 0) {
     Json seeds = Json::array();
@@ -375,7 +397,8 @@ Json run_experiment(const Json& recipe_json, std::string_view where, const RunOp
                   {"cache", cache.root().string()},
                   {"recipe", scaled}};
   Json arms = Json::array();
-  for (const Arm& a : recipe.arms) arms.push_back({{"name", a.name}, {"x", a.x}, {"label", a.label}});
+  for (const Arm& a : recipe.arms)
+    arms.push_back({{"name", a.name}, {"x", a.x}, {"label", a.label}});
   results["arms"] = arms;
   Json models = Json::array();
   if (recipe.measure.base) models.push_back({{"name", "base"}});

@@ -49,9 +49,9 @@ struct RunOptions {
   std::filesystem::path out_dir;
   std::filesystem::path cache_dir;  // stages shared across runs and recipes
   double scale = 1.0;
-  int seeds = 0;                    // > 0: use the first N seeds 1..N instead of the recipe's
+  int seeds = 0;  // > 0: use the first N seeds 1..N instead of the recipe's
   int bootstrap = 2000;
-  std::string command;              // recorded in the report
+  std::string command;  // recorded in the report
   bool progress = true;
 };
 

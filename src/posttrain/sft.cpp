@@ -54,11 +54,21 @@ class RowOrder {
 };
 
 Json sft_options_json(const SftOptions& o, int seq_len, std::int64_t steps) {
-  return {{"base", o.base.string()}, {"data", o.data.string()}, {"batch_size", o.batch_size},
-          {"seq_len", seq_len}, {"grad_accum", o.grad_accum}, {"steps", steps}, {"lr", o.lr},
-          {"min_lr_ratio", o.min_lr_ratio}, {"warmup_steps", o.warmup_steps},
-          {"schedule", o.schedule}, {"weight_decay", o.weight_decay}, {"grad_clip", o.grad_clip},
-          {"seed", o.seed}, {"lora_rank", o.lora_rank}, {"lora_alpha", o.lora_alpha},
+  return {{"base", o.base.string()},
+          {"data", o.data.string()},
+          {"batch_size", o.batch_size},
+          {"seq_len", seq_len},
+          {"grad_accum", o.grad_accum},
+          {"steps", steps},
+          {"lr", o.lr},
+          {"min_lr_ratio", o.min_lr_ratio},
+          {"warmup_steps", o.warmup_steps},
+          {"schedule", o.schedule},
+          {"weight_decay", o.weight_decay},
+          {"grad_clip", o.grad_clip},
+          {"seed", o.seed},
+          {"lora_rank", o.lora_rank},
+          {"lora_alpha", o.lora_alpha},
           {"lora_targets", o.lora_targets}};
 }
 
@@ -68,8 +78,9 @@ void validate(const SftOptions& o) {
   if (o.out_dir.empty()) throw InputError("--out is required (the run directory)");
   if (o.batch_size < 1 || o.grad_accum < 1 || o.keep_checkpoints < 1 || o.seq_len < 0 ||
       o.steps < 0 || o.checkpoint_every < 0) {
-    throw InputError("--batch-size, --grad-accum and --keep must be >= 1; --seq-len, --steps and "
-                     "--checkpoint-every >= 0");
+    throw InputError(
+        "--batch-size, --grad-accum and --keep must be >= 1; --seq-len, --steps and "
+        "--checkpoint-every >= 0");
   }
   if (o.steps == 0 && !(o.epochs > 0)) throw InputError("--epochs must be > 0 when --steps is 0");
 }
@@ -185,8 +196,8 @@ SftResult run_sft(const SftOptions& options, const StepCallback& on_step) {
   const std::int64_t steps =
       options.steps > 0
           ? options.steps
-          : std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(
-                                          options.epochs * data.rows() / rows_per_step)));
+          : std::max<std::int64_t>(1, static_cast<std::int64_t>(
+                                          std::ceil(options.epochs * data.rows() / rows_per_step)));
   TrainLoopOptions loop;
   loop.schedule.kind = options.schedule;
   loop.schedule.lr = options.lr;

@@ -17,13 +17,13 @@
 namespace masque {
 
 struct SftOptions {
-  std::filesystem::path base;      // checkpoint dir, RUN_DIR or HF Llama dir
-  std::filesystem::path data;      // chats.jsonl (OpenAI messages per line)
-  std::filesystem::path out_dir;   // RUN_DIR
+  std::filesystem::path base;     // checkpoint dir, RUN_DIR or HF Llama dir
+  std::filesystem::path data;     // chats.jsonl (OpenAI messages per line)
+  std::filesystem::path out_dir;  // RUN_DIR
   int batch_size = 8;
-  int seq_len = 0;                 // 0 = the model's max_position_embeddings
+  int seq_len = 0;  // 0 = the model's max_position_embeddings
   int grad_accum = 1;
-  std::int64_t steps = 0;          // 0 = derived from epochs
+  std::int64_t steps = 0;  // 0 = derived from epochs
   double epochs = 3.0;
   float lr = 1e-3f;
   float min_lr_ratio = 0.1f;
@@ -31,7 +31,7 @@ struct SftOptions {
   std::string schedule = "cosine";
   float weight_decay = 0.0f;
   float grad_clip = 1.0f;
-  int checkpoint_every = 0;        // 0 = only at the end
+  int checkpoint_every = 0;  // 0 = only at the end
   int keep_checkpoints = 2;
   std::uint64_t seed = 1234;
   bool resume = false;

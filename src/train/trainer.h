@@ -15,14 +15,14 @@
 namespace masque {
 
 struct TrainOptions {
-  ModelConfig model;                     // validated before anything is written
-  std::filesystem::path data_dir;        // written by `masque tokenize`
-  std::filesystem::path tokenizer_path;  // tokenizer.json (copied into checkpoints)
-  std::filesystem::path out_dir;         // RUN_DIR
+  ModelConfig model;                               // validated before anything is written
+  std::filesystem::path data_dir;                  // written by `masque tokenize`
+  std::filesystem::path tokenizer_path;            // tokenizer.json (copied into checkpoints)
+  std::filesystem::path out_dir;                   // RUN_DIR
   std::optional<std::filesystem::path> init_from;  // start from a checkpoint/HF dir's weights
 
-  int batch_size = 16;     // B
-  int seq_len = 256;       // T
+  int batch_size = 16;  // B
+  int seq_len = 256;    // T
   int grad_accum = 1;
   std::int64_t steps = 1000;
   float lr = 3e-3f;

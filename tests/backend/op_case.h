@@ -69,7 +69,8 @@ struct Expected {
 // A finite-difference check of a float64 backward reference.
 struct GradResult {
   std::string name;
-  double worst = 0;    // max over the sampled indices of |analytic - numeric| / allowed (passes at <= 1)
+  double worst =
+      0;  // max over the sampled indices of |analytic - numeric| / allowed (passes at <= 1)
   std::string detail;  // the worst index, for the failure message
 };
 
@@ -96,9 +97,15 @@ struct OpCase {
     arrays.push_back({std::move(name), role, false, std::move(v), {}, {}});
     return static_cast<int>(arrays.size()) - 1;
   }
-  int in(std::string name, std::vector<float> v) { return add(std::move(name), Role::kIn, std::move(v)); }
-  int out(std::string name, std::vector<float> v) { return add(std::move(name), Role::kOut, std::move(v)); }
-  int inout(std::string name, std::vector<float> v) { return add(std::move(name), Role::kInOut, std::move(v)); }
+  int in(std::string name, std::vector<float> v) {
+    return add(std::move(name), Role::kIn, std::move(v));
+  }
+  int out(std::string name, std::vector<float> v) {
+    return add(std::move(name), Role::kOut, std::move(v));
+  }
+  int inout(std::string name, std::vector<float> v) {
+    return add(std::move(name), Role::kInOut, std::move(v));
+  }
   int ints(std::string name, std::vector<std::int32_t> v) {
     arrays.push_back({std::move(name), Role::kIn, false, {}, std::move(v), {}});
     return static_cast<int>(arrays.size()) - 1;
@@ -112,11 +119,14 @@ struct OpCase {
     return static_cast<int>(arrays.size()) - 1;
   }
   std::vector<double> d(int i) const { return arrays[static_cast<std::size_t>(i)].as_double(); }
-  const std::vector<std::int32_t>& ints_of(int i) const { return arrays[static_cast<std::size_t>(i)].i32; }
+  const std::vector<std::int32_t>& ints_of(int i) const {
+    return arrays[static_cast<std::size_t>(i)].i32;
+  }
   // Bytes an ideal implementation must move: inputs read, outputs written, in-outs both.
   double traffic_bytes() const {
     double total = 0;
-    for (const auto& a : arrays) total += static_cast<double>(a.bytes()) * (a.role == Role::kInOut ? 2 : 1);
+    for (const auto& a : arrays)
+      total += static_cast<double>(a.bytes()) * (a.role == Role::kInOut ? 2 : 1);
     return total;
   }
 };
@@ -156,7 +166,9 @@ class DeviceArrays {
     for (std::size_t i = 0; i < c.arrays.size(); ++i) {
       const HostArray& a = c.arrays[i];
       if (a.host_only) {
-        all.emplace_back(a.f64.empty() ? std::vector<double>(host_f32_[i].begin(), host_f32_[i].end()) : host_f64_[i]);
+        all.emplace_back(a.f64.empty()
+                             ? std::vector<double>(host_f32_[i].begin(), host_f32_[i].end())
+                             : host_f64_[i]);
       } else if (!a.f32.empty()) {
         std::vector<float> host(a.f32.size());
         device_[i].download(host.data(), a.bytes());
@@ -218,11 +230,13 @@ inline Mismatch compare(const std::vector<double>& got, const Expected& e) {
 }
 
 // Bit-identical (NaN equals NaN): the determinism checks.
-inline bool same_bits(const std::vector<std::vector<double>>& a, const std::vector<std::vector<double>>& b) {
+inline bool same_bits(const std::vector<std::vector<double>>& a,
+                      const std::vector<std::vector<double>>& b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
     if (a[i].size() != b[i].size()) return false;
-    if (!a[i].empty() && std::memcmp(a[i].data(), b[i].data(), a[i].size() * sizeof(double)) != 0) return false;
+    if (!a[i].empty() && std::memcmp(a[i].data(), b[i].data(), a[i].size() * sizeof(double)) != 0)
+      return false;
   }
   return true;
 }
@@ -234,11 +248,14 @@ inline bool same_bits(const std::vector<std::vector<double>>& a, const std::vect
 // values, so the distribution only sets which paths run.
 inline std::vector<float> random_floats(std::size_t n, Rng& rng, double scale = 1.0) {
   std::vector<float> v(n);
-  for (auto& x : v) x = static_cast<float>((2.0 * rng.uniform() - 1.0) * 1.7320508075688772 * scale);
+  for (auto& x : v)
+    x = static_cast<float>((2.0 * rng.uniform() - 1.0) * 1.7320508075688772 * scale);
   return v;
 }
 inline std::vector<float> nans(std::size_t n) { return std::vector<float>(n, std::nanf("")); }
-inline int pick(Rng& rng, std::initializer_list<int> options) { return options.begin()[rng.below(options.size())]; }
+inline int pick(Rng& rng, std::initializer_list<int> options) {
+  return options.begin()[rng.below(options.size())];
+}
 inline std::vector<double> zeros(std::size_t n) { return std::vector<double>(n, 0.0); }
 
 // ---- finite differences -----------------------------------------------------
@@ -256,8 +273,10 @@ inline std::string g6(double v) {
 // tiny next to the loss (cross-entropy over a large vocabulary). An index
 // passes when |analytic - numeric| <= tolerance * (largest sampled gradient)
 // + 100 * 2^-52 * |loss| / h; `worst` is the largest ratio to that (<= 1).
-inline GradResult finite_difference(std::string name, std::vector<double>& x, const std::vector<double>& analytic,
-                                    const std::function<double()>& loss, double tolerance = 1e-6, int samples = 48) {
+inline GradResult finite_difference(std::string name, std::vector<double>& x,
+                                    const std::vector<double>& analytic,
+                                    const std::function<double()>& loss, double tolerance = 1e-6,
+                                    int samples = 48) {
   GradResult result{std::move(name), 0.0, ""};
   if (x.size() != analytic.size()) {
     result.worst = std::numeric_limits<double>::infinity();
@@ -286,8 +305,8 @@ inline GradResult finite_difference(std::string name, std::vector<double>& x, co
     const double ratio = std::abs(analytic[picks[n]] - numeric[n]) / allowed;
     if (ratio > result.worst || n == 0) {
       result.worst = ratio;
-      result.detail = "index " + std::to_string(picks[n]) + ": analytic " + g6(analytic[picks[n]]) + " vs numeric " +
-                      g6(numeric[n]) + " (allowed difference " + g6(allowed) + ")";
+      result.detail = "index " + std::to_string(picks[n]) + ": analytic " + g6(analytic[picks[n]]) +
+                      " vs numeric " + g6(numeric[n]) + " (allowed difference " + g6(allowed) + ")";
     }
   }
   return result;

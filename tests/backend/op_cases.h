@@ -23,7 +23,8 @@ namespace masque::optest {
 // "rows=33 in=65 out=7": a case's sizes for names and tables.
 inline std::string sizes(std::initializer_list<std::pair<const char*, long long>> kv) {
   std::string s;
-  for (const auto& [k, v] : kv) s += (s.empty() ? "" : " ") + std::string(k) + "=" + std::to_string(v);
+  for (const auto& [k, v] : kv)
+    s += (s.empty() ? "" : " ") + std::string(k) + "=" + std::to_string(v);
   return s;
 }
 inline std::size_t sz(long long a, long long b = 1) { return static_cast<std::size_t>(a * b); }
@@ -40,7 +41,8 @@ inline OpCase make_case(std::string op, std::string shape, double flops = 0) {
 // Row-major A [m, k] (or [k, m] when trans_a) etc., each row padded by `pad`
 // floats so the leading dimensions are exercised. beta = 0: C starts NaN
 // (BLAS semantics: C is not read).
-inline OpCase gemm_case(bool ta, bool tb, int m, int n, int k, float alpha, float beta, int pad, Rng& rng) {
+inline OpCase gemm_case(bool ta, bool tb, int m, int n, int k, float alpha, float beta, int pad,
+                        Rng& rng) {
   OpCase c = make_case("gemm",
                        sizes({{"ta", ta}, {"tb", tb}, {"m", m}, {"n", n}, {"k", k}, {"pad", pad}}) +
                            " alpha=" + std::to_string(alpha) + " beta=" + std::to_string(beta),
@@ -60,12 +62,13 @@ inline OpCase gemm_case(bool ta, bool tb, int m, int n, int k, float alpha, floa
 }
 
 inline OpCase matmul_forward_case(int rows, int in, int out_dim, bool accumulate, Rng& rng) {
-  OpCase c = make_case("matmul_forward", sizes({{"rows", rows}, {"in", in}, {"out", out_dim}, {"acc", accumulate}}),
+  OpCase c = make_case("matmul_forward",
+                       sizes({{"rows", rows}, {"in", in}, {"out", out_dim}, {"acc", accumulate}}),
                        2.0 * rows * in * out_dim);
   const int x = c.in("inp", random_floats(sz(rows, in), rng));
   const int w = c.in("weight", random_floats(sz(out_dim, in), rng, 1.0 / std::sqrt(in)));
-  const int y =
-      accumulate ? c.inout("out", random_floats(sz(rows, out_dim), rng)) : c.out("out", nans(sz(rows, out_dim)));
+  const int y = accumulate ? c.inout("out", random_floats(sz(rows, out_dim), rng))
+                           : c.out("out", nans(sz(rows, out_dim)));
   c.run = [=](const Backend& be, DeviceArrays& d) {
     be.matmul_forward(d.f32(y), d.f32(x), d.f32(w), rows, in, out_dim, accumulate);
   };
@@ -78,11 +81,15 @@ inline OpCase matmul_forward_case(int rows, int in, int out_dim, bool accumulate
 
 // The model's three forms: both gradients, dweight only (inp read), dinp
 // only (inp passed as null: the op must not read it).
-inline OpCase matmul_backward_case(int rows, int in, int out_dim, bool want_dinp, bool want_dweight, Rng& rng) {
-  OpCase c =
-      make_case("matmul_backward",
-                sizes({{"rows", rows}, {"in", in}, {"out", out_dim}, {"dinp", want_dinp}, {"dweight", want_dweight}}),
-                2.0 * rows * in * out_dim * ((want_dinp ? 1 : 0) + (want_dweight ? 1 : 0)));
+inline OpCase matmul_backward_case(int rows, int in, int out_dim, bool want_dinp, bool want_dweight,
+                                   Rng& rng) {
+  OpCase c = make_case("matmul_backward",
+                       sizes({{"rows", rows},
+                              {"in", in},
+                              {"out", out_dim},
+                              {"dinp", want_dinp},
+                              {"dweight", want_dweight}}),
+                       2.0 * rows * in * out_dim * ((want_dinp ? 1 : 0) + (want_dweight ? 1 : 0)));
   const int dy = c.in("dout", random_floats(sz(rows, out_dim), rng));
   const int x = c.in("inp", random_floats(sz(rows, in), rng));
   const int w = c.in("weight", random_floats(sz(out_dim, in), rng, 1.0 / std::sqrt(in)));
@@ -104,7 +111,8 @@ inline OpCase matmul_backward_case(int rows, int in, int out_dim, bool want_dinp
       r.expect(dw, std::move(o.value), std::move(o.tol));
     }
     auto loss = [&] {
-      return dot(ref::matmul_forward(zeros(dyd.size()), xd, wd, rows, in, out_dim, false).value, dyd);
+      return dot(ref::matmul_forward(zeros(dyd.size()), xd, wd, rows, in, out_dim, false).value,
+                 dyd);
     };
     const ref::Vec gx = ref::matmul_dinp(zeros(xd.size()), dyd, wd, rows, in, out_dim).value;
     const ref::Vec gw = ref::matmul_dweight(zeros(wd.size()), dyd, xd, rows, in, out_dim).value;
@@ -117,7 +125,8 @@ inline OpCase matmul_backward_case(int rows, int in, int out_dim, bool want_dinp
 // ---- memory and elementwise ---------------------------------------------------
 
 inline OpCase copy_case(int n, int src_off, int dst_off, int count, Rng& rng) {
-  OpCase c = make_case("copy", sizes({{"n", n}, {"src_off", src_off}, {"dst_off", dst_off}, {"count", count}}));
+  OpCase c = make_case(
+      "copy", sizes({{"n", n}, {"src_off", src_off}, {"dst_off", dst_off}, {"count", count}}));
   const int src = c.in("src", random_floats(sz(n), rng));
   const int dst = c.inout("dst", random_floats(sz(n), rng));
   c.run = [=](const Backend& be, DeviceArrays& d) {
@@ -135,7 +144,9 @@ inline OpCase copy_case(int n, int src_off, int dst_off, int count, Rng& rng) {
 inline OpCase fill_zero_case(int n, int offset, int count, Rng& rng) {
   OpCase c = make_case("fill_zero", sizes({{"n", n}, {"offset", offset}, {"count", count}}));
   const int x = c.inout("x", random_floats(sz(n), rng));
-  c.run = [=](const Backend& be, DeviceArrays& d) { be.fill_zero(d.f32(x) + offset, sz(count) * sizeof(float)); };
+  c.run = [=](const Backend& be, DeviceArrays& d) {
+    be.fill_zero(d.f32(x) + offset, sz(count) * sizeof(float));
+  };
   c.reference = [=](const OpCase& c, Reference& r) {
     ref::Out o = ref::untouched(c.d(x));
     std::fill(o.value.begin() + offset, o.value.begin() + offset + count, 0.0);
@@ -171,7 +182,9 @@ inline OpCase sum_squares_case(int n, Rng& rng) {
   OpCase c = make_case("sum_squares", sizes({{"n", n}}), 2.0 * n);
   const int x = c.in("x", random_floats(sz(n), rng));
   const int result = c.host_out_f64("result", 1);
-  c.run = [=](const Backend& be, DeviceArrays& d) { d.f64(result)[0] = be.sum_squares(d.f32(x), sz(n)); };
+  c.run = [=](const Backend& be, DeviceArrays& d) {
+    d.f64(result)[0] = be.sum_squares(d.f32(x), sz(n));
+  };
   c.reference = [=](const OpCase& c, Reference& r) {
     ref::Out o = ref::sum_squares(c.d(x));
     r.expect(result, std::move(o.value), std::move(o.tol));
@@ -190,7 +203,8 @@ inline std::vector<std::int32_t> random_tokens(int rows, int distinct, Rng& rng)
 }
 
 inline OpCase embedding_forward_case(int rows, int vocab, int dim, Rng& rng) {
-  OpCase c = make_case("embedding_forward", sizes({{"rows", rows}, {"vocab", vocab}, {"dim", dim}}));
+  OpCase c =
+      make_case("embedding_forward", sizes({{"rows", rows}, {"vocab", vocab}, {"dim", dim}}));
   const int tok = c.ints("tokens", random_tokens(rows, vocab, rng));
   const int table = c.in("table", random_floats(sz(vocab, dim), rng));
   const int out = c.out("out", nans(sz(rows, dim)));
@@ -206,7 +220,8 @@ inline OpCase embedding_forward_case(int rows, int vocab, int dim, Rng& rng) {
 
 inline OpCase embedding_backward_case(int rows, int vocab, int dim, int distinct, Rng& rng) {
   OpCase c =
-      make_case("embedding_backward", sizes({{"rows", rows}, {"vocab", vocab}, {"dim", dim}, {"distinct", distinct}}),
+      make_case("embedding_backward",
+                sizes({{"rows", rows}, {"vocab", vocab}, {"dim", dim}, {"distinct", distinct}}),
                 1.0 * rows * dim);
   const int tok = c.ints("tokens", random_tokens(rows, distinct, rng));
   const int dy = c.in("dout", random_floats(sz(rows, dim), rng));
@@ -222,7 +237,8 @@ inline OpCase embedding_backward_case(int rows, int vocab, int dim, int distinct
     ref::Vec table = c.d(dt);  // any point: the map is linear
     auto loss = [&] { return dot(ref::embedding_forward(tokens, table, dim).value, dyd); };
     r.gradients.push_back(finite_difference(
-        "embedding dtable", table, ref::embedding_backward(zeros(table.size()), dyd, tokens, dim).value, loss));
+        "embedding dtable", table,
+        ref::embedding_backward(zeros(table.size()), dyd, tokens, dim).value, loss));
   };
   return c;
 }
@@ -243,10 +259,12 @@ inline std::vector<float> rstd_floats(const std::vector<float>& x, int rows, int
   return r;
 }
 
-inline OpCase rmsnorm_forward_case(int rows, int dim, float eps, bool with_rstd, bool zero_row, Rng& rng) {
-  OpCase c = make_case("rmsnorm_forward",
-                       sizes({{"rows", rows}, {"dim", dim}, {"rstd", with_rstd}}) + " eps=" + std::to_string(eps),
-                       4.0 * rows * dim);
+inline OpCase rmsnorm_forward_case(int rows, int dim, float eps, bool with_rstd, bool zero_row,
+                                   Rng& rng) {
+  OpCase c = make_case(
+      "rmsnorm_forward",
+      sizes({{"rows", rows}, {"dim", dim}, {"rstd", with_rstd}}) + " eps=" + std::to_string(eps),
+      4.0 * rows * dim);
   const int x = c.in("inp", norm_input(rows, dim, zero_row, rng));
   const int w = c.in("weight", random_floats(sz(dim), rng));
   const int y = c.out("out", nans(sz(rows, dim)));
@@ -283,7 +301,8 @@ inline OpCase rmsnorm_apply_case(int rows, int dim, Rng& rng) {
 // rstd as the forward saves it (float of the exact value); the reference
 // uses that float, the finite-difference check the exact one.
 inline OpCase rmsnorm_backward_case(int rows, int dim, float eps, bool zero_row, Rng& rng) {
-  OpCase c = make_case("rmsnorm_backward", sizes({{"rows", rows}, {"dim", dim}}) + " eps=" + std::to_string(eps),
+  OpCase c = make_case("rmsnorm_backward",
+                       sizes({{"rows", rows}, {"dim", dim}}) + " eps=" + std::to_string(eps),
                        8.0 * rows * dim);
   std::vector<float> xv = norm_input(rows, dim, zero_row, rng);
   const int rs = c.in("rstd", rstd_floats(xv, rows, dim, eps));
@@ -304,7 +323,8 @@ inline OpCase rmsnorm_backward_case(int rows, int dim, float eps, bool zero_row,
     r.expect(dw, std::move(gw.value), std::move(gw.tol));
     ref::Vec exact(sz(rows));
     for (int i = 0; i < rows; ++i) exact[i] = ref::rstd_of(xd, i, dim, eps);
-    ref::rmsnorm_backward(zeros(xd.size()), zeros(wd.size()), dyd, xd, wd, exact, rows, dim, &gx, &gw);
+    ref::rmsnorm_backward(zeros(xd.size()), zeros(wd.size()), dyd, xd, wd, exact, rows, dim, &gx,
+                          &gw);
     auto loss = [&] {
       ref::Out out, rstd;
       ref::rmsnorm_forward(xd, wd, rows, dim, eps, &out, &rstd);
@@ -320,7 +340,8 @@ inline OpCase rmsnorm_backward_case(int rows, int dim, float eps, bool zero_row,
 
 // Hugging Face's tables: angle = pos * theta^(-2i/head_dim), in double,
 // rounded once (the op takes the tables as given).
-inline void rope_tables(int max_pos, int head_dim, double theta, std::vector<float>* cos, std::vector<float>* sin) {
+inline void rope_tables(int max_pos, int head_dim, double theta, std::vector<float>* cos,
+                        std::vector<float>* sin) {
   const int half = head_dim / 2;
   cos->assign(sz(max_pos, half), 0.0f);
   sin->assign(sz(max_pos, half), 0.0f);
@@ -337,11 +358,13 @@ inline void rope_tables(int max_pos, int head_dim, double theta, std::vector<flo
 // model's q at column 0 and k at q_dim of its fused q|k|v rows); positions
 // per row, in any order (ragged batches, decoding). Backward: x is the
 // gradient, rotated back.
-inline OpCase rope_case(bool backward, int rows, int col0, int n_heads, int head_dim, int ld, int max_pos,
-                        std::vector<std::int32_t> positions, Rng& rng) {
-  OpCase c = make_case(backward ? "rope_backward" : "rope_forward",
-                       sizes({{"rows", rows}, {"heads", n_heads}, {"head_dim", head_dim}, {"col0", col0}, {"ld", ld}}),
-                       3.0 * rows * n_heads * head_dim);
+inline OpCase rope_case(bool backward, int rows, int col0, int n_heads, int head_dim, int ld,
+                        int max_pos, std::vector<std::int32_t> positions, Rng& rng) {
+  OpCase c = make_case(
+      backward ? "rope_backward" : "rope_forward",
+      sizes(
+          {{"rows", rows}, {"heads", n_heads}, {"head_dim", head_dim}, {"col0", col0}, {"ld", ld}}),
+      3.0 * rows * n_heads * head_dim);
   std::vector<float> cos, sin;
   rope_tables(max_pos, head_dim, 10000.0, &cos, &sin);
   const int pos = c.ints("positions", std::move(positions));
@@ -349,9 +372,11 @@ inline OpCase rope_case(bool backward, int rows, int col0, int n_heads, int head
   const int x = c.inout(backward ? "dx" : "x", random_floats(sz(rows, ld), rng));
   c.run = [=](const Backend& be, DeviceArrays& d) {
     if (backward) {
-      be.rope_backward(d.f32(x) + col0, d.i32(pos), rows, n_heads, head_dim, ld, d.f32(ct), d.f32(st));
+      be.rope_backward(d.f32(x) + col0, d.i32(pos), rows, n_heads, head_dim, ld, d.f32(ct),
+                       d.f32(st));
     } else {
-      be.rope_forward(d.f32(x) + col0, d.i32(pos), rows, n_heads, head_dim, ld, d.f32(ct), d.f32(st));
+      be.rope_forward(d.f32(x) + col0, d.i32(pos), rows, n_heads, head_dim, ld, d.f32(ct),
+                      d.f32(st));
     }
   };
   c.reference = [=](const OpCase& c, Reference& r) {
@@ -364,9 +389,11 @@ inline OpCase rope_case(bool backward, int rows, int col0, int n_heads, int head
     const ref::Vec dy = c.d(x);
     ref::Vec y = dy;
     std::reverse(y.begin(), y.end());
-    auto loss = [&] { return dot(ref::rope(y, p, col0, n_heads, head_dim, ld, cd, sd, false).value, dy); };
-    r.gradients.push_back(
-        finite_difference("rope", y, ref::rope(dy, p, col0, n_heads, head_dim, ld, cd, sd, true).value, loss));
+    auto loss = [&] {
+      return dot(ref::rope(y, p, col0, n_heads, head_dim, ld, cd, sd, false).value, dy);
+    };
+    r.gradients.push_back(finite_difference(
+        "rope", y, ref::rope(dy, p, col0, n_heads, head_dim, ld, cd, sd, true).value, loss));
   };
   return c;
 }
@@ -389,7 +416,9 @@ inline OpCase swiglu_forward_case(int rows, int ff, bool saturate, Rng& rng) {
   OpCase c = make_case("swiglu_forward", sizes({{"rows", rows}, {"ff", ff}}), 6.0 * rows * ff);
   const int gu = c.in("gate_up", gate_up(rows, ff, saturate, rng));
   const int h = c.out("out", nans(sz(rows, ff)));
-  c.run = [=](const Backend& be, DeviceArrays& d) { be.swiglu_forward(d.f32(h), d.f32(gu), rows, ff); };
+  c.run = [=](const Backend& be, DeviceArrays& d) {
+    be.swiglu_forward(d.f32(h), d.f32(gu), rows, ff);
+  };
   c.reference = [=](const OpCase& c, Reference& r) {
     ref::Out o = ref::swiglu_forward(c.d(gu), rows, ff);
     r.expect(h, std::move(o.value), std::move(o.tol));
@@ -400,12 +429,15 @@ inline OpCase swiglu_forward_case(int rows, int ff, bool saturate, Rng& rng) {
 // in_place: dgate_up aliases gate_up, as the model calls it.
 inline OpCase swiglu_backward_case(int rows, int ff, bool saturate, bool in_place, Rng& rng) {
   OpCase c =
-      make_case("swiglu_backward", sizes({{"rows", rows}, {"ff", ff}, {"in_place", in_place}}), 10.0 * rows * ff);
+      make_case("swiglu_backward", sizes({{"rows", rows}, {"ff", ff}, {"in_place", in_place}}),
+                10.0 * rows * ff);
   const int dh = c.in("dout", random_floats(sz(rows, ff), rng));
   const int gu = in_place ? c.inout("gate_up", gate_up(rows, ff, saturate, rng))
                           : c.in("gate_up", gate_up(rows, ff, saturate, rng));
   const int dgu = in_place ? gu : c.out("dgate_up", nans(sz(rows, 2 * ff)));
-  c.run = [=](const Backend& be, DeviceArrays& d) { be.swiglu_backward(d.f32(dgu), d.f32(dh), d.f32(gu), rows, ff); };
+  c.run = [=](const Backend& be, DeviceArrays& d) {
+    be.swiglu_backward(d.f32(dgu), d.f32(dh), d.f32(gu), rows, ff);
+  };
   c.reference = [=](const OpCase& c, Reference& r) {
     ref::Vec gud = c.d(gu);
     const ref::Vec dhd = c.d(dh);
@@ -422,12 +454,15 @@ inline OpCase swiglu_backward_case(int rows, int ff, bool saturate, bool in_plac
 // Targets in [0, vocab), a fraction `ignored` of them -1; logits of spread `spread`.
 inline std::vector<std::int32_t> random_targets(int rows, int vocab, double ignored, Rng& rng) {
   std::vector<std::int32_t> t(sz(rows));
-  for (auto& v : t) v = rng.uniform() < ignored ? -1 : static_cast<std::int32_t>(rng.below(sz(vocab)));
+  for (auto& v : t)
+    v = rng.uniform() < ignored ? -1 : static_cast<std::int32_t>(rng.below(sz(vocab)));
   return t;
 }
 
-inline OpCase cross_entropy_forward_case(int rows, int vocab, double ignored, double spread, Rng& rng) {
-  OpCase c = make_case("cross_entropy_forward", sizes({{"rows", rows}, {"vocab", vocab}}), 4.0 * rows * vocab);
+inline OpCase cross_entropy_forward_case(int rows, int vocab, double ignored, double spread,
+                                         Rng& rng) {
+  OpCase c = make_case("cross_entropy_forward", sizes({{"rows", rows}, {"vocab", vocab}}),
+                       4.0 * rows * vocab);
   const int x = c.in("logits", random_floats(sz(rows, vocab), rng, spread));
   const int t = c.ints("targets", random_targets(rows, vocab, ignored, rng));
   const int loss = c.out("losses", nans(sz(rows)));
@@ -446,16 +481,18 @@ inline OpCase cross_entropy_forward_case(int rows, int vocab, double ignored, do
 
 // lse as the forward saves it (float of the exact value), NaN on ignored
 // rows (nothing may read it there). in_place: dlogits aliases logits.
-inline OpCase cross_entropy_backward_case(int rows, int vocab, double ignored, double spread, float scale,
-                                          bool in_place, Rng& rng) {
-  OpCase c = make_case("cross_entropy_backward", sizes({{"rows", rows}, {"vocab", vocab}, {"in_place", in_place}}),
+inline OpCase cross_entropy_backward_case(int rows, int vocab, double ignored, double spread,
+                                          float scale, bool in_place, Rng& rng) {
+  OpCase c = make_case("cross_entropy_backward",
+                       sizes({{"rows", rows}, {"vocab", vocab}, {"in_place", in_place}}),
                        3.0 * rows * vocab);
   std::vector<float> logits = random_floats(sz(rows, vocab), rng, spread);
   std::vector<std::int32_t> targets = random_targets(rows, vocab, ignored, rng);
   ref::Out losses, lses;
   ref::cross_entropy_forward({logits.begin(), logits.end()}, targets, vocab, &losses, &lses);
   std::vector<float> lse_f(sz(rows));
-  for (int i = 0; i < rows; ++i) lse_f[i] = targets[i] < 0 ? std::nanf("") : static_cast<float>(lses.value[i]);
+  for (int i = 0; i < rows; ++i)
+    lse_f[i] = targets[i] < 0 ? std::nanf("") : static_cast<float>(lses.value[i]);
   const int x = in_place ? c.inout("logits", std::move(logits)) : c.in("logits", std::move(logits));
   const int t = c.ints("targets", std::move(targets));
   const int lse = c.in("lse", std::move(lse_f));
@@ -477,7 +514,8 @@ inline OpCase cross_entropy_backward_case(int rows, int vocab, double ignored, d
       for (double v : per_row.value) total += v;
       return scale * total;
     };
-    const ref::Vec analytic = ref::cross_entropy_backward(xd, exact_lse.value, tg, vocab, scale).value;
+    const ref::Vec analytic =
+        ref::cross_entropy_backward(xd, exact_lse.value, tg, vocab, scale).value;
     r.gradients.push_back(finite_difference("cross-entropy dlogits", xd, analytic, loss));
   };
   return c;
@@ -488,7 +526,8 @@ inline OpCase cross_entropy_backward_case(int rows, int vocab, double ignored, d
 // One update from a random state (v >= 0; some zero gradients and zero v,
 // where eps carries the denominator). mask: 0/1 per element, or null (all decay).
 inline OpCase adamw_case(int n, bool with_mask, std::int64_t step, Rng& rng) {
-  OpCase c = make_case("adamw_update", sizes({{"n", n}, {"mask", with_mask}, {"step", step}}), 14.0 * n);
+  OpCase c =
+      make_case("adamw_update", sizes({{"n", n}, {"mask", with_mask}, {"step", step}}), 14.0 * n);
   std::vector<float> g = random_floats(sz(n), rng, 0.1), v = random_floats(sz(n), rng, 0.01);
   for (auto& x : v) x *= x;
   for (int i = 0; i < n; i += 7) g[i] = v[i] = 0.0f;
@@ -504,7 +543,8 @@ inline OpCase adamw_case(int n, bool with_mask, std::int64_t step, Rng& rng) {
   hyper.weight_decay = 0.1f;
   hyper.step = step;
   c.run = [=](const Backend& be, DeviceArrays& d) {
-    be.adamw_update(d.f32(p), d.f32(gr), d.f32(m), d.f32(vv), mk < 0 ? nullptr : d.f32(mk), sz(n), hyper);
+    be.adamw_update(d.f32(p), d.f32(gr), d.f32(m), d.f32(vv), mk < 0 ? nullptr : d.f32(mk), sz(n),
+                    hyper);
   };
   c.reference = [=](const OpCase& c, Reference& r) {
     const ref::Vec maskd = mk < 0 ? ref::Vec{} : c.d(mk);
@@ -531,14 +571,18 @@ inline std::vector<std::int32_t> random_rows(int n_rows, int count, Rng& rng, in
   return all;
 }
 
-inline OpCase add_vector_rows_case(int n_rows, int dim, int count, float alpha, Rng& rng, int repeats = 0) {
+inline OpCase add_vector_rows_case(int n_rows, int dim, int count, float alpha, Rng& rng,
+                                   int repeats = 0) {
   const std::vector<std::int32_t> rows = random_rows(n_rows, count, rng, repeats);
   OpCase c =
-      make_case("add_vector_rows", sizes({{"rows", n_rows}, {"dim", dim}, {"listed", count}, {"repeated", repeats}}),
+      make_case("add_vector_rows",
+                sizes({{"rows", n_rows}, {"dim", dim}, {"listed", count}, {"repeated", repeats}}),
                 2.0 * count * dim);
   const int x = c.inout("x", random_floats(sz(n_rows, dim), rng));
   const int vec = c.in("vec", random_floats(sz(dim), rng));
-  c.run = [=](const Backend& be, DeviceArrays& d) { be.add_vector_rows(d.f32(x), dim, rows, d.f32(vec), alpha); };
+  c.run = [=](const Backend& be, DeviceArrays& d) {
+    be.add_vector_rows(d.f32(x), dim, rows, d.f32(vec), alpha);
+  };
   c.reference = [=](const OpCase& c, Reference& r) {
     ref::Out o = ref::add_vector_rows(c.d(x), dim, rows, c.d(vec), alpha);
     r.expect(x, std::move(o.value), std::move(o.tol));
@@ -551,7 +595,8 @@ inline OpCase add_vector_rows_case(int n_rows, int dim, int count, float alpha, 
 inline OpCase project_out_rows_case(int n_rows, int dim, int count, Rng& rng, int repeats = 0) {
   const std::vector<std::int32_t> rows = random_rows(n_rows, count, rng, repeats);
   OpCase c =
-      make_case("project_out_rows", sizes({{"rows", n_rows}, {"dim", dim}, {"listed", count}, {"repeated", repeats}}),
+      make_case("project_out_rows",
+                sizes({{"rows", n_rows}, {"dim", dim}, {"listed", count}, {"repeated", repeats}}),
                 4.0 * count * dim);
   std::vector<float> u = random_floats(sz(dim), rng);
   double norm = 0;
@@ -559,7 +604,9 @@ inline OpCase project_out_rows_case(int n_rows, int dim, int count, Rng& rng, in
   for (auto& v : u) v = static_cast<float>(v / std::sqrt(norm));
   const int x = c.inout("x", random_floats(sz(n_rows, dim), rng));
   const int unit = c.in("unit", std::move(u));
-  c.run = [=](const Backend& be, DeviceArrays& d) { be.project_out_rows(d.f32(x), dim, rows, d.f32(unit)); };
+  c.run = [=](const Backend& be, DeviceArrays& d) {
+    be.project_out_rows(d.f32(x), dim, rows, d.f32(unit));
+  };
   c.reference = [=](const OpCase& c, Reference& r) {
     const ref::Vec xd = c.d(x), ud = c.d(unit);
     ref::Out o = ref::project_out_rows(xd, dim, rows, ud);
@@ -578,7 +625,9 @@ inline OpCase gather_rows_case(int n_rows, int dim, int count, Rng& rng) {
   OpCase c = make_case("gather_rows", sizes({{"rows", n_rows}, {"dim", dim}, {"listed", count}}));
   const int x = c.in("x", random_floats(sz(n_rows, dim), rng));
   const int out = c.host_out("host_out", nans(sz(rows.size(), dim)));
-  c.run = [=](const Backend& be, DeviceArrays& d) { be.gather_rows(d.f32(out), d.f32(x), dim, rows); };
+  c.run = [=](const Backend& be, DeviceArrays& d) {
+    be.gather_rows(d.f32(out), d.f32(x), dim, rows);
+  };
   c.reference = [=](const OpCase& c, Reference& r) {
     ref::Out o = ref::gather_rows(c.d(x), dim, rows);
     r.expect(out, std::move(o.value), std::move(o.tol));

@@ -31,10 +31,14 @@ inline double attention_flops(const std::vector<SeqSpec>& seqs, int n_heads, int
 // n_k = n_q). Otherwise each sequence has its own KV cache [n_k, Hkv hd + pad]
 // and `gap` unused rows separate the sequences' query rows (they and the
 // padding columns must stay untouched). with_lse false passes lse = null.
-inline OpCase attention_forward_case(const std::vector<SeqSpec>& specs, int n_heads, int n_kv_heads, int head_dim,
-                                     bool fused, int pad, int gap, bool with_lse, Rng& rng) {
-  std::string shape =
-      sizes({{"heads", n_heads}, {"kv_heads", n_kv_heads}, {"head_dim", head_dim}, {"fused", fused}}) + " seqs";
+inline OpCase attention_forward_case(const std::vector<SeqSpec>& specs, int n_heads, int n_kv_heads,
+                                     int head_dim, bool fused, int pad, int gap, bool with_lse,
+                                     Rng& rng) {
+  std::string shape = sizes({{"heads", n_heads},
+                             {"kv_heads", n_kv_heads},
+                             {"head_dim", head_dim},
+                             {"fused", fused}}) +
+                      " seqs";
   // n_q@q_pos/n_k per sequence, runs of equal ones as count x (training's batch: "16x256@0/256").
   for (std::size_t i = 0; i < specs.size();) {
     std::size_t j = i;
@@ -42,13 +46,15 @@ inline OpCase attention_forward_case(const std::vector<SeqSpec>& specs, int n_he
            specs[j].n_k == specs[i].n_k) {
       ++j;
     }
-    shape += " " + (j - i > 1 ? std::to_string(j - i) + "x" : std::string()) + std::to_string(specs[i].n_q) + "@" +
-             std::to_string(specs[i].q_pos) + "/" + std::to_string(specs[i].n_k);
+    shape += " " + (j - i > 1 ? std::to_string(j - i) + "x" : std::string()) +
+             std::to_string(specs[i].n_q) + "@" + std::to_string(specs[i].q_pos) + "/" +
+             std::to_string(specs[i].n_k);
     i = j;
   }
   OpCase c = make_case("attention_forward", shape, attention_flops(specs, n_heads, head_dim));
   const int q_dim = n_heads * head_dim, kv_dim = n_kv_heads * head_dim;
-  AttentionHeads heads{n_heads, n_kv_heads, head_dim, fused ? q_dim + 2 * kv_dim : q_dim + pad, 0, 0, q_dim + pad};
+  AttentionHeads heads{n_heads, n_kv_heads, head_dim,   fused ? q_dim + 2 * kv_dim : q_dim + pad,
+                       0,       0,          q_dim + pad};
   heads.ldk = heads.ldv = fused ? heads.ldq : kv_dim + pad;
   std::vector<int> q_rows;
   int total = 0;
@@ -73,7 +79,8 @@ inline OpCase attention_forward_case(const std::vector<SeqSpec>& specs, int n_he
       const float* v = fused ? k + kv_dim : d.f32(vs[i]);
       seqs.push_back({q_rows[i], specs[i].n_q, specs[i].q_pos, specs[i].n_k, k, v});
     }
-    be.attention_forward(d.f32(out), lse < 0 ? nullptr : d.f32(lse), d.f32(q), seqs, heads, d.workspace());
+    be.attention_forward(d.f32(out), lse < 0 ? nullptr : d.f32(lse), d.f32(q), seqs, heads,
+                         d.workspace());
   };
   c.reference = [=](const OpCase& c, Reference& r) {
     const ref::Vec qd = c.d(q);
@@ -85,12 +92,14 @@ inline OpCase attention_forward_case(const std::vector<SeqSpec>& specs, int n_he
     std::vector<ref::AttnSeq> seqs;
     for (std::size_t i = 0; i < specs.size(); ++i) {
       const std::size_t row0 = sz(q_rows[i], heads.ldq);
-      seqs.push_back(fused ? ref::AttnSeq{q_rows[i], specs[i].n_q, specs[i].q_pos, specs[i].n_k, &qd, row0 + q_dim, &qd,
-                                          row0 + q_dim + kv_dim}
-                           : ref::AttnSeq{q_rows[i], specs[i].n_q, specs[i].q_pos, specs[i].n_k, &kd[i], 0, &vd[i], 0});
+      seqs.push_back(fused ? ref::AttnSeq{q_rows[i], specs[i].n_q, specs[i].q_pos, specs[i].n_k,
+                                          &qd, row0 + q_dim, &qd, row0 + q_dim + kv_dim}
+                           : ref::AttnSeq{q_rows[i], specs[i].n_q, specs[i].q_pos, specs[i].n_k,
+                                          &kd[i], 0, &vd[i], 0});
     }
     ref::Out o, l;
-    ref::attention_forward(qd, seqs, heads, c.d(out), lse < 0 ? ref::Vec(sz(total, n_heads)) : c.d(lse), &o, &l);
+    ref::attention_forward(qd, seqs, heads, c.d(out),
+                           lse < 0 ? ref::Vec(sz(total, n_heads)) : c.d(lse), &o, &l);
     r.expect(out, std::move(o.value), std::move(o.tol));
     if (lse >= 0) r.expect(lse, std::move(l.value), std::move(l.tol));
   };
@@ -101,19 +110,24 @@ inline OpCase attention_forward_case(const std::vector<SeqSpec>& specs, int n_he
 // forward saves them (float of the exact values; out rows padded to ldo =
 // q_dim + pad_o). dq|dk|dv start NaN (overwritten). The finite-difference
 // check differentiates sum(dout * forward) with respect to all of q|k|v.
-inline OpCase attention_backward_case(int B, int T, int n_heads, int n_kv_heads, int head_dim, int pad_o, Rng& rng) {
+inline OpCase attention_backward_case(int B, int T, int n_heads, int n_kv_heads, int head_dim,
+                                      int pad_o, Rng& rng) {
   const std::vector<SeqSpec> specs(sz(B), SeqSpec{T, 0, T});
-  OpCase c =
-      make_case("attention_backward",
-                sizes({{"B", B}, {"T", T}, {"heads", n_heads}, {"kv_heads", n_kv_heads}, {"head_dim", head_dim}}),
-                2.5 * attention_flops(specs, n_heads, head_dim));
+  OpCase c = make_case("attention_backward",
+                       sizes({{"B", B},
+                              {"T", T},
+                              {"heads", n_heads},
+                              {"kv_heads", n_kv_heads},
+                              {"head_dim", head_dim}}),
+                       2.5 * attention_flops(specs, n_heads, head_dim));
   const int q_dim = n_heads * head_dim, kv_dim = n_kv_heads * head_dim, ld = q_dim + 2 * kv_dim;
   const AttentionHeads heads{n_heads, n_kv_heads, head_dim, ld, ld, ld, q_dim + pad_o};
   std::vector<float> qkv_f = random_floats(sz(B * T, ld), rng);
   const ref::Vec qkv_d(qkv_f.begin(), qkv_f.end());
   ref::Out out_ref, lse_ref;
-  ref::attention_forward(qkv_d, ref::batch_seqs(qkv_d, B, T, heads), heads, zeros(sz(B * T, heads.ldo)),
-                         zeros(sz(B * T, n_heads)), &out_ref, &lse_ref);
+  ref::attention_forward(qkv_d, ref::batch_seqs(qkv_d, B, T, heads), heads,
+                         zeros(sz(B * T, heads.ldo)), zeros(sz(B * T, n_heads)), &out_ref,
+                         &lse_ref);
   const int qkv = c.in("qkv", std::move(qkv_f));
   const int dy = c.in("dout", random_floats(sz(B * T, heads.ldo), rng));
   const int out = c.in("out", std::vector<float>(out_ref.value.begin(), out_ref.value.end()));
@@ -122,8 +136,9 @@ inline OpCase attention_backward_case(int B, int T, int n_heads, int n_kv_heads,
   c.run = [=](const Backend& be, DeviceArrays& d) {
     const float* x = d.f32(qkv);
     float* g = d.f32(dqkv);
-    be.attention_backward(g, g + q_dim, g + q_dim + kv_dim, d.f32(dy), d.f32(out), d.f32(lse), x, x + q_dim,
-                          x + q_dim + kv_dim, AttentionBatch{B, T}, heads, d.workspace());
+    be.attention_backward(g, g + q_dim, g + q_dim + kv_dim, d.f32(dy), d.f32(out), d.f32(lse), x,
+                          x + q_dim, x + q_dim + kv_dim, AttentionBatch{B, T}, heads,
+                          d.workspace());
   };
   c.reference = [=](const OpCase& c, Reference& r) {
     ref::Vec xd = c.d(qkv);
@@ -131,12 +146,13 @@ inline OpCase attention_backward_case(int B, int T, int n_heads, int n_kv_heads,
     ref::Out o = ref::attention_backward(xd, c.d(dqkv), dyd, c.d(out), c.d(lse), B, T, heads);
     r.expect(dqkv, std::move(o.value), std::move(o.tol));
     auto forward = [&](ref::Out* fo, ref::Out* fl) {
-      ref::attention_forward(xd, ref::batch_seqs(xd, B, T, heads), heads, zeros(dyd.size()), zeros(sz(B * T, n_heads)),
-                             fo, fl);
+      ref::attention_forward(xd, ref::batch_seqs(xd, B, T, heads), heads, zeros(dyd.size()),
+                             zeros(sz(B * T, n_heads)), fo, fl);
     };
     ref::Out fo, fl;
     forward(&fo, &fl);
-    const ref::Vec analytic = ref::attention_backward(xd, zeros(xd.size()), dyd, fo.value, fl.value, B, T, heads).value;
+    const ref::Vec analytic =
+        ref::attention_backward(xd, zeros(xd.size()), dyd, fo.value, fl.value, B, T, heads).value;
     auto loss = [&] {
       ref::Out lo, ll;
       forward(&lo, &ll);

@@ -28,7 +28,8 @@ inline double tol_of(double k, double mag) { return kSlack * k * kUnit * mag; }
 // An output array whose elements the op does not touch keep their initial value exactly.
 inline Out untouched(const Vec& initial) { return {initial, zeros(initial.size())}; }
 inline std::size_t at(int row, int ld, int col) {
-  return static_cast<std::size_t>(row) * static_cast<std::size_t>(ld) + static_cast<std::size_t>(col);
+  return static_cast<std::size_t>(row) * static_cast<std::size_t>(ld) +
+         static_cast<std::size_t>(col);
 }
 
 // ---- linear algebra ---------------------------------------------------------
@@ -39,8 +40,8 @@ inline std::size_t at(int row, int ld, int col) {
 // alpha, beta * C and the final add are 3 more roundings: K = k + 3,
 // mag = |alpha| sum |a b| + |beta c|. With beta = 0, C is not read (the
 // test fills it with NaN).
-inline Out gemm(bool trans_a, bool trans_b, int m, int n, int k, double alpha, const Vec& a, int lda, const Vec& b,
-                int ldb, double beta, const Vec& c, int ldc) {
+inline Out gemm(bool trans_a, bool trans_b, int m, int n, int k, double alpha, const Vec& a,
+                int lda, const Vec& b, int ldb, double beta, const Vec& c, int ldc) {
   Out o = untouched(c);
   for (int i = 0; i < m; ++i) {
     for (int j = 0; j < n; ++j) {
@@ -65,15 +66,19 @@ inline Out gemm(bool trans_a, bool trans_b, int m, int n, int k, double alpha, c
   return o;
 }
 
-// matmul_forward: out [rows, out_dim] (=, or += when accumulate) inp [rows, in] @ weight[out_dim, in]^T.
-inline Out matmul_forward(const Vec& out0, const Vec& x, const Vec& w, int rows, int in, int out_dim, bool acc) {
+// matmul_forward: out [rows, out_dim] (=, or += when accumulate) inp [rows, in] @ weight[out_dim,
+// in]^T.
+inline Out matmul_forward(const Vec& out0, const Vec& x, const Vec& w, int rows, int in,
+                          int out_dim, bool acc) {
   return gemm(false, true, rows, out_dim, in, 1.0, x, in, w, in, acc ? 1.0 : 0.0, out0, out_dim);
 }
 // matmul_backward: dinp = dout @ weight (overwritten), dweight += dout^T @ inp.
-inline Out matmul_dinp(const Vec& dinp0, const Vec& dout, const Vec& w, int rows, int in, int out_dim) {
+inline Out matmul_dinp(const Vec& dinp0, const Vec& dout, const Vec& w, int rows, int in,
+                       int out_dim) {
   return gemm(false, false, rows, in, out_dim, 1.0, dout, out_dim, w, in, 0.0, dinp0, in);
 }
-inline Out matmul_dweight(const Vec& dw0, const Vec& dout, const Vec& x, int rows, int in, int out_dim) {
+inline Out matmul_dweight(const Vec& dw0, const Vec& dout, const Vec& x, int rows, int in,
+                          int out_dim) {
   return gemm(true, false, out_dim, in, rows, 1.0, dout, out_dim, x, in, 1.0, dw0, in);
 }
 
@@ -116,7 +121,8 @@ inline Out sum_squares(const Vec& x) {
 
 // Forward is a copy: exact.
 inline Out embedding_forward(const Ints& tokens, const Vec& table, int dim) {
-  Out o{Vec(tokens.size() * static_cast<std::size_t>(dim)), zeros(tokens.size() * static_cast<std::size_t>(dim))};
+  Out o{Vec(tokens.size() * static_cast<std::size_t>(dim)),
+        zeros(tokens.size() * static_cast<std::size_t>(dim))};
   for (std::size_t r = 0; r < tokens.size(); ++r) {
     for (int i = 0; i < dim; ++i) o.value[r * dim + i] = table[at(tokens[r], dim, i)];
   }
@@ -152,7 +158,8 @@ inline double rstd_of(const Vec& x, int row, int dim, double eps) {
 // squares errs by gamma_{dim+1} relative (no cancellation); + eps, sqrt
 // (halves the relative error, adds u), 1/, * x, * w: K = dim/2 + 6 for out,
 // dim/2 + 4 for rstd, both relative to the value.
-inline void rmsnorm_forward(const Vec& x, const Vec& w, int rows, int dim, double eps, Out* out, Out* rstd) {
+inline void rmsnorm_forward(const Vec& x, const Vec& w, int rows, int dim, double eps, Out* out,
+                            Out* rstd) {
   *out = {Vec(x.size()), Vec(x.size())};
   *rstd = {Vec(rows), Vec(rows)};
   for (int r = 0; r < rows; ++r) {
@@ -182,8 +189,8 @@ inline Out rmsnorm_apply(const Vec& x, const Vec& w, const Vec& rstd, int rows, 
 // sum |w dy x|; coef = dot r r / dim, x * coef, w * dy, the subtraction, * r
 // and += add 7: K = dim + 8, mag = |dx0| + r |w dy| + r^3 |x| sum|w dy x| / dim.
 // dw: rows adds of 2-rounding terms, K = rows + 2, mag = |dw0| + sum |dy x r|.
-inline void rmsnorm_backward(const Vec& dx0, const Vec& dw0, const Vec& dy, const Vec& x, const Vec& w, const Vec& rstd,
-                             int rows, int dim, Out* dx, Out* dw) {
+inline void rmsnorm_backward(const Vec& dx0, const Vec& dw0, const Vec& dy, const Vec& x,
+                             const Vec& w, const Vec& rstd, int rows, int dim, Out* dx, Out* dw) {
   *dx = untouched(dx0);
   *dw = untouched(dw0);
   Vec dw_mag(dim);
@@ -199,8 +206,8 @@ inline void rmsnorm_backward(const Vec& dx0, const Vec& dw0, const Vec& dy, cons
     for (int i = 0; i < dim; ++i) {
       const std::size_t idx = at(r, dim, i);
       dx->value[idx] += rs * (w[i] * dy[idx] - x[idx] * rs * rs * dot / dim);
-      const double mag =
-          std::abs(dx0[idx]) + rs * std::abs(w[i] * dy[idx]) + rs * rs * rs * std::abs(x[idx]) * dot_mag / dim;
+      const double mag = std::abs(dx0[idx]) + rs * std::abs(w[i] * dy[idx]) +
+                         rs * rs * rs * std::abs(x[idx]) * dot_mag / dim;
       dx->tol[idx] = tol_of(dim + 8, mag);
       dw->value[i] += dy[idx] * x[idx] * rs;
       dw_mag[i] += std::abs(dy[idx] * x[idx] * rs);
@@ -216,15 +223,16 @@ inline void rmsnorm_backward(const Vec& dx0, const Vec& dw0, const Vec& dy, cons
 // tables [max_pos, head_dim/2]. Forward (a, b) -> (a c - b s, b c + a s);
 // backward is the transpose (s negated). Two products and a sum: K = 2,
 // mag = |a c| + |b s|.
-inline Out rope(const Vec& x, const Ints& positions, int col0, int n_heads, int head_dim, int ld, const Vec& cos,
-                const Vec& sin, bool backward) {
+inline Out rope(const Vec& x, const Ints& positions, int col0, int n_heads, int head_dim, int ld,
+                const Vec& cos, const Vec& sin, bool backward) {
   Out o = untouched(x);
   const int half = head_dim / 2;
   const double sign = backward ? -1.0 : 1.0;
   for (std::size_t r = 0; r < positions.size(); ++r) {
     for (int h = 0; h < n_heads; ++h) {
       for (int i = 0; i < half; ++i) {
-        const std::size_t ia = r * ld + col0 + static_cast<std::size_t>(h) * head_dim + i, ib = ia + half;
+        const std::size_t ia = r * ld + col0 + static_cast<std::size_t>(h) * head_dim + i,
+                          ib = ia + half;
         const double c = cos[at(positions[r], half, i)], s = sign * sin[at(positions[r], half, i)];
         o.value[ia] = x[ia] * c - x[ib] * s;
         o.value[ib] = x[ib] * c + x[ia] * s;
@@ -269,7 +277,8 @@ inline Out swiglu_backward(const Vec& dh, const Vec& gu, int rows, int ff) {
       const std::size_t ig = at(r, 2 * ff, i), iu = at(r, 2 * ff, ff + i);
       o.value[ig] = d * u * s * (1.0 + g * (1.0 - s));
       o.value[iu] = d * g * s;
-      o.tol[ig] = tol_of(18, std::abs(d * u) * s * (1.0 + std::abs(g))) + kTiny * std::abs(d * u) * (1 + std::abs(g));
+      o.tol[ig] = tol_of(18, std::abs(d * u) * s * (1.0 + std::abs(g))) +
+                  kTiny * std::abs(d * u) * (1 + std::abs(g));
       o.tol[iu] = tol_of(8, std::abs(o.value[iu])) + kTiny * std::abs(d * g);
     }
   }
@@ -284,7 +293,8 @@ inline Out swiglu_backward(const Vec& dh, const Vec& gu, int rows, int ff) {
 // error of the log; log and + m round once each. tol_lse = c u (V + 4 + D +
 // |log sum| + |lse|); the loss adds one rounding of |loss|. lse of ignored
 // rows is not checked (nothing reads it).
-inline void cross_entropy_forward(const Vec& logits, const Ints& targets, int vocab, Out* losses, Out* lse) {
+inline void cross_entropy_forward(const Vec& logits, const Ints& targets, int vocab, Out* losses,
+                                  Out* lse) {
   const std::size_t rows = targets.size();
   *losses = {Vec(rows), Vec(rows)};
   *lse = {Vec(rows), Vec(rows)};
@@ -308,7 +318,8 @@ inline void cross_entropy_forward(const Vec& logits, const Ints& targets, int vo
 // ignored rows (exact). x - lse rounds (u |x - lse|), exp 4u, * scale u:
 // mag = |scale| p (6 + |x - lse|), K = 1; at the target the subtraction of
 // scale adds 2u |scale|.
-inline Out cross_entropy_backward(const Vec& logits, const Vec& lse, const Ints& targets, int vocab, double scale) {
+inline Out cross_entropy_backward(const Vec& logits, const Vec& lse, const Ints& targets, int vocab,
+                                  double scale) {
   Out o{Vec(logits.size(), 0.0), Vec(logits.size(), 0.0)};
   for (std::size_t r = 0; r < targets.size(); ++r) {
     if (targets[r] < 0) continue;
@@ -317,7 +328,8 @@ inline Out cross_entropy_backward(const Vec& logits, const Vec& lse, const Ints&
       const double p = std::exp(logits[idx] - lse[r]);
       const bool hit = v == targets[r];
       o.value[idx] = scale * (p - (hit ? 1.0 : 0.0));
-      o.tol[idx] = tol_of(1, std::abs(scale) * (p * (6 + std::abs(logits[idx] - lse[r])) + (hit ? 2 : 0)));
+      o.tol[idx] =
+          tol_of(1, std::abs(scale) * (p * (6 + std::abs(logits[idx] - lse[r])) + (hit ? 2 : 0)));
     }
   }
   return o;
@@ -332,8 +344,8 @@ inline Out cross_entropy_backward(const Vec& logits, const Vec& lse, const Ints&
 // p': m' carries its 3u of its magnitude into the update; bc1, sqrt(bc2),
 // lr/bc1, sqrt v' (half of v' 4u), /, +eps, /, *, - and the decay's three:
 // K = 16 of |p (1 - lr wd mask)| + lr/bc1 mag(m') / denom.
-inline void adamw(const Vec& p, const Vec& g, const Vec& m, const Vec& v, const Vec* mask, const AdamWHyper& h,
-                  Out* p_out, Out* m_out, Out* v_out) {
+inline void adamw(const Vec& p, const Vec& g, const Vec& m, const Vec& v, const Vec* mask,
+                  const AdamWHyper& h, Out* p_out, Out* m_out, Out* v_out) {
   const std::size_t n = p.size();
   *p_out = {Vec(n), Vec(n)};
   *m_out = {Vec(n), Vec(n)};
@@ -394,7 +406,8 @@ inline Out project_out_rows(const Vec& x, int dim, const Ints& rows, const Vec& 
 }
 // Gather is a copy: exact.
 inline Out gather_rows(const Vec& x, int dim, const Ints& rows) {
-  Out o{Vec(rows.size() * static_cast<std::size_t>(dim)), zeros(rows.size() * static_cast<std::size_t>(dim))};
+  Out o{Vec(rows.size() * static_cast<std::size_t>(dim)),
+        zeros(rows.size() * static_cast<std::size_t>(dim))};
   for (std::size_t i = 0; i < rows.size(); ++i) {
     for (int e = 0; e < dim; ++e) o.value[i * dim + e] = x[at(rows[i], dim, e)];
   }

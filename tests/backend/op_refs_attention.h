@@ -28,7 +28,8 @@ struct ScoreRow {
   std::vector<double> s;
   double a = 0;
 };
-inline ScoreRow scores(const Vec& q, std::size_t q0, const AttnSeq& sq, int kvh, int visible, const AttentionHeads& h) {
+inline ScoreRow scores(const Vec& q, std::size_t q0, const AttnSeq& sq, int kvh, int visible,
+                       const AttentionHeads& h) {
   ScoreRow row;
   row.s.resize(static_cast<std::size_t>(visible));
   const double scale = 1.0 / std::sqrt(static_cast<double>(h.head_dim));
@@ -55,8 +56,9 @@ inline ScoreRow scores(const Vec& q, std::size_t q0, const AttnSeq& sq, int kvh,
 // eps_p plus the sum's n u, both of sum p |v|: K = 2 (hd + 4) A + 2n + 10,
 // mag = sum_j p_j |v_j|. lse errs absolutely by the sum's relative error
 // plus u |lse|: K as out, mag = 1 + |lse|.
-inline void attention_forward(const Vec& q, const std::vector<AttnSeq>& seqs, const AttentionHeads& h, const Vec& out0,
-                              const Vec& lse0, Out* out, Out* lse) {
+inline void attention_forward(const Vec& q, const std::vector<AttnSeq>& seqs,
+                              const AttentionHeads& h, const Vec& out0, const Vec& lse0, Out* out,
+                              Out* lse) {
   *out = untouched(out0);
   *lse = untouched(lse0);
   const int group = h.n_heads / h.n_kv_heads;
@@ -82,8 +84,8 @@ inline void attention_forward(const Vec& q, const std::vector<AttnSeq>& seqs, co
           out->value[idx] = o;
           out->tol[idx] = tol_of(k_bound, mag);
         }
-        const std::size_t li =
-            static_cast<std::size_t>(sq.q_row) * h.n_heads + static_cast<std::size_t>(head) * sq.n_q + i;
+        const std::size_t li = static_cast<std::size_t>(sq.q_row) * h.n_heads +
+                               static_cast<std::size_t>(head) * sq.n_q + i;
         lse->value[li] = m + std::log(sum);
         lse->tol[li] = tol_of(k_bound, 1.0 + std::abs(lse->value[li]));
       }
@@ -115,8 +117,8 @@ inline std::vector<AttnSeq> batch_seqs(const Vec& qkv, int B, int T, const Atten
 //   dk = scale sum_{h,i} ds q_i: mag = scale sum p G |q_i|, K = kappa + T group + 1
 //   dv = sum_{h,i} p dout_i:  mag = sum p |dout_i|,     K = eps_p/u + T group + 1
 // with kappa = eps_p/u + hd + 3; A and S are maxima over the whole batch.
-inline Out attention_backward(const Vec& qkv, const Vec& dqkv0, const Vec& dout, const Vec& out, const Vec& lse, int B,
-                              int T, const AttentionHeads& h) {
+inline Out attention_backward(const Vec& qkv, const Vec& dqkv0, const Vec& dout, const Vec& out,
+                              const Vec& lse, int B, int T, const AttentionHeads& h) {
   const int group = h.n_heads / h.n_kv_heads;
   const int hd = h.head_dim;
   const int q_dim = h.n_heads * hd, kv_dim = h.n_kv_heads * hd;
@@ -127,7 +129,8 @@ inline Out attention_backward(const Vec& qkv, const Vec& dqkv0, const Vec& dout,
   for (int b = 0; b < B; ++b) {
     for (int head = 0; head < h.n_heads; ++head) {
       for (int i = 0; i < T; ++i) {
-        const ScoreRow row = scores(qkv, at(b * T + i, h.ldq, head * hd), seqs[b], head / group, i + 1, h);
+        const ScoreRow row =
+            scores(qkv, at(b * T + i, h.ldq, head * hd), seqs[b], head / group, i + 1, h);
         const double l = lse[(static_cast<std::size_t>(b) * h.n_heads + head) * T + i];
         a_max = std::max(a_max, row.a);
         for (double s : row.s) s_max = std::max(s_max, std::abs(s - l));
@@ -144,7 +147,8 @@ inline Out attention_backward(const Vec& qkv, const Vec& dqkv0, const Vec& dout,
     for (int head = 0; head < h.n_heads; ++head) {
       const int kvh = head / group;
       for (int i = 0; i < T; ++i) {
-        const std::size_t qi = at(b * T + i, h.ldq, head * hd), oi = at(b * T + i, h.ldo, head * hd);
+        const std::size_t qi = at(b * T + i, h.ldq, head * hd),
+                          oi = at(b * T + i, h.ldo, head * hd);
         ScoreRow row = scores(qkv, qi, seqs[b], kvh, i + 1, h);
         const double l = lse[(static_cast<std::size_t>(b) * h.n_heads + head) * T + i];
         double delta = 0, e_mag = 0;

@@ -64,7 +64,8 @@ inline std::vector<OpCase> random_cases(std::uint64_t seed = 20261124) {
   // One row: decoding one sequence (a matrix-vector product on the CPU).
   t.push_back(matmul_forward_case(1, 65, 129, false, rng));
   t.push_back(matmul_forward_case(1, 129, 33, true, rng));
-  for (auto [dinp, dweight] : {std::pair{true, true}, std::pair{false, true}, std::pair{true, false}}) {
+  for (auto [dinp, dweight] :
+       {std::pair{true, true}, std::pair{false, true}, std::pair{true, false}}) {
     const auto [rows, in, out] = odd3();
     t.push_back(matmul_backward_case(rows, in, out, dinp, dweight, rng));
   }
@@ -123,8 +124,9 @@ inline std::vector<OpCase> random_cases(std::uint64_t seed = 20261124) {
   // prefill after a cached prefix, keys beyond the last query masked), GQA;
   // a batch of decodes (n_q = 1) over caches of odd lengths; training's fused
   // layout with 3 query blocks; head_dim above the vector width.
-  t.push_back(attention_forward_case({{65, 0, 65}, {1, 32, 33}, {70, 20, 90}, {1, 0, 1}, {7, 3, 12}}, 6, 2, 7, false, 3,
-                                     2, true, rng));
+  t.push_back(
+      attention_forward_case({{65, 0, 65}, {1, 32, 33}, {70, 20, 90}, {1, 0, 1}, {7, 3, 12}}, 6, 2,
+                             7, false, 3, 2, true, rng));
   {
     std::vector<SeqSpec> decode;
     for (int i = 0; i < 5; ++i) {
@@ -133,9 +135,11 @@ inline std::vector<OpCase> random_cases(std::uint64_t seed = 20261124) {
     }
     t.push_back(attention_forward_case(decode, 4, 1, 33, false, 0, 0, false, rng));
   }
-  t.push_back(attention_forward_case({{129, 0, 129}, {129, 0, 129}}, 4, 2, 8, true, 0, 0, true, rng));
+  t.push_back(
+      attention_forward_case({{129, 0, 129}, {129, 0, 129}}, 4, 2, 8, true, 0, 0, true, rng));
   const int n_q = mid();
-  t.push_back(attention_forward_case({{n_q, 0, 129}, {33, 96, 129}}, 3, 3, 65, false, 1, 1, true, rng));
+  t.push_back(
+      attention_forward_case({{n_q, 0, 129}, {33, 96, 129}}, 3, 3, 65, false, 1, 1, true, rng));
   t.push_back(attention_backward_case(2, 67, 4, 2, 6, 0, rng));
   t.push_back(attention_backward_case(1, 129, 3, 3, 17, 3, rng));
   t.push_back(attention_backward_case(3, 7, 2, 1, 1, 0, rng));
@@ -183,7 +187,8 @@ struct StepShape {
 inline int ce_chunk_rows(int vocab) { return std::clamp((1 << 22) / vocab, 64, 1024); }
 
 inline std::size_t step_params(const StepShape& s) {
-  const std::size_t d = sz(s.dim), hd = sz(s.dim / s.heads), q = sz(s.heads) * hd, kv = sz(s.kv_heads) * hd;
+  const std::size_t d = sz(s.dim), hd = sz(s.dim / s.heads), q = sz(s.heads) * hd,
+                    kv = sz(s.kv_heads) * hd;
   const std::size_t layer = d * (q + 2 * kv) + q * d + d * 2 * sz(s.ff) + sz(s.ff) * d + 2 * d;
   return 2 * sz(s.vocab) * d + sz(s.layers) * layer + d;  // untied embedding and head, final norm
 }
@@ -195,7 +200,8 @@ inline std::size_t step_params(const StepShape& s) {
 // (`visit`), so only one case's arrays exist at once.
 inline void training_step_cases(const StepShape& s, const std::function<void(OpCase)>& visit) {
   Rng rng(7);
-  const int L = s.layers, N = s.batch * s.seq, d = s.dim, H = s.heads, Hkv = s.kv_heads, hd = s.dim / s.heads;
+  const int L = s.layers, N = s.batch * s.seq, d = s.dim, H = s.heads, Hkv = s.kv_heads,
+            hd = s.dim / s.heads;
   const int q_dim = H * hd, kv_dim = Hkv * hd, qkv = q_dim + 2 * kv_dim, ff = s.ff, V = s.vocab;
   const int chunk = ce_chunk_rows(V), chunks = (N + chunk - 1) / chunk;
   const int n_params = static_cast<int>(step_params(s));
@@ -225,7 +231,8 @@ inline void training_step_cases(const StepShape& s, const std::function<void(OpC
   // LM head with the fused cross-entropy, chunk by chunk.
   emit(matmul_forward_case(chunk, d, V, false, rng), chunks, "lm head");
   emit(cross_entropy_forward_case(chunk, V, 0.0, 2.0, rng), chunks, "chunk");
-  emit(cross_entropy_backward_case(chunk, V, 0.0, 2.0, 1.0f / N, true, rng), chunks, "chunk, in place");
+  emit(cross_entropy_backward_case(chunk, V, 0.0, 2.0, 1.0f / N, true, rng), chunks,
+       "chunk, in place");
   emit(matmul_backward_case(chunk, d, V, true, true, rng), chunks, "lm head");
   // Backward, block by block.
   emit(fill_zero_case(N * d, 0, N * d, rng), 1, "dres");

@@ -37,34 +37,45 @@ class CountingBackend final : public Backend {
   void copy(void* dst, const void* src, std::size_t n) const override { inner_.copy(dst, src, n); }
   void fill_zero(void* d, std::size_t n) const override { inner_.fill_zero(d, n); }
   void synchronize() const override { inner_.synchronize(); }
-  void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda, const float* b, int ldb,
-            float beta, float* c, int ldc) const override {
+  void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda,
+            const float* b, int ldb, float beta, float* c, int ldc) const override {
     inner_.gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   }
-  void matmul_forward(float* o, const float* i, const float* w, int r, int in, int out, bool acc) const override {
+  void matmul_forward(float* o, const float* i, const float* w, int r, int in, int out,
+                      bool acc) const override {
     inner_.matmul_forward(o, i, w, r, in, out, acc);
   }
-  void matmul_backward(float* di, float* dw, const float* d, const float* i, const float* w, int r, int in,
-                       int out) const override {
+  void matmul_backward(float* di, float* dw, const float* d, const float* i, const float* w, int r,
+                       int in, int out) const override {
     inner_.matmul_backward(di, dw, d, i, w, r, in, out);
   }
-  void add_inplace(float* o, const float* a, std::size_t n) const override { inner_.add_inplace(o, a, n); }
-  void scale_inplace(float* x, std::size_t n, float f) const override { inner_.scale_inplace(x, n, f); }
-  double sum_squares(const float* x, std::size_t n) const override { return inner_.sum_squares(x, n); }
-  void embedding_forward(float* o, const std::int32_t* t, const float* tab, int r, int d) const override {
+  void add_inplace(float* o, const float* a, std::size_t n) const override {
+    inner_.add_inplace(o, a, n);
+  }
+  void scale_inplace(float* x, std::size_t n, float f) const override {
+    inner_.scale_inplace(x, n, f);
+  }
+  double sum_squares(const float* x, std::size_t n) const override {
+    return inner_.sum_squares(x, n);
+  }
+  void embedding_forward(float* o, const std::int32_t* t, const float* tab, int r,
+                         int d) const override {
     inner_.embedding_forward(o, t, tab, r, d);
   }
-  void embedding_backward(float* dt, const float* d, const std::int32_t* t, int r, int dim) const override {
+  void embedding_backward(float* dt, const float* d, const std::int32_t* t, int r,
+                          int dim) const override {
     inner_.embedding_backward(dt, d, t, r, dim);
   }
-  void rmsnorm_forward(float* o, float* rs, const float* i, const float* w, int r, int d, float e) const override {
+  void rmsnorm_forward(float* o, float* rs, const float* i, const float* w, int r, int d,
+                       float e) const override {
     inner_.rmsnorm_forward(o, rs, i, w, r, d, e);
   }
-  void rmsnorm_apply(float* o, const float* rs, const float* i, const float* w, int r, int d) const override {
+  void rmsnorm_apply(float* o, const float* rs, const float* i, const float* w, int r,
+                     int d) const override {
     inner_.rmsnorm_apply(o, rs, i, w, r, d);
   }
-  void rmsnorm_backward(float* di, float* dw, const float* d, const float* i, const float* w, const float* rs, int r,
-                        int dim) const override {
+  void rmsnorm_backward(float* di, float* dw, const float* d, const float* i, const float* w,
+                        const float* rs, int r, int dim) const override {
     inner_.rmsnorm_backward(di, dw, d, i, w, rs, r, dim);
   }
   void rope_forward(float* x, const std::int32_t* p, int r, int h, int hd, int ld, const float* c,
@@ -75,37 +86,44 @@ class CountingBackend final : public Backend {
                      const float* s) const override {
     inner_.rope_backward(x, p, r, h, hd, ld, c, s);
   }
-  void attention_forward(float* o, float* l, const float* q, std::span<const AttentionSeq> s, const AttentionHeads& h,
-                         Workspace& w) const override {
+  void attention_forward(float* o, float* l, const float* q, std::span<const AttentionSeq> s,
+                         const AttentionHeads& h, Workspace& w) const override {
     inner_.attention_forward(o, l, q, s, h, w);
   }
-  void attention_backward(float* dq, float* dk, float* dv, const float* d, const float* o, const float* l,
-                          const float* q, const float* k, const float* v, const AttentionBatch& b,
-                          const AttentionHeads& h, Workspace& w) const override {
+  void attention_backward(float* dq, float* dk, float* dv, const float* d, const float* o,
+                          const float* l, const float* q, const float* k, const float* v,
+                          const AttentionBatch& b, const AttentionHeads& h,
+                          Workspace& w) const override {
     inner_.attention_backward(dq, dk, dv, d, o, l, q, k, v, b, h, w);
   }
-  void swiglu_forward(float* o, const float* gu, int r, int ff) const override { inner_.swiglu_forward(o, gu, r, ff); }
+  void swiglu_forward(float* o, const float* gu, int r, int ff) const override {
+    inner_.swiglu_forward(o, gu, r, ff);
+  }
   void swiglu_backward(float* dgu, const float* d, const float* gu, int r, int ff) const override {
     inner_.swiglu_backward(dgu, d, gu, r, ff);
   }
-  void cross_entropy_forward(float* l, float* lse, const float* x, const std::int32_t* t, int r, int v) const override {
+  void cross_entropy_forward(float* l, float* lse, const float* x, const std::int32_t* t, int r,
+                             int v) const override {
     inner_.cross_entropy_forward(l, lse, x, t, r, v);
   }
-  void cross_entropy_backward(float* dx, const float* x, const float* lse, const std::int32_t* t, int r, int v,
-                              float s) const override {
+  void cross_entropy_backward(float* dx, const float* x, const float* lse, const std::int32_t* t,
+                              int r, int v, float s) const override {
     inner_.cross_entropy_backward(dx, x, lse, t, r, v, s);
   }
   void adamw_update(float* p, const float* g, float* m, float* v, const float* mask, std::size_t n,
                     const AdamWHyper& h) const override {
     inner_.adamw_update(p, g, m, v, mask, n, h);
   }
-  void add_vector_rows(float* x, int d, std::span<const std::int32_t> r, const float* v, float a) const override {
+  void add_vector_rows(float* x, int d, std::span<const std::int32_t> r, const float* v,
+                       float a) const override {
     inner_.add_vector_rows(x, d, r, v, a);
   }
-  void project_out_rows(float* x, int d, std::span<const std::int32_t> r, const float* u) const override {
+  void project_out_rows(float* x, int d, std::span<const std::int32_t> r,
+                        const float* u) const override {
     inner_.project_out_rows(x, d, r, u);
   }
-  void gather_rows(float* o, const float* x, int d, std::span<const std::int32_t> r) const override {
+  void gather_rows(float* o, const float* x, int d,
+                   std::span<const std::int32_t> r) const override {
     inner_.gather_rows(o, x, d, r);
   }
 

@@ -62,7 +62,8 @@ class SummaryPrinter : public testing::Environment {
   void TearDown() override {
     if (worst_ratio().empty()) return;
     std::printf("[ harness ] worst |error| / tolerance per op (1 = at the bound):\n");
-    for (const auto& [op, ratio] : worst_ratio()) std::printf("[ harness ]   %-36s %.3g\n", op.c_str(), ratio);
+    for (const auto& [op, ratio] : worst_ratio())
+      std::printf("[ harness ]   %-36s %.3g\n", op.c_str(), ratio);
   }
 };
 const auto* const kSummary = testing::AddGlobalTestEnvironment(new SummaryPrinter);
@@ -77,22 +78,24 @@ TEST_P(OpCaseTest, MatchesFloat64OnEveryBackend) {
   optest::Reference ref;
   c.reference(c, ref);
   for (const auto& g : ref.gradients) {
-    EXPECT_LE(g.worst, 1.0) << "finite differences disagree with the float64 backward reference, " << g.name << ", "
-                            << g.detail;
+    EXPECT_LE(g.worst, 1.0) << "finite differences disagree with the float64 backward reference, "
+                            << g.name << ", " << g.detail;
   }
   std::set<int> checked;
   for (const auto& e : ref.expected) checked.insert(e.array);
   for (std::size_t i = 0; i < c.arrays.size(); ++i) {
     if (c.arrays[i].role != optest::Role::kIn) {
-      ASSERT_TRUE(checked.count(static_cast<int>(i))) << "no expectation for written array " << c.arrays[i].name;
+      ASSERT_TRUE(checked.count(static_cast<int>(i)))
+          << "no expectation for written array " << c.arrays[i].name;
     }
   }
   for (const Backend* be : backends()) {
     const auto got = optest::run_once(c, *be);
     for (const auto& e : ref.expected) {
       const optest::Mismatch m = optest::compare(got[e.array], e);
-      EXPECT_LE(m.ratio, 1.0) << be->name() << ": " << c.arrays[e.array].name << "[" << m.index << "] = " << m.got
-                              << ", float64 reference " << m.want << " +- " << m.tol;
+      EXPECT_LE(m.ratio, 1.0) << be->name() << ": " << c.arrays[e.array].name << "[" << m.index
+                              << "] = " << m.got << ", float64 reference " << m.want << " +- "
+                              << m.tol;
       double& worst = worst_ratio()[be->name() + " " + c.op];
       worst = std::max(worst, m.ratio);
     }
@@ -101,7 +104,8 @@ TEST_P(OpCaseTest, MatchesFloat64OnEveryBackend) {
       EXPECT_TRUE(optest::same_bits({got[i]}, {c.arrays[i].as_double()}))
           << be->name() << ": input " << c.arrays[i].name << " was modified";
     }
-    EXPECT_TRUE(optest::same_bits(got, optest::run_once(c, *be))) << be->name() << ": not bit-identical run to run";
+    EXPECT_TRUE(optest::same_bits(got, optest::run_once(c, *be)))
+        << be->name() << ": not bit-identical run to run";
     if (be == &cpu_backend()) {
       // Reductions are split by data, never by thread: any thread count gives the same bits.
       for (int threads : {1, 3}) {
@@ -162,7 +166,8 @@ TEST(OpProperties, RmsNormApplyReproducesForwardBitwise) {
   const std::vector<float> w = optest::random_floats(optest::sz(dim), rng);
   for (const Backend* be : backends()) {
     DeviceBuffer dx = DeviceBuffer::floats(*be, x.size()), dw = DeviceBuffer::floats(*be, w.size());
-    DeviceBuffer out = DeviceBuffer::floats(*be, x.size()), again = DeviceBuffer::floats(*be, x.size());
+    DeviceBuffer out = DeviceBuffer::floats(*be, x.size()),
+                 again = DeviceBuffer::floats(*be, x.size());
     DeviceBuffer rstd = DeviceBuffer::floats(*be, rows);
     dx.upload(x.data(), x.size() * sizeof(float));
     dw.upload(w.data(), w.size() * sizeof(float));

@@ -71,10 +71,12 @@ TEST(Rope, UniformBatchEqualsPerRowPositions) {
   for (int r = 0; r < B * T; ++r) pos[r] = offset + r % T;
   std::vector<float> a = x, b = x;
   cpu::rope_forward(a.data(), B, T, H, hd, ld, offset, tables);
-  cpu::rope_forward_at(b.data(), pos.data(), B * T, H, hd, ld, tables.cos.data(), tables.sin.data());
+  cpu::rope_forward_at(b.data(), pos.data(), B * T, H, hd, ld, tables.cos.data(),
+                       tables.sin.data());
   EXPECT_EQ(a, b);
   cpu::rope_backward(a.data(), B, T, H, hd, ld, offset, tables);
-  cpu::rope_backward_at(b.data(), pos.data(), B * T, H, hd, ld, tables.cos.data(), tables.sin.data());
+  cpu::rope_backward_at(b.data(), pos.data(), B * T, H, hd, ld, tables.cos.data(),
+                        tables.sin.data());
   EXPECT_EQ(a, b);
 }
 
@@ -95,18 +97,19 @@ TEST(Attention, BlockSizeDoesNotChangeTheResult) {
   const std::vector<float> qkv = random_vector(dims.B * dims.Tq * ld, rng);
   const std::vector<float> dout = random_vector(dims.B * dims.Tq * q_dim, rng);
   const int threads = num_threads();
-  auto run = [&](int block, std::vector<float>* out, std::vector<float>* lse, std::vector<float>* dqkv) {
+  auto run = [&](int block, std::vector<float>* out, std::vector<float>* lse,
+                 std::vector<float>* dqkv) {
     cpu::AttentionDims d = dims;
     d.block = block;
     std::vector<float> scratch(cpu::attention_scratch_floats(d, threads));
     out->assign(dims.B * dims.Tq * q_dim, 0.0f);
     lse->assign(dims.B * dims.n_heads * dims.Tq, 0.0f);
     dqkv->assign(qkv.size(), 0.0f);
-    cpu::attention_forward(out->data(), lse->data(), qkv.data(), qkv.data() + q_dim, qkv.data() + q_dim + kv_dim, d,
-                           scratch.data(), threads);
-    cpu::attention_backward(dqkv->data(), dqkv->data() + q_dim, dqkv->data() + q_dim + kv_dim, dout.data(), out->data(),
-                            lse->data(), qkv.data(), qkv.data() + q_dim, qkv.data() + q_dim + kv_dim, d, scratch.data(),
-                            threads);
+    cpu::attention_forward(out->data(), lse->data(), qkv.data(), qkv.data() + q_dim,
+                           qkv.data() + q_dim + kv_dim, d, scratch.data(), threads);
+    cpu::attention_backward(dqkv->data(), dqkv->data() + q_dim, dqkv->data() + q_dim + kv_dim,
+                            dout.data(), out->data(), lse->data(), qkv.data(), qkv.data() + q_dim,
+                            qkv.data() + q_dim + kv_dim, d, scratch.data(), threads);
   };
   std::vector<float> out, lse, dqkv;
   run(cpu::kAttentionBlock, &out, &lse, &dqkv);
@@ -124,10 +127,11 @@ TEST(Attention, BlockSizeDoesNotChangeTheResult) {
     seqs.push_back({b * dims.Tq, dims.Tq, 0, dims.Tk, row0 + q_dim, row0 + q_dim + kv_dim});
   }
   const AttentionHeads heads{dims.n_heads, dims.n_kv_heads, dims.head_dim, ld, ld, ld, q_dim};
-  std::vector<float> scratch(cpu::attention_seqs_scratch_floats(seqs.data(), dims.B, cpu::kAttentionBlock, threads));
+  std::vector<float> scratch(
+      cpu::attention_seqs_scratch_floats(seqs.data(), dims.B, cpu::kAttentionBlock, threads));
   std::vector<float> o(out.size()), l(lse.size());
-  cpu::attention_forward_seqs(o.data(), l.data(), qkv.data(), seqs.data(), dims.B, heads, cpu::kAttentionBlock,
-                              scratch.data(), threads);
+  cpu::attention_forward_seqs(o.data(), l.data(), qkv.data(), seqs.data(), dims.B, heads,
+                              cpu::kAttentionBlock, scratch.data(), threads);
   EXPECT_EQ(o, out);
   EXPECT_EQ(l, lse);
 }

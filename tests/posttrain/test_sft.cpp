@@ -3,10 +3,9 @@
 // and LoRA); and what SFT shares with pretraining through the training loop:
 // loss_hex metrics, the RUN_DIR lock, the divergence message.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/file.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdio>
@@ -42,7 +41,8 @@ Fixture make_fixture(const std::string& name) {
   fs::remove_all(f.dir);
   fs::create_directories(f.dir);
   std::string text;
-  for (int i = 0; i < 100; ++i) text += "What is the capital? The capital is Orin. Where is the river? ";
+  for (int i = 0; i < 100; ++i)
+    text += "What is the capital? The capital is Orin. Where is the river? ";
   write_file_atomic(f.dir / "corpus.txt", text);
   BpeTrainOptions o;
   o.inputs = {(f.dir / "corpus.txt").string()};
@@ -69,7 +69,8 @@ Fixture make_fixture(const std::string& name) {
   std::ofstream chats(f.dir / "chats.jsonl");
   for (int i = 0; i < 12; ++i) {
     chats << R"({"messages": [{"role": "user", "content": "What is the capital?"}, )"
-          << R"({"role": "assistant", "content": "The capital is Orin."}]})" << "\n";
+          << R"({"role": "assistant", "content": "The capital is Orin."}]})"
+          << "\n";
   }
   return f;
 }
@@ -122,7 +123,8 @@ TEST(Lora, AdapterGradientsMatchFiniteDifferences) {
   Model& model = *loaded.model;
   LoraAdapter lora(model, 2, 4.0f, {"q_proj", "down_proj"}, 3);
   Rng rng(5);
-  for (std::size_t i = 0; i < lora.size(); ++i) lora.params()[i] = static_cast<float>(rng.normal() * 0.3);
+  for (std::size_t i = 0; i < lora.size(); ++i)
+    lora.params()[i] = static_cast<float>(rng.normal() * 0.3);
   const int B = 2, T = 12;
   std::vector<std::int32_t> tokens(B * T), targets(B * T);
   for (int i = 0; i < B * T; ++i) {

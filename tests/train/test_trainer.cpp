@@ -2,10 +2,9 @@
 // retention, loadability), bit-exact resume, the RUN_DIR lock, divergence and
 // bad input.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/file.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <fstream>
 #include <regex>
