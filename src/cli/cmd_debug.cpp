@@ -90,7 +90,12 @@ void run_forward(const Opts& o) {
   SafetensorsWriter writer;
   writer.add_f32("logits", {T, vocab}, logits.data());
   writer.add_f32("loss", {1}, &loss);
-  for (const ParamView& p : model.params()) writer.add_f32("grad." + p.name, p.shape, p.grad);
+  std::vector<float> grad;
+  for (const ParamView& p : model.params()) {
+    grad.resize(p.numel);
+    model.read_grad(p, grad.data());  // through the backend: any device
+    writer.add_f32("grad." + p.name, p.shape, grad.data());
+  }
   // observe.<i>: entry i's rows [rows, hidden], in row (= position) order.
   std::size_t observed = 0;
   for (std::size_t i = 0; i < file.observations.size(); ++i) {

@@ -238,6 +238,10 @@ void Model::read_param(const ParamView& view, float* host) const {
   impl_->params.download(host, view.numel * sizeof(float), view.offset * sizeof(float));
 }
 
+void Model::read_grad(const ParamView& view, float* host) const {
+  impl_->grads.download(host, view.numel * sizeof(float), view.offset * sizeof(float));
+}
+
 void Model::write_param(const ParamView& view, const float* host) {
   impl_->params.upload(host, view.numel * sizeof(float), view.offset * sizeof(float));
 }

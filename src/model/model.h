@@ -69,6 +69,7 @@ class Model {
   // Host copies of parameters, through the backend (any device).
   void read_param(const ParamView& view, float* host) const;
   void write_param(const ParamView& view, const float* host);
+  void read_grad(const ParamView& view, float* host) const;
   void copy_params_from(const Model& other);  // same config; any backends
 
   // Size training activations for batches up to B x T (T <= max_position_embeddings).
