@@ -135,6 +135,13 @@ inline std::vector<OpCase> random_cases(std::uint64_t seed = 20261124) {
     }
     t.push_back(attention_forward_case(decode, 4, 1, 33, false, 0, 0, false, rng));
   }
+  // The CPU's decode kernels that keep q and the output in registers
+  // (head_dim 32, 64, 128): one to four query rows after cached prefixes,
+  // key counts that are not multiples of 4, a sequence's first token.
+  for (const int hd : {32, 64, 128}) {
+    t.push_back(attention_forward_case({{1, 36, 37}, {4, 10, 14}, {2, 0, 2}, {3, 60, 63}, {1, 0, 1}},
+                                       4, 2, hd, false, 1, 2, true, rng));
+  }
   t.push_back(
       attention_forward_case({{129, 0, 129}, {129, 0, 129}}, 4, 2, 8, true, 0, 0, true, rng));
   const int n_q = mid();
