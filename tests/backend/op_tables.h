@@ -139,8 +139,9 @@ inline std::vector<OpCase> random_cases(std::uint64_t seed = 20261124) {
   // (head_dim 32, 64, 128): one to four query rows after cached prefixes,
   // key counts that are not multiples of 4, a sequence's first token.
   for (const int hd : {32, 64, 128}) {
-    t.push_back(attention_forward_case({{1, 36, 37}, {4, 10, 14}, {2, 0, 2}, {3, 60, 63}, {1, 0, 1}},
-                                       4, 2, hd, false, 1, 2, true, rng));
+    t.push_back(
+        attention_forward_case({{1, 36, 37}, {4, 10, 14}, {2, 0, 2}, {3, 60, 63}, {1, 0, 1}}, 4, 2,
+                               hd, false, 1, 2, true, rng));
   }
   t.push_back(
       attention_forward_case({{129, 0, 129}, {129, 0, 129}}, 4, 2, 8, true, 0, 0, true, rng));
