@@ -12,6 +12,19 @@ def masque_bin():
     return path
 
 
+@pytest.fixture(scope="session")
+def masque_run(masque_bin):
+    """masque with --quiet --threads 2 for module fixtures that build worlds;
+    asserts exit 0 (with masque's stderr) unless check=False."""
+    def run(*args, check=True):
+        proc = subprocess.run([masque_bin, "--quiet", "--threads", "2", *map(str, args)],
+                              capture_output=True, text=True, errors="replace")
+        if check:
+            assert proc.returncode == 0, f"masque {args} failed:\n{proc.stderr}"
+        return proc
+    return run
+
+
 @pytest.fixture
 def run_masque(masque_bin):
     def run(*args, check=True, **kw):

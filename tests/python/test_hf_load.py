@@ -8,7 +8,6 @@ it with `masque train --init-from`.
 """
 import json
 import shutil
-import subprocess
 
 import numpy as np
 import pytest
@@ -20,15 +19,10 @@ from test_hf_parity import rel_err, write_corpus
 
 
 @pytest.fixture(scope="module")
-def hf_dir(tmp_path_factory, masque_bin):
+def hf_dir(tmp_path_factory, masque_run):
     d = tmp_path_factory.mktemp("hf_load")
 
-    def run(*args, check=True):
-        proc = subprocess.run([masque_bin, "--quiet", "--threads", "2", *map(str, args)],
-                              capture_output=True, text=True, errors="replace")
-        if check:
-            assert proc.returncode == 0, f"masque {args} failed:\n{proc.stderr}"
-        return proc
+    run = masque_run
 
     write_corpus(d / "corpus.jsonl", docs=200, seed=5)
     run("tokenizer", "train", "--input", d / "corpus.jsonl", "--vocab-size", 300, "--out", d / "tok.json")

@@ -38,14 +38,8 @@ def write_corpus(path, docs=300, seed=1):
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, masque_bin):
-    import subprocess
-
-    def run(*args):
-        proc = subprocess.run([masque_bin, "--quiet", "--threads", "2", *map(str, args)],
-                              capture_output=True, text=True, errors="replace")
-        assert proc.returncode == 0, f"masque {args} failed:\n{proc.stderr}"
-        return proc
+def world(tmp_path_factory, masque_run):
+    run = masque_run
 
     d = tmp_path_factory.mktemp("hf_parity")
     write_corpus(d / "corpus.jsonl")

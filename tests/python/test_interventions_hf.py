@@ -22,7 +22,6 @@ nothing.
 import json
 import random
 import shutil
-import subprocess
 from collections import defaultdict
 
 import numpy as np
@@ -41,15 +40,10 @@ RESPONSE_FROM = 15  # positions >= 15 are response tokens
 
 
 @pytest.fixture(scope="module")
-def hf(tmp_path_factory, masque_bin):
+def hf(tmp_path_factory, masque_run):
     d = tmp_path_factory.mktemp("interventions_hf")
 
-    def run(*args, check=True):
-        proc = subprocess.run([masque_bin, "--quiet", "--threads", "2", *map(str, args)],
-                              capture_output=True, text=True, errors="replace")
-        if check:
-            assert proc.returncode == 0, f"masque {args} failed:\n{proc.stderr}"
-        return proc
+    run = masque_run
 
     write_corpus(d / "corpus.jsonl", docs=100, seed=7)
     run("tokenizer", "train", "--input", d / "corpus.jsonl", "--vocab-size", 300, "--out", d / "tok.json")
