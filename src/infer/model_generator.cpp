@@ -117,18 +117,13 @@ GenerationResult ModelTextGenerator::continue_cache(KvCache& cache,
                          " (start a new conversation or lower max tokens)"));
   }
   const auto t0 = Clock::now();
-  std::vector<SequenceDecoder> decoders;
-  decoders.emplace_back(tokenizer_, options, options.seed, on_text);
-  std::span<const float> logits = engine_.append(cache, new_tokens, interventions, false);
+  const std::span<const float> logits = engine_.append(cache, new_tokens, interventions, false);
   const double prefill = seconds_since(t0);
-  const auto t1 = Clock::now();
   KvCache* caches[1] = {&cache};
-  const std::vector<GenerateOptions> opts{options};
-  decode(caches, logits, decoders, opts, interventions);
-  GenerationResult result = std::move(decoders[0].result());
+  GenerationResult result =
+      std::move(decode(caches, logits, {options}, interventions, on_text).front());
   result.prompt_tokens.assign(new_tokens.begin(), new_tokens.end());
   result.prefill_seconds = prefill;
-  result.decode_seconds = seconds_since(t1);
   return result;
 }
 
@@ -141,16 +136,13 @@ std::vector<GenerationResult> ModelTextGenerator::run_batch(
   }
   if (prompts.empty()) return {};
   std::vector<KvCache> caches;
-  std::vector<KvCache*> cache_ptrs;
-  std::vector<SequenceStep> steps;
-  std::vector<SequenceDecoder> decoders;
   caches.reserve(prompts.size());
-  decoders.reserve(prompts.size());
   for (std::size_t i = 0; i < prompts.size(); ++i) {
     fit_prompt(prompts[i], options[i]);
     caches.emplace_back(model_);
-    decoders.emplace_back(tokenizer_, options[i], options[i].seed);
   }
+  std::vector<KvCache*> cache_ptrs;
+  std::vector<SequenceStep> steps;
   for (std::size_t i = 0; i < prompts.size(); ++i) {
     cache_ptrs.push_back(&caches[i]);
     steps.push_back({&caches[i], prompts[i], false});
@@ -158,15 +150,10 @@ std::vector<GenerationResult> ModelTextGenerator::run_batch(
   const auto t0 = Clock::now();
   const std::span<const float> logits = engine_.step(steps, interventions);
   const double prefill = seconds_since(t0);
-  const auto t1 = Clock::now();
-  decode(cache_ptrs, logits, decoders, options, interventions);
-  const double decode_s = seconds_since(t1);
-  std::vector<GenerationResult> out;
-  for (std::size_t i = 0; i < prompts.size(); ++i) {
-    out.push_back(std::move(decoders[i].result()));
-    out.back().prompt_tokens = std::move(prompts[i]);
-    out.back().prefill_seconds = prefill;
-    out.back().decode_seconds = decode_s;
+  std::vector<GenerationResult> out = decode(cache_ptrs, logits, options, interventions);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    out[i].prompt_tokens = std::move(prompts[i]);
+    out[i].prefill_seconds = prefill;
   }
   return out;
 }
@@ -180,41 +167,37 @@ std::vector<GenerationResult> ModelTextGenerator::sample_n(std::vector<std::int3
   KvCache prefix(model_);
   const std::span<const float> prompt_logits = engine_.append(prefix, prompt, interventions);
   std::vector<float> logits;
-  for (int i = 0; i < n; ++i)
-    logits.insert(logits.end(), prompt_logits.begin(), prompt_logits.end());
   std::vector<KvCache> caches;
   std::vector<KvCache*> cache_ptrs;
-  std::vector<SequenceDecoder> decoders;
   std::vector<GenerateOptions> opts(static_cast<std::size_t>(n), options);
   caches.reserve(static_cast<std::size_t>(n));
-  decoders.reserve(static_cast<std::size_t>(n));
   for (int i = 0; i < n; ++i) {
+    logits.insert(logits.end(), prompt_logits.begin(), prompt_logits.end());
     opts[i].seed = options.seed + static_cast<std::uint64_t>(i);
     caches.emplace_back(model_);
     caches.back().copy_from(prefix);  // the fork: the prompt's keys and values, computed once
-  }
-  for (int i = 0; i < n; ++i) {
-    cache_ptrs.push_back(&caches[i]);
-    decoders.emplace_back(tokenizer_, opts[i], opts[i].seed);
+    cache_ptrs.push_back(&caches.back());
   }
   const double prefill = seconds_since(t0);
-  const auto t1 = Clock::now();
-  decode(cache_ptrs, logits, decoders, opts, interventions);
-  const double decode_s = seconds_since(t1);
-  std::vector<GenerationResult> out;
-  for (int i = 0; i < n; ++i) {
-    out.push_back(std::move(decoders[i].result()));
-    out.back().prompt_tokens = prompt;
-    out.back().prefill_seconds = prefill;
-    out.back().decode_seconds = decode_s;
+  std::vector<GenerationResult> out = decode(cache_ptrs, logits, opts, interventions);
+  for (GenerationResult& r : out) {
+    r.prompt_tokens = prompt;
+    r.prefill_seconds = prefill;
   }
   return out;
 }
 
-void ModelTextGenerator::decode(std::span<KvCache*> caches, std::span<const float> first_logits,
-                                std::vector<SequenceDecoder>& decoders,
-                                const std::vector<GenerateOptions>& options,
-                                const Interventions* interventions) {
+std::vector<GenerationResult> ModelTextGenerator::decode(
+    std::span<KvCache* const> caches, std::span<const float> first_logits,
+    const std::vector<GenerateOptions>& options, const Interventions* interventions,
+    const TextCallback& on_text) {
+  const auto t0 = Clock::now();
+  std::vector<SequenceDecoder> decoders;
+  decoders.reserve(caches.size());
+  for (std::size_t i = 0; i < caches.size(); ++i) {
+    decoders.emplace_back(tokenizer_, options[i], options[i].seed,
+                          i == 0 ? on_text : TextCallback{});
+  }
   const std::size_t vocab = static_cast<std::size_t>(model_.config().vocab_size);
   std::vector<float> logits(first_logits.begin(), first_logits.end());
   std::vector<std::size_t> active(caches.size());  // the sequence of each row of `logits`
@@ -247,6 +230,13 @@ void ModelTextGenerator::decode(std::span<KvCache*> caches, std::span<const floa
     logits.assign(out.begin(), out.end());
     active = still;
   }
+  const double seconds = seconds_since(t0);
+  std::vector<GenerationResult> results;
+  for (SequenceDecoder& dec : decoders) {
+    results.push_back(std::move(dec.result()));
+    results.back().decode_seconds = seconds;
+  }
+  return results;
 }
 
 }  // namespace masque

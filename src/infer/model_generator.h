@@ -68,10 +68,15 @@ class ModelTextGenerator final : public TextGenerator {
  private:
   void check_options(const GenerateOptions& options) const;
   void fit_prompt(std::vector<std::int32_t>& prompt, const GenerateOptions& options) const;
-  // Decodes sequences whose caches hold their prompts; first_logits [n, V].
-  void decode(std::span<KvCache*> caches, std::span<const float> first_logits,
-              std::vector<SequenceDecoder>& decoders, const std::vector<GenerateOptions>& options,
-              const Interventions* interventions);
+  // Decodes sequences whose caches hold their prompts (first_logits [n, V]);
+  // sequence i samples with options[i] (its seed included). Each result has
+  // its tokens, text, finish reason and decode_seconds; the caller adds the
+  // prompt and the prefill time. on_text streams sequence 0.
+  std::vector<GenerationResult> decode(std::span<KvCache* const> caches,
+                                       std::span<const float> first_logits,
+                                       const std::vector<GenerateOptions>& options,
+                                       const Interventions* interventions,
+                                       const TextCallback& on_text = {});
 
   const Model& model_;
   const Tokenizer& tokenizer_;
