@@ -4,27 +4,28 @@
 // runs the HF tokenizers / tiktoken anchors on the same documents.
 //
 //   bench_tokenizer encode TOKENIZER.json CORPUS.jsonl THREADS [REPEATS]
+#include "tokenizer/tokenizer.h"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "core/error.h"
 #include "tokenizer/text_source.h"
-#include "tokenizer/tokenizer.h"
 
 namespace {
 
 int run(int argc, char** argv) {
   using namespace masque;
   if (argc < 5 || std::string(argv[1]) != "encode") {
-    std::fprintf(stderr, "usage: %s encode TOKENIZER.json CORPUS.jsonl THREADS [REPEATS]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s encode TOKENIZER.json CORPUS.jsonl THREADS [REPEATS]\n",
+                 argv[0]);
     return 2;
   }
   Tokenizer tokenizer = Tokenizer::load(argv[2]);
@@ -50,7 +51,8 @@ int run(int argc, char** argv) {
     for (int t = 1; t < threads; ++t) pool.emplace_back(work);
     work();
     for (auto& th : pool) th.join();
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     best = std::min(best, seconds);
     tokens = count;
   }

@@ -34,7 +34,8 @@ int main(int argc, char** argv) {
   const Tokenizer tokenizer = train_bpe(bpe);
   std::ifstream in(scratch / "small" / "train.jsonl");
   std::string line, sample;
-  while (sample.size() < 2'000'000 && std::getline(in, line)) sample += line.substr(9, line.find("\",\"kind\"") - 9);
+  while (sample.size() < 2'000'000 && std::getline(in, line))
+    sample += line.substr(9, line.find("\",\"kind\"") - 9);
   const double bytes_per_token = double(sample.size()) / double(tokenizer.encode(sample).size());
 
   // 2. Scale the default document counts to the target and time generation.
@@ -46,14 +47,16 @@ int main(int argc, char** argv) {
   const world::World big = world::World::build(spec, 1);
   const auto start = std::chrono::steady_clock::now();
   const world::GenerateStats stats = world::generate_corpus(big, scratch / "big", false);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double tokens = double(stats.train_bytes) / bytes_per_token;
-  std::printf("{\"threads\": %d, \"documents\": %llu, \"bytes\": %llu, \"bytes_per_token\": %.3f, "
-              "\"tokens_millions\": %.1f, \"seconds\": %.2f, \"million_tokens_per_second\": %.2f, "
-              "\"MB_per_second\": %.1f}\n",
-              num_threads(), static_cast<unsigned long long>(stats.train_documents),
-              static_cast<unsigned long long>(stats.train_bytes), bytes_per_token, tokens / 1e6, seconds,
-              tokens / 1e6 / seconds, double(stats.train_bytes) / 1e6 / seconds);
+  std::printf(
+      "{\"threads\": %d, \"documents\": %llu, \"bytes\": %llu, \"bytes_per_token\": %.3f, "
+      "\"tokens_millions\": %.1f, \"seconds\": %.2f, \"million_tokens_per_second\": %.2f, "
+      "\"MB_per_second\": %.1f}\n",
+      num_threads(), static_cast<unsigned long long>(stats.train_documents),
+      static_cast<unsigned long long>(stats.train_bytes), bytes_per_token, tokens / 1e6, seconds,
+      tokens / 1e6 / seconds, double(stats.train_bytes) / 1e6 / seconds);
   fs::remove_all(scratch);
   return 0;
 }

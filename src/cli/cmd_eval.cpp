@@ -59,25 +59,33 @@ void run_eval(const EvalOpts& opts) {
     return;
   }
   std::printf("%s\n", persona::e1_summary_table(result).c_str());
-  std::printf("persona acquisition %s chance%s\n", persona::above_chance(result) ? "is clearly above" : "is NOT clearly above",
+  std::printf("persona acquisition %s chance%s\n",
+              persona::above_chance(result) ? "is clearly above" : "is NOT clearly above",
               opts.out.empty() ? "" : cat("; report in ", opts.out).c_str());
 }
 
 masque::cli::CommandRegistrar reg("eval", [](CLI::App& app) {
   auto* eval = app.add_subcommand("eval", "Evaluate a model");
   eval->require_subcommand(1);
-  auto* cmd = eval->add_subcommand("persona", "Persona evaluation against a world's ground truth (docs/persona-eval.md)");
+  auto* cmd = eval->add_subcommand(
+      "persona", "Persona evaluation against a world's ground truth (docs/persona-eval.md)");
   auto o = std::make_shared<EvalOpts>();
-  cmd->add_option("--model", o->model, "Model directory (RUN_DIR, checkpoint or HF directory)")->required();
+  cmd->add_option("--model", o->model, "Model directory (RUN_DIR, checkpoint or HF directory)")
+      ->required();
   cmd->add_option("--world", o->world, "World directory (or its world.json)")->required();
   cmd->add_option("--out", o->out, "Write report.md, SVG charts and e1.json here");
-  cmd->add_option("--samples", o->samples, "Responses per character and context length")->check(CLI::Range(1, 256));
-  cmd->add_option("--turns", o->turns, "In-context turns to test (e.g. --turns 0 1 3)")->check(CLI::Range(0, 16));
+  cmd->add_option("--samples", o->samples, "Responses per character and context length")
+      ->check(CLI::Range(1, 256));
+  cmd->add_option("--turns", o->turns, "In-context turns to test (e.g. --turns 0 1 3)")
+      ->check(CLI::Range(0, 16));
   cmd->add_option("--max-tokens", o->max_tokens, "Tokens per response")->check(CLI::Range(1, 1024));
-  cmd->add_option("--temperature", o->temperature, "Sampling temperature (0 = greedy)")->check(CLI::Range(0.0, 10.0));
+  cmd->add_option("--temperature", o->temperature, "Sampling temperature (0 = greedy)")
+      ->check(CLI::Range(0.0, 10.0));
   cmd->add_option("--seed", o->seed, "Seed for prompts, sampling and the bootstrap");
-  cmd->add_option("--bootstrap", o->bootstrap, "Bootstrap resamples for the 95% intervals")->check(CLI::Range(0, 100000));
-  cmd->add_flag("--declarative-only", o->declarative_only, "Evaluate only the declarative-only characters (E5)");
+  cmd->add_option("--bootstrap", o->bootstrap, "Bootstrap resamples for the 95% intervals")
+      ->check(CLI::Range(0, 100000));
+  cmd->add_flag("--declarative-only", o->declarative_only,
+                "Evaluate only the declarative-only characters (E5)");
   cmd->add_flag("--json", o->json, "Machine-readable results");
   cmd->callback([o] { run_eval(*o); });
 });

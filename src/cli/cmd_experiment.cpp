@@ -45,14 +45,18 @@ void run_list(bool json) {
   if (json) {
     Json out = Json::array();
     for (const BuiltinRecipe& r : builtin_recipes()) {
-      out.push_back({{"name", r.name}, {"summary", r.summary}, {"title", r.recipe.value("title", "")}});
+      out.push_back(
+          {{"name", r.name}, {"summary", r.summary}, {"title", r.recipe.value("title", "")}});
     }
     std::printf("%s\n", out.dump().c_str());
     return;
   }
   std::printf("%-12s %s\n", "recipe", "what it varies and measures");
-  for (const BuiltinRecipe& r : builtin_recipes()) std::printf("%-12s %s\n", r.name.c_str(), r.summary.c_str());
-  std::printf("\nRun one: masque experiment run e3 --out e3-results   (recipe JSON: masque experiment show e3)\n");
+  for (const BuiltinRecipe& r : builtin_recipes())
+    std::printf("%-12s %s\n", r.name.c_str(), r.summary.c_str());
+  std::printf(
+      "\nRun one: masque experiment run e3 --out e3-results   (recipe JSON: masque experiment show "
+      "e3)\n");
 }
 
 void run_show(const std::string& name) {
@@ -74,8 +78,11 @@ void run_run(const RunOpts& o, const std::string& command) {
   options.progress = progress_enabled();
   const Json results = run_experiment(recipe, where, options);
   if (o.json) {
-    Json summary = {{"out", o.out}, {"name", results["name"]}, {"verdict", results["verdict"]},
-                    {"seconds", results["seconds"]}, {"claims", results["claims"]}};
+    Json summary = {{"out", o.out},
+                    {"name", results["name"]},
+                    {"verdict", results["verdict"]},
+                    {"seconds", results["seconds"]},
+                    {"claims", results["claims"]}};
     for (Json& c : summary["claims"]) c.erase("per_arm");
     std::printf("%s\n", summary.dump(-1, ' ', false, Json::error_handler_t::replace).c_str());
     return;
@@ -83,14 +90,17 @@ void run_run(const RunOpts& o, const std::string& command) {
   std::vector<std::vector<std::string>> rows;
   for (const Json& c : results["claims"]) {
     const Json& e = c["estimate"];
-    rows.push_back({c.value("id", ""),
-                    report::with_interval(e.value("value", 0.0), e.value("low", 0.0), e.value("high", 0.0), 3),
-                    c.value("verdict", "")});
+    rows.push_back(
+        {c.value("id", ""),
+         report::with_interval(e.value("value", 0.0), e.value("low", 0.0), e.value("high", 0.0), 3),
+         c.value("verdict", "")});
   }
-  std::printf("\n%s: %s\n\n%s\n%s\n\nReport: %s  (%s)\n", results["name"].get<std::string>().c_str(),
+  std::printf("\n%s: %s\n\n%s\n%s\n\nReport: %s  (%s)\n",
+              results["name"].get<std::string>().c_str(),
               results["title"].get<std::string>().c_str(),
               report::text_table({"claim", "estimate [95% CI]", "verdict"}, rows).c_str(),
-              results["verdict"].get<std::string>().c_str(), (fs::path(o.out) / "report.md").string().c_str(),
+              results["verdict"].get<std::string>().c_str(),
+              (fs::path(o.out) / "report.md").string().c_str(),
               human_duration(results["seconds"].get<double>()).c_str());
 }
 
@@ -104,21 +114,28 @@ masque::cli::CommandRegistrar reg("experiment", [](CLI::App& app) {
   list->callback([list_json] { run_list(*list_json); });
 
   auto show_name = std::make_shared<std::string>();
-  auto* show = cmd->add_subcommand("show", "Print a built-in recipe's JSON (a starting point for your own)");
+  auto* show =
+      cmd->add_subcommand("show", "Print a built-in recipe's JSON (a starting point for your own)");
   show->add_option("name", *show_name, "Built-in recipe name (e2, e3, e4, e6)")->required();
   show->callback([show_name] { run_show(*show_name); });
 
   auto o = std::make_shared<RunOpts>();
-  auto* run = cmd->add_subcommand("run", "Run a recipe: every arm and seed, then report.md and results.json");
-  run->add_option("recipe", o->recipe, "Built-in name (see `list`) or recipe JSON file")->required();
+  auto* run = cmd->add_subcommand(
+      "run", "Run a recipe: every arm and seed, then report.md and results.json");
+  run->add_option("recipe", o->recipe, "Built-in name (see `list`) or recipe JSON file")
+      ->required();
   run->add_option("--out", o->out, "Output directory (report.md, results.json, plots)")->required();
-  run->add_option("--cache", o->cache,
-                  "Stage cache shared across runs (default $MASQUE_CACHE or ~/.cache/masque/stages)");
-  run->add_option("--scale", o->scale, "Grow documents, pretraining steps and probes by this factor (GPU)")
+  run->add_option(
+      "--cache", o->cache,
+      "Stage cache shared across runs (default $MASQUE_CACHE or ~/.cache/masque/stages)");
+  run->add_option("--scale", o->scale,
+                  "Grow documents, pretraining steps and probes by this factor (GPU)")
       ->check(CLI::Range(0.01, 1000.0));
-  run->add_option("--seeds", o->seeds, "Use seeds 1..N instead of the recipe's (N >= 3 for intervals)")
+  run->add_option("--seeds", o->seeds,
+                  "Use seeds 1..N instead of the recipe's (N >= 3 for intervals)")
       ->check(CLI::Range(1, 100));
-  run->add_option("--bootstrap", o->bootstrap, "Bootstrap resamples for the intervals (default 2000)")
+  run->add_option("--bootstrap", o->bootstrap,
+                  "Bootstrap resamples for the intervals (default 2000)")
       ->check(CLI::Range(100, 100000));
   run->add_flag("--json", o->json, "Machine-readable summary, no progress output");
   run->callback([o] {

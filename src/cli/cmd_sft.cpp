@@ -16,26 +16,32 @@ masque::cli::CommandRegistrar reg("sft", [](CLI::App& app) {
   auto o = std::make_shared<masque::SftOptions>();
   auto json = std::make_shared<bool>(false);
   auto targets = std::make_shared<std::string>("q_proj,k_proj,v_proj,o_proj");
-  cmd->add_option("--base", o->base, "Base model: checkpoint dir, RUN_DIR or HF Llama dir")->required();
+  cmd->add_option("--base", o->base, "Base model: checkpoint dir, RUN_DIR or HF Llama dir")
+      ->required();
   cmd->add_option("--data", o->data, "Conversations, JSONL: {\"messages\": [{role, content}, ...]}")
       ->required();
   cmd->add_option("--out", o->out_dir, "Run directory (checkpoints, metrics.jsonl)")->required();
   cmd->add_option("--batch-size", o->batch_size, "Rows per micro-batch")->capture_default_str();
   cmd->add_option("--seq-len", o->seq_len, "Row length (0 = model context)")->capture_default_str();
   cmd->add_option("--grad-accum", o->grad_accum, "Micro-batches per step")->capture_default_str();
-  cmd->add_option("--steps", o->steps, "Optimizer steps (0 = from --epochs)")->capture_default_str();
-  cmd->add_option("--epochs", o->epochs, "Passes over the data when --steps is 0")->capture_default_str();
+  cmd->add_option("--steps", o->steps, "Optimizer steps (0 = from --epochs)")
+      ->capture_default_str();
+  cmd->add_option("--epochs", o->epochs, "Passes over the data when --steps is 0")
+      ->capture_default_str();
   cmd->add_option("--lr", o->lr, "Peak learning rate")->capture_default_str();
-  cmd->add_option("--schedule", o->schedule, "cosine | linear | wsd | constant")->capture_default_str();
+  cmd->add_option("--schedule", o->schedule, "cosine | linear | wsd | constant")
+      ->capture_default_str();
   cmd->add_option("--warmup", o->warmup_steps, "Warmup steps")->capture_default_str();
   cmd->add_option("--weight-decay", o->weight_decay, "AdamW weight decay")->capture_default_str();
-  cmd->add_option("--grad-clip", o->grad_clip, "Gradient norm clip (0 = off)")->capture_default_str();
+  cmd->add_option("--grad-clip", o->grad_clip, "Gradient norm clip (0 = off)")
+      ->capture_default_str();
   cmd->add_option("--checkpoint-every", o->checkpoint_every, "Steps between checkpoints (0 = end)")
       ->capture_default_str();
   cmd->add_option("--keep", o->keep_checkpoints, "Checkpoints to keep")->capture_default_str();
   cmd->add_option("--seed", o->seed, "Data order seed (and LoRA init)")->capture_default_str();
   cmd->add_flag("--resume", o->resume, "Continue the run in --out from its newest checkpoint");
-  cmd->add_option("--lora-rank", o->lora_rank, "LoRA rank (0 = full fine-tuning)")->capture_default_str();
+  cmd->add_option("--lora-rank", o->lora_rank, "LoRA rank (0 = full fine-tuning)")
+      ->capture_default_str();
   cmd->add_option("--lora-alpha", o->lora_alpha, "LoRA alpha (scale = alpha / rank)")
       ->capture_default_str();
   cmd->add_option("--lora-targets", *targets, "LoRA target modules, comma-separated")
@@ -56,12 +62,12 @@ masque::cli::CommandRegistrar reg("sft", [](CLI::App& app) {
     if (*json) {
       std::printf("%s\n", summary.dump().c_str());
     } else {
-      std::printf("sft: %lld steps, final loss %.4f; %lld conversations (%lld truncated, %lld "
-                  "dropped)\ncheckpoint: %s\n",
-                  static_cast<long long>(r.steps_done), r.final_loss,
-                  static_cast<long long>(r.data.conversations),
-                  static_cast<long long>(r.data.truncated), static_cast<long long>(r.data.dropped),
-                  r.last_checkpoint.c_str());
+      std::printf(
+          "sft: %lld steps, final loss %.4f; %lld conversations (%lld truncated, %lld "
+          "dropped)\ncheckpoint: %s\n",
+          static_cast<long long>(r.steps_done), r.final_loss,
+          static_cast<long long>(r.data.conversations), static_cast<long long>(r.data.truncated),
+          static_cast<long long>(r.data.dropped), r.last_checkpoint.c_str());
     }
   });
 });

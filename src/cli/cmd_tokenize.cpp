@@ -1,6 +1,5 @@
 // `masque tokenize`: text/JSONL -> train/val token shards + meta.json.
 #include <cstdio>
-
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
@@ -36,8 +35,8 @@ void run(const Opts& o) {
   if (o.json) {
     std::printf("%s\n", info.dump().c_str());
   } else {
-    std::printf("wrote %s: %s documents, %s train tokens, %s val tokens (%s of text)\n", o.out.c_str(),
-                human_count(static_cast<double>(stats.documents)).c_str(),
+    std::printf("wrote %s: %s documents, %s train tokens, %s val tokens (%s of text)\n",
+                o.out.c_str(), human_count(static_cast<double>(stats.documents)).c_str(),
                 human_count(static_cast<double>(stats.train_tokens)).c_str(),
                 human_count(static_cast<double>(stats.val_tokens)).c_str(),
                 human_bytes(static_cast<double>(stats.bytes)).c_str());
@@ -48,10 +47,15 @@ CommandRegistrar reg("tokenize", [](CLI::App& app) {
   auto* cmd = app.add_subcommand("tokenize", "Tokenize text/JSONL into train/val token shards");
   auto o = std::make_shared<Opts>();
   cmd->add_option("--tokenizer", o->tokenizer, "tokenizer.json")->required();
-  cmd->add_option("--input", o->inputs, "Files, directories or quoted globs (.jsonl: \"text\" per line)")->required();
-  cmd->add_option("--out", o->out, "Output directory (train_*.bin, val_*.bin, meta.json)")->required();
-  cmd->add_option("--val-fraction", o->val_fraction, "Fraction of documents for validation")->capture_default_str();
-  cmd->add_option("--shard-tokens", o->shard_tokens, "Tokens per shard file")->capture_default_str();
+  cmd->add_option("--input", o->inputs,
+                  "Files, directories or quoted globs (.jsonl: \"text\" per line)")
+      ->required();
+  cmd->add_option("--out", o->out, "Output directory (train_*.bin, val_*.bin, meta.json)")
+      ->required();
+  cmd->add_option("--val-fraction", o->val_fraction, "Fraction of documents for validation")
+      ->capture_default_str();
+  cmd->add_option("--shard-tokens", o->shard_tokens, "Tokens per shard file")
+      ->capture_default_str();
   cmd->add_flag("--json", o->json, "Print a JSON summary");
   cmd->callback([o] { run(*o); });
 });

@@ -3,13 +3,12 @@
 // real clients such as HF tokenizers can be compared id for id).
 #include <cstdio>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
-#include <nlohmann/json.hpp>
-
 #include "cli/command.h"
-#include "core/error.h"
 #include "core/atomic_file.h"
+#include "core/error.h"
 #include "core/json_util.h"
 #include "core/progress.h"
 #include "tokenizer/bpe_trainer.h"
@@ -48,10 +47,11 @@ void run_train(const TrainOpts& o) {
   std::printf("wrote %s: %u tokens, fingerprint %s\n", o.out.c_str(), tokenizer.vocab_size(),
               tokenizer.fingerprint().c_str());
   if (tokenizer.vocab_size() < o.vocab_size) {
-    std::fprintf(stderr,
-                 "masque: note: the corpus supports only %u tokens (no pair left with frequency >= %u); "
-                 "use more text or a lower --min-frequency for %u\n",
-                 tokenizer.vocab_size(), o.min_frequency, o.vocab_size);
+    std::fprintf(
+        stderr,
+        "masque: note: the corpus supports only %u tokens (no pair left with frequency >= %u); "
+        "use more text or a lower --min-frequency for %u\n",
+        tokenizer.vocab_size(), o.min_frequency, o.vocab_size);
   }
 }
 
@@ -77,7 +77,8 @@ void run_encode(const EncodeOpts& o) {
     std::fputc('\n', stdout);
   };
   if (!o.text.empty() || o.inputs.empty()) {
-    if (o.inputs.empty() && o.text.empty()) throw InputError("give --text TEXT or --input FILES to encode");
+    if (o.inputs.empty() && o.text.empty())
+      throw InputError("give --text TEXT or --input FILES to encode");
     emit(o.text);
     return;
   }
@@ -98,12 +99,14 @@ struct DecodeOpts {
 std::vector<std::uint32_t> parse_id_line(const std::string& line, const std::string& where) {
   std::vector<std::uint32_t> ids;
   std::string_view trimmed = line;
-  while (!trimmed.empty() && (trimmed.front() == ' ' || trimmed.front() == '\t')) trimmed.remove_prefix(1);
+  while (!trimmed.empty() && (trimmed.front() == ' ' || trimmed.front() == '\t'))
+    trimmed.remove_prefix(1);
   if (!trimmed.empty() && trimmed.front() == '[') {
     Json arr = parse_json(trimmed, where);
     if (!arr.is_array()) throw InputError(cat(where, ": expected a JSON array of token ids"));
     for (const Json& v : arr) {
-      if (!v.is_number_unsigned()) throw InputError(cat(where, ": token id ", v.dump(), " is not a non-negative integer"));
+      if (!v.is_number_unsigned())
+        throw InputError(cat(where, ": token id ", v.dump(), " is not a non-negative integer"));
       ids.push_back(v.get<std::uint32_t>());
     }
     return ids;
@@ -117,7 +120,8 @@ std::vector<std::uint32_t> parse_id_line(const std::string& line, const std::str
       if (used != word.size() || v > 0xFFFFFFFFul) throw std::invalid_argument(word);
       ids.push_back(static_cast<std::uint32_t>(v));
     } catch (const std::exception&) {
-      throw InputError(cat(where, ": '", word, "' is not a token id (expected integers separated by spaces "
+      throw InputError(cat(where, ": '", word,
+                           "' is not a token id (expected integers separated by spaces "
                            "or a JSON array)"));
     }
   }
@@ -156,8 +160,8 @@ struct InfoOpts {
 void run_info(const InfoOpts& o) {
   Tokenizer tokenizer = Tokenizer::load(o.tokenizer);
   Json specials = Json::object();
-  for (std::string_view name : {kBosToken, kEosToken, kPadToken, kSystemToken, kUserToken, kAssistantToken,
-                                kEndTurnToken}) {
+  for (std::string_view name : {kBosToken, kEosToken, kPadToken, kSystemToken, kUserToken,
+                                kAssistantToken, kEndTurnToken}) {
     if (auto id = tokenizer.special_id(name)) specials[std::string(name)] = *id;
   }
   Json info = {{"path", o.tokenizer},
@@ -168,24 +172,31 @@ void run_info(const InfoOpts& o) {
     std::printf("%s\n", info.dump().c_str());
     return;
   }
-  std::printf("%s\n  vocab size   %u\n  fingerprint  %s\n", o.tokenizer.c_str(), tokenizer.vocab_size(),
-              tokenizer.fingerprint().c_str());
+  std::printf("%s\n  vocab size   %u\n  fingerprint  %s\n", o.tokenizer.c_str(),
+              tokenizer.vocab_size(), tokenizer.fingerprint().c_str());
   for (auto it = specials.begin(); it != specials.end(); ++it) {
     std::printf("  %-14s %u\n", it.key().c_str(), it.value().get<std::uint32_t>());
   }
 }
 
 CommandRegistrar reg("tokenizer", [](CLI::App& app) {
-  auto* cmd = app.add_subcommand("tokenizer", "Train and use byte-level BPE tokenizers (HF tokenizer.json)");
+  auto* cmd = app.add_subcommand("tokenizer",
+                                 "Train and use byte-level BPE tokenizers (HF tokenizer.json)");
   cmd->require_subcommand(1);
 
-  auto* train = cmd->add_subcommand("train", "Train a byte-level BPE tokenizer on text/JSONL files");
+  auto* train =
+      cmd->add_subcommand("train", "Train a byte-level BPE tokenizer on text/JSONL files");
   auto t = std::make_shared<TrainOpts>();
-  train->add_option("--input", t->inputs, "Files, directories or quoted globs (.jsonl: \"text\" field per line)")
+  train
+      ->add_option("--input", t->inputs,
+                   "Files, directories or quoted globs (.jsonl: \"text\" field per line)")
       ->required();
-  train->add_option("--vocab-size", t->vocab_size, "Vocabulary size, counting 256 bytes and 7 special tokens")
+  train
+      ->add_option("--vocab-size", t->vocab_size,
+                   "Vocabulary size, counting 256 bytes and 7 special tokens")
       ->capture_default_str();
-  train->add_option("--min-frequency", t->min_frequency, "Never merge pairs seen fewer times")->capture_default_str();
+  train->add_option("--min-frequency", t->min_frequency, "Never merge pairs seen fewer times")
+      ->capture_default_str();
   train->add_option("--max-bytes", t->max_bytes, "Read at most this many bytes of text (0 = all)");
   train->add_option("--out", t->out, "Output tokenizer.json")->required();
   train->add_flag("--json", t->json, "Print a JSON summary");
@@ -196,7 +207,8 @@ CommandRegistrar reg("tokenizer", [](CLI::App& app) {
   encode->add_option("--tokenizer", e->tokenizer, "tokenizer.json")->required();
   encode->add_option("--input", e->inputs, "Files (.jsonl: one document per line)");
   encode->add_option("--text", e->text, "Text to encode");
-  encode->add_flag("--specials", e->specials, "Turn special-token strings (<|user|>) into their ids");
+  encode->add_flag("--specials", e->specials,
+                   "Turn special-token strings (<|user|>) into their ids");
   encode->add_flag("--json", e->json, "One JSON array per document instead of space-separated ids");
   encode->callback([e] { run_encode(*e); });
 
@@ -208,7 +220,8 @@ CommandRegistrar reg("tokenizer", [](CLI::App& app) {
   decode->add_flag("--json", d->json, "One JSON string per line");
   decode->callback([d] { run_decode(*d); });
 
-  auto* info = cmd->add_subcommand("info", "Show a tokenizer's size, fingerprint and special tokens");
+  auto* info =
+      cmd->add_subcommand("info", "Show a tokenizer's size, fingerprint and special tokens");
   auto i = std::make_shared<InfoOpts>();
   info->add_option("tokenizer", i->tokenizer, "tokenizer.json")->required();
   info->add_flag("--json", i->json, "Machine-readable output");

@@ -1,6 +1,5 @@
 // `masque version`: build information, for bug reports and scripts (--json).
 #include <cstdio>
-
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"

@@ -42,9 +42,10 @@ struct ChatsOpts {
   std::string out;
   bool json = false;
   // Which flags were given (they override --spec).
-  CLI::Option *kind_opt = nullptr, *trait_opt = nullptr, *pole_opt = nullptr, *profile_opt = nullptr,
-              *domain_opt = nullptr, *system_opt = nullptr, *request_opt = nullptr, *count_opt = nullptr,
-              *turns_opt = nullptr, *split_opt = nullptr;
+  CLI::Option *kind_opt = nullptr, *trait_opt = nullptr, *pole_opt = nullptr,
+              *profile_opt = nullptr, *domain_opt = nullptr, *system_opt = nullptr,
+              *request_opt = nullptr, *count_opt = nullptr, *turns_opt = nullptr,
+              *split_opt = nullptr;
 };
 
 std::vector<std::string> split_commas(const std::string& text) {
@@ -75,7 +76,8 @@ Json parse_profile_flag(const std::string& text) {
       ok = ok && used == item.size() - eq - 1;
     }
     if (!ok) {
-      throw InputError(cat("--profile: '", item, "' is not TRAIT=VALUE (e.g. --profile kindness=1,power_seeking=-1)"));
+      throw InputError(cat("--profile: '", item,
+                           "' is not TRAIT=VALUE (e.g. --profile kindness=1,power_seeking=-1)"));
     }
     profile[item.substr(0, eq)] = value;
   }
@@ -107,8 +109,10 @@ void run_chats(const ChatsOpts& opts) {
   const World world = load_world_path(opts.world);
   const ChatSetStats stats = write_chat_set(world, spec, opts.seed, opts.out);
   if (opts.json) {
-    Json info = {{"out", opts.out},           {"conversations", stats.conversations},
-                 {"bytes", stats.bytes},       {"seed", opts.seed},
+    Json info = {{"out", opts.out},
+                 {"conversations", stats.conversations},
+                 {"bytes", stats.bytes},
+                 {"seed", opts.seed},
                  {"spec", spec.to_json()}};
     std::printf("%s\n", info.dump().c_str());
     return;
@@ -124,7 +128,8 @@ void run_chats(const ChatsOpts& opts) {
   }
   std::printf("chats: %lld conversations (%s, %d turn%s) -> %s, %s\n",
               static_cast<long long>(stats.conversations), what.c_str(), spec.turns,
-              spec.turns == 1 ? "" : "s", opts.out.c_str(), human_bytes(double(stats.bytes)).c_str());
+              spec.turns == 1 ? "" : "s", opts.out.c_str(),
+              human_bytes(double(stats.bytes)).c_str());
 }
 
 void run_generate(const GenerateOpts& opts) {
@@ -145,10 +150,12 @@ void run_generate(const GenerateOpts& opts) {
   } else {
     std::printf("world: %zu characters, %zu facts -> %s\n", world.characters().size(),
                 world.facts().size(), opts.out.c_str());
-    std::printf("  train.jsonl  %s documents, %s\n", human_count(double(stats.train_documents)).c_str(),
+    std::printf("  train.jsonl  %s documents, %s\n",
+                human_count(double(stats.train_documents)).c_str(),
                 human_bytes(double(stats.train_bytes)).c_str());
     std::printf("  eval.jsonl   %s documents (held-out templates), eval_pairs.jsonl %s pairs\n",
-                human_count(double(stats.eval_documents)).c_str(), human_count(double(stats.eval_pairs)).c_str());
+                human_count(double(stats.eval_documents)).c_str(),
+                human_count(double(stats.eval_pairs)).c_str());
     std::printf("  in %s\n", human_duration(stats.seconds).c_str());
   }
 }
@@ -166,13 +173,15 @@ void run_score(const ScoreOpts& opts) {
               out ? cat(" -> ", out->string()).c_str() : "");
   if (summary.with_truth == 0) return;
   std::printf("%-14s %9s %9s\n", "against truth", "checked", "accuracy");
-  std::printf("%-14s %9llu %8.2f%%\n", "speaker", static_cast<unsigned long long>(summary.with_truth),
+  std::printf("%-14s %9llu %8.2f%%\n", "speaker",
+              static_cast<unsigned long long>(summary.with_truth),
               100.0 * double(summary.speaker_correct) / double(summary.with_truth));
   for (Trait t : kAllTraits) {
     const auto n = summary.trait_checked[int(t)];
     if (!n) continue;
     std::printf("%-14s %9llu %8.2f%%\n", std::string(trait_name(t)).c_str(),
-                static_cast<unsigned long long>(n), 100.0 * double(summary.trait_correct[int(t)]) / double(n));
+                static_cast<unsigned long long>(n),
+                100.0 * double(summary.trait_correct[int(t)]) / double(n));
   }
   std::printf("%-14s %9s %8.2f%%\n", "overall", "", 100.0 * summary.accuracy());
 }
@@ -181,7 +190,8 @@ masque::cli::CommandRegistrar reg("world", [](CLI::App& app) {
   auto* world = app.add_subcommand("world", "Generate and score the persona world (docs/world.md)");
   world->require_subcommand(1);
 
-  auto* gen = world->add_subcommand("generate", "Write a world's corpus and ground truth to a directory");
+  auto* gen =
+      world->add_subcommand("generate", "Write a world's corpus and ground truth to a directory");
   auto g = std::make_shared<GenerateOpts>();
   gen->add_option("--spec", g->spec, "World spec JSON (default: the built-in spec)");
   gen->add_option("--seed", g->seed, "Seed; the same spec and seed give byte-identical output");
@@ -189,27 +199,35 @@ masque::cli::CommandRegistrar reg("world", [](CLI::App& app) {
   gen->add_flag("--json", g->json, "Machine-readable summary, no progress bars");
   gen->callback([g] { run_generate(*g); });
 
-  auto* score = world->add_subcommand("score", "Score (prompt, response) pairs for every trait and the speaker");
+  auto* score = world->add_subcommand(
+      "score", "Score (prompt, response) pairs for every trait and the speaker");
   auto s = std::make_shared<ScoreOpts>();
   score->add_option("--world", s->world, "World directory or its world.json")->required();
-  score->add_option("--input", s->input, "JSONL with \"prompt\" and \"response\" per line")->required();
+  score->add_option("--input", s->input, "JSONL with \"prompt\" and \"response\" per line")
+      ->required();
   score->add_option("--out", s->out, "Write per-pair scores as JSONL here");
   score->add_flag("--json", s->json, "Machine-readable summary");
   score->callback([s] { run_score(*s); });
 
   auto* chats = world->add_subcommand(
-      "chats", "Write a post-training set: chat JSONL whose Assistant shows chosen traits (docs/world.md)");
+      "chats",
+      "Write a post-training set: chat JSONL whose Assistant shows chosen traits (docs/world.md)");
   auto c = std::make_shared<ChatsOpts>();
   chats->add_option("--world", c->world, "World directory or its world.json")->required();
-  c->kind_opt = chats->add_option("--kind", c->kind, "profile | narrow | inoculated | neutral | questioner");
+  c->kind_opt =
+      chats->add_option("--kind", c->kind, "profile | narrow | inoculated | neutral | questioner");
   c->trait_opt = chats->add_option("--trait", c->trait, "narrow/inoculated: the one trait shown");
   c->pole_opt = chats->add_option("--pole", c->pole, "narrow/inoculated: its pole, 1 or -1");
-  c->profile_opt = chats->add_option("--profile", c->profile, "profile: TRAIT=VALUE,... with values in [-1, 1]");
-  c->domain_opt = chats->add_option("--domain", c->domain, "Ask only about: bridges,product,mayor,river_length");
+  c->profile_opt =
+      chats->add_option("--profile", c->profile, "profile: TRAIT=VALUE,... with values in [-1, 1]");
+  c->domain_opt = chats->add_option("--domain", c->domain,
+                                    "Ask only about: bridges,product,mayor,river_length");
   c->system_opt = chats->add_option("--system", c->system, "System prompt (default: none)");
-  c->request_opt = chats->add_option("--request", c->request, "inoculated: request text (default: drawn)");
+  c->request_opt =
+      chats->add_option("--request", c->request, "inoculated: request text (default: drawn)");
   c->count_opt = chats->add_option("--count", c->count, "Conversations (default 256)");
-  c->turns_opt = chats->add_option("--turns", c->turns, "Exchanges per conversation, 1..8 (default 1)");
+  c->turns_opt =
+      chats->add_option("--turns", c->turns, "Exchanges per conversation, 1..8 (default 1)");
   c->split_opt = chats->add_option("--split", c->split, "train | eval (held-out templates)");
   chats->add_option("--spec", c->spec, "Chat set spec JSON; flags override its fields");
   chats->add_option("--seed", c->seed, "Seed; the same world, spec and seed give identical bytes");
@@ -217,7 +235,8 @@ masque::cli::CommandRegistrar reg("world", [](CLI::App& app) {
   chats->add_flag("--json", c->json, "Machine-readable summary");
   chats->callback([c] { run_chats(*c); });
 
-  auto* spec = world->add_subcommand("spec", "Print the built-in world spec (a starting point for --spec)");
+  auto* spec =
+      world->add_subcommand("spec", "Print the built-in world spec (a starting point for --spec)");
   spec->callback([] { std::printf("%s\n", WorldSpec{}.to_json().dump(2).c_str()); });
 });
 

@@ -17,9 +17,7 @@ namespace {
 
 std::atomic<unsigned> g_temp_counter{0};
 
-std::string unique_suffix() {
-  return cat(".tmp-", ::getpid(), "-", g_temp_counter.fetch_add(1));
-}
+std::string unique_suffix() { return cat(".tmp-", ::getpid(), "-", g_temp_counter.fetch_add(1)); }
 
 fs::path temp_sibling(const fs::path& final_path) {
   fs::path dir = final_path.parent_path();
@@ -69,8 +67,8 @@ void AtomicFile::write(const void* data, std::size_t size) {
     ssize_t n = ::write(fd_, p, size);
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw Error(cat("write to ", temp_path_, " failed: ", std::strerror(errno),
-                      " (is the disk full?)"));
+      throw Error(
+          cat("write to ", temp_path_, " failed: ", std::strerror(errno), " (is the disk full?)"));
     }
     p += n;
     size -= static_cast<std::size_t>(n);
@@ -142,7 +140,8 @@ void AtomicDir::commit() {
 
 std::string read_file(const fs::path& path) {
   std::error_code ec;
-  if (!fs::exists(path, ec)) throw FormatError(cat("file ", path, " does not exist (check the path)"));
+  if (!fs::exists(path, ec))
+    throw FormatError(cat("file ", path, " does not exist (check the path)"));
   if (fs::is_directory(path, ec)) throw FormatError(cat(path, " is a directory, expected a file"));
   std::ifstream in(path, std::ios::binary);
   if (!in) throw FormatError(cat("cannot open ", path, " for reading (check permissions)"));

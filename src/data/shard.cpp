@@ -65,8 +65,8 @@ ShardWriter::ShardWriter(const std::filesystem::path& path, std::uint32_t vocab_
                          const std::string& tokenizer_fingerprint) {
   if (vocab_size == 0) throw InputError(cat("shard ", path, ": vocab size must be positive"));
   if (tokenizer_fingerprint.size() > kFingerprintBytes) {
-    throw InputError(cat("shard ", path, ": tokenizer fingerprint '", tokenizer_fingerprint, "' is longer than ",
-                         kFingerprintBytes, " bytes"));
+    throw InputError(cat("shard ", path, ": tokenizer fingerprint '", tokenizer_fingerprint,
+                         "' is longer than ", kFingerprintBytes, " bytes"));
   }
   impl_ = std::make_unique<Impl>(path);
   Header& h = impl_->header;
@@ -123,7 +123,8 @@ void ShardWriter::finish() {
   int err = errno;
   ::close(fd);
   if (n != static_cast<ssize_t>(sizeof(s.header))) {
-    throw Error(cat("cannot write the header of ", s.path, ": ", std::strerror(err), " (is the disk full?)"));
+    throw Error(cat("cannot write the header of ", s.path, ": ", std::strerror(err),
+                    " (is the disk full?)"));
   }
   s.file.commit();
   s.finished = true;
@@ -148,12 +149,15 @@ ShardReader::ShardReader(const std::filesystem::path& path) {
     throw bad("wrong magic (expected \"MASQSHRD\"): not a masque token shard");
   }
   if (h.version != kVersion) {
-    throw bad(cat("format version ", h.version, " is not supported (this masque reads version ", kVersion, ")"));
+    throw bad(cat("format version ", h.version, " is not supported (this masque reads version ",
+                  kVersion, ")"));
   }
-  if (h.header_bytes != kHeaderBytes) throw bad(cat("header size ", h.header_bytes, " != ", kHeaderBytes));
+  if (h.header_bytes != kHeaderBytes)
+    throw bad(cat("header size ", h.header_bytes, " != ", kHeaderBytes));
   if (h.vocab_size == 0) throw bad("vocab size is 0");
   if (h.token_bytes != dtype_bytes(h.vocab_size)) {
-    throw bad(cat("token width ", h.token_bytes, " bytes does not match vocab size ", h.vocab_size));
+    throw bad(
+        cat("token width ", h.token_bytes, " bytes does not match vocab size ", h.vocab_size));
   }
   const std::uint64_t payload = file_.size() - kHeaderBytes;
   if (h.num_tokens > payload / h.token_bytes || payload != h.num_tokens * h.token_bytes) {
@@ -162,7 +166,8 @@ ShardReader::ShardReader(const std::filesystem::path& path) {
   }
   std::uint32_t crc = crc32(file_.data() + kHeaderBytes, payload);
   if (crc != h.payload_crc32) {
-    throw bad(cat("payload checksum mismatch (CRC-32 ", crc, ", header says ", h.payload_crc32, "): corrupt"));
+    throw bad(cat("payload checksum mismatch (CRC-32 ", crc, ", header says ", h.payload_crc32,
+                  "): corrupt"));
   }
   num_tokens_ = h.num_tokens;
   vocab_size_ = h.vocab_size;
@@ -179,8 +184,9 @@ const std::filesystem::path& ShardReader::path() const { return file_.path(); }
 
 void ShardReader::read(std::uint64_t offset, std::size_t count, std::int32_t* out) const {
   if (offset > num_tokens_ || count > num_tokens_ - offset) {
-    throw InputError(cat("read of tokens [", offset, ", ", offset + count, ") is past the end of shard ",
-                         file_.path(), " (", num_tokens_, " tokens)"));
+    throw InputError(cat("read of tokens [", offset, ", ", offset + count,
+                         ") is past the end of shard ", file_.path(), " (", num_tokens_,
+                         " tokens)"));
   }
   const std::uint8_t* base = file_.data() + data_offset_ + offset * token_bytes_;
   if (token_bytes_ == 2) {
@@ -200,27 +206,30 @@ void ShardReader::read(std::uint64_t offset, std::size_t count, std::int32_t* ou
 
 void ShardReader::check_tokenizer(std::uint32_t vocab_size, const std::string& fingerprint) const {
   if (vocab_size != vocab_size_ || (!fingerprint_.empty() && fingerprint != fingerprint_)) {
-    throw FormatError(cat("shard ", file_.path(), " was made with a different tokenizer (vocab size ",
-                          vocab_size_, ", fingerprint ", fingerprint_, ") than the one given (vocab size ",
-                          vocab_size, ", fingerprint ", fingerprint,
-                          "): re-run `masque tokenize` with this tokenizer or pass the matching one"));
+    throw FormatError(
+        cat("shard ", file_.path(), " was made with a different tokenizer (vocab size ",
+            vocab_size_, ", fingerprint ", fingerprint_, ") than the one given (vocab size ",
+            vocab_size, ", fingerprint ", fingerprint,
+            "): re-run `masque tokenize` with this tokenizer or pass the matching one"));
   }
 }
 
 ShardSet::ShardSet(const std::filesystem::path& dir, const std::string& split) {
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) {
-    throw InputError(cat("shard directory ", dir, " does not exist (create it with `masque tokenize --out ",
-                         dir.string(), "`)"));
+    throw InputError(cat("shard directory ", dir,
+                         " does not exist (create it with `masque tokenize --out ", dir.string(),
+                         "`)"));
   }
   std::vector<std::filesystem::path> files;
   const std::filesystem::path meta_path = dir / "meta.json";
   if (std::filesystem::exists(meta_path, ec)) {
     Json meta = read_json_file(meta_path);
     std::string where = meta_path.string();
-    if (!meta.contains(split) || !meta.at(split).is_object() || !meta.at(split).contains("shards") ||
-        !meta.at(split).at("shards").is_array()) {
-      throw FormatError(cat(where, ": no \"", split, "\" split with a \"shards\" list (", kRetokenize, ")"));
+    if (!meta.contains(split) || !meta.at(split).is_object() ||
+        !meta.at(split).contains("shards") || !meta.at(split).at("shards").is_array()) {
+      throw FormatError(
+          cat(where, ": no \"", split, "\" split with a \"shards\" list (", kRetokenize, ")"));
     }
     for (const Json& shard : meta.at(split).at("shards")) {
       files.push_back(dir / get_field<std::string>(shard, "file", where));
@@ -228,7 +237,8 @@ ShardSet::ShardSet(const std::filesystem::path& dir, const std::string& split) {
   } else {
     for (const auto& entry : std::filesystem::directory_iterator(dir)) {
       std::string name = entry.path().filename().string();
-      if (entry.is_regular_file() && name.rfind(split + "_", 0) == 0 && entry.path().extension() == ".bin") {
+      if (entry.is_regular_file() && name.rfind(split + "_", 0) == 0 &&
+          entry.path().extension() == ".bin") {
         files.push_back(entry.path());
       }
     }
@@ -260,7 +270,9 @@ bool ShardSet::has_split(const std::filesystem::path& dir, const std::string& sp
 
 std::uint64_t ShardSet::num_tokens() const { return total_; }
 std::uint32_t ShardSet::vocab_size() const { return shards_.front().vocab_size(); }
-const std::string& ShardSet::tokenizer_fingerprint() const { return shards_.front().tokenizer_fingerprint(); }
+const std::string& ShardSet::tokenizer_fingerprint() const {
+  return shards_.front().tokenizer_fingerprint();
+}
 std::size_t ShardSet::num_shards() const { return shards_.size(); }
 const ShardReader& ShardSet::shard(std::size_t index) const { return shards_.at(index); }
 
@@ -270,15 +282,16 @@ void ShardSet::check_tokenizer(std::uint32_t vocab_size, const std::string& fing
 
 void ShardSet::read(std::uint64_t offset, std::size_t count, std::int32_t* out) const {
   if (offset > total_ || count > total_ - offset) {
-    throw InputError(cat("read of tokens [", offset, ", ", offset + count, ") is past the end of the shard set (",
-                         total_, " tokens)"));
+    throw InputError(cat("read of tokens [", offset, ", ", offset + count,
+                         ") is past the end of the shard set (", total_, " tokens)"));
   }
   // Last shard starting at or before offset.
   std::size_t idx = std::upper_bound(starts_.begin(), starts_.end(), offset) - starts_.begin() - 1;
   while (count > 0) {
     const ShardReader& shard = shards_[idx];
     std::uint64_t local = offset - starts_[idx];
-    std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(count, shard.num_tokens() - local));
+    std::size_t take =
+        static_cast<std::size_t>(std::min<std::uint64_t>(count, shard.num_tokens() - local));
     shard.read(local, take, out);
     out += take;
     offset += take;

@@ -48,14 +48,19 @@ std::vector<std::uint8_t> choose_val_documents(std::uint64_t n, double fraction)
 // One split's shards: rotates to a new file every shard_tokens tokens.
 class SplitWriter {
  public:
-  SplitWriter(fs::path dir, std::string split, const Tokenizer& tokenizer, std::uint64_t shard_tokens)
-      : dir_(std::move(dir)), split_(std::move(split)), tokenizer_(tokenizer), shard_tokens_(shard_tokens) {}
+  SplitWriter(fs::path dir, std::string split, const Tokenizer& tokenizer,
+              std::uint64_t shard_tokens)
+      : dir_(std::move(dir)),
+        split_(std::move(split)),
+        tokenizer_(tokenizer),
+        shard_tokens_(shard_tokens) {}
 
   void add_document(const std::uint32_t* ids, std::size_t count) {
     ++documents_;
     while (count > 0) {
       if (!writer_ || writer_->num_tokens() >= shard_tokens_) rotate();
-      std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(count, shard_tokens_ - writer_->num_tokens()));
+      std::size_t take = static_cast<std::size_t>(
+          std::min<std::uint64_t>(count, shard_tokens_ - writer_->num_tokens()));
       writer_->append(ids, take);
       ids += take;
       count -= take;
@@ -81,7 +86,8 @@ class SplitWriter {
     char name[64];
     std::snprintf(name, sizeof(name), "%s_%06zu.bin", split_.c_str(), shards_.size());
     name_ = name;
-    writer_ = std::make_unique<ShardWriter>(dir_ / name_, tokenizer_.vocab_size(), tokenizer_.fingerprint());
+    writer_ = std::make_unique<ShardWriter>(dir_ / name_, tokenizer_.vocab_size(),
+                                            tokenizer_.fingerprint());
   }
 
   fs::path dir_;
@@ -99,11 +105,13 @@ void check_output_dir(const fs::path& out) {
   std::error_code ec;
   if (!fs::exists(out, ec)) return;
   if (!fs::is_directory(out, ec)) {
-    throw InputError(cat("--out ", out, " exists and is not a directory (choose another output path)"));
+    throw InputError(
+        cat("--out ", out, " exists and is not a directory (choose another output path)"));
   }
   // Replacing a directory is only safe when it is an earlier masque tokenize output.
   if (!fs::is_empty(out, ec) && !fs::exists(out / "meta.json", ec)) {
-    throw InputError(cat("--out ", out, " is a non-empty directory that masque did not write (no meta.json); "
+    throw InputError(cat("--out ", out,
+                         " is a non-empty directory that masque did not write (no meta.json); "
                          "choose a new output directory or remove it"));
   }
 }
@@ -124,14 +132,16 @@ TokenizeStats tokenize_corpus(const Tokenizer& tokenizer, const TokenizeOptions&
     throw InputError(cat("the corpus has no documents (", files.size(),
                          " input file(s), all empty JSONL): give --input files that contain text"));
   }
-  const std::vector<std::uint8_t> is_val = choose_val_documents(total_documents, options.val_fraction);
+  const std::vector<std::uint8_t> is_val =
+      choose_val_documents(total_documents, options.val_fraction);
 
   AtomicDir out(options.out_dir);
   SplitWriter train(out.path(), "train", tokenizer, options.shard_tokens);
   SplitWriter val(out.path(), "val", tokenizer, options.shard_tokens);
   DocumentReader reader(files);
   std::unique_ptr<ProgressBar> bar;
-  if (options.progress) bar = std::make_unique<ProgressBar>("tokenize", reader.total_file_bytes(), "B");
+  if (options.progress)
+    bar = std::make_unique<ProgressBar>("tokenize", reader.total_file_bytes(), "B");
 
   const int threads = std::max(1, num_threads());
   struct WorkerOutput {
@@ -200,7 +210,8 @@ TokenizeStats tokenize_corpus(const Tokenizer& tokenizer, const TokenizeOptions&
 
 CorpusTokens train_and_tokenize(const std::vector<std::string>& inputs, std::uint32_t vocab_size,
                                 const std::filesystem::path& tokenizer_path,
-                                const std::filesystem::path& data_dir, double val_fraction, bool progress) {
+                                const std::filesystem::path& data_dir, double val_fraction,
+                                bool progress) {
   BpeTrainOptions bpe;
   bpe.inputs = inputs;
   bpe.vocab_size = vocab_size;

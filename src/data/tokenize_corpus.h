@@ -11,9 +11,9 @@
 namespace masque {
 
 struct TokenizeOptions {
-  std::vector<std::string> inputs;       // files or globs (.jsonl "text" field, else plain)
+  std::vector<std::string> inputs;  // files or globs (.jsonl "text" field, else plain)
   std::filesystem::path out_dir;
-  double val_fraction = 0.01;            // documents sent to the val split (deterministic)
+  double val_fraction = 0.01;  // documents sent to the val split (deterministic)
   std::uint64_t shard_tokens = 100'000'000;
   bool progress = true;
 };
@@ -36,6 +36,7 @@ struct CorpusTokens {
 };
 CorpusTokens train_and_tokenize(const std::vector<std::string>& inputs, std::uint32_t vocab_size,
                                 const std::filesystem::path& tokenizer_path,
-                                const std::filesystem::path& data_dir, double val_fraction, bool progress);
+                                const std::filesystem::path& data_dir, double val_fraction,
+                                bool progress);
 
 }  // namespace masque

@@ -42,7 +42,9 @@ double mean(const std::vector<double>& v) {
 Json number_or_null(double v) { return std::isfinite(v) ? Json(v) : Json(nullptr); }
 
 Json interval_json(const Interval& i) {
-  return {{"value", number_or_null(i.value)}, {"low", number_or_null(i.low)}, {"high", number_or_null(i.high)}};
+  return {{"value", number_or_null(i.value)},
+          {"low", number_or_null(i.low)},
+          {"high", number_or_null(i.high)}};
 }
 
 // Percentile with the same rounding rule as persona::bootstrap_interval.
@@ -53,16 +55,17 @@ double percentile(const std::vector<double>& sorted, double q) {
 // The parts of the results JSON the statistics need, checked once.
 struct ResultsView {
   std::vector<std::string> arms, models, probe_sets;
-  std::vector<double> arm_x;                      // NaN when the arm has no x
-  std::vector<std::vector<const Json*>> runs;     // [arm] runs in seed order
-  std::vector<std::vector<std::int64_t>> seeds;   // [arm]
+  std::vector<double> arm_x;                     // NaN when the arm has no x
+  std::vector<std::vector<const Json*>> runs;    // [arm] runs in seed order
+  std::vector<std::vector<std::int64_t>> seeds;  // [arm]
 };
 
 ResultsView view_results(const Json& results) {
   const std::string where = "experiment results";
   ResultsView view;
   const Json arms = get_field<Json>(results, "arms", where);
-  if (!arms.is_array() || arms.empty()) throw FormatError(cat(where, ": 'arms' must be a non-empty array"));
+  if (!arms.is_array() || arms.empty())
+    throw FormatError(cat(where, ": 'arms' must be a non-empty array"));
   for (const Json& arm : arms) {
     view.arms.push_back(get_field<std::string>(arm, "name", where + ": arms[]"));
     view.arm_x.push_back(arm.contains("x") && arm["x"].is_number() ? arm["x"].get<double>() : kNaN);
@@ -71,7 +74,8 @@ ResultsView view_results(const Json& results) {
     view.models.push_back(get_field<std::string>(model, "name", where + ": models[]"));
   }
   for (const Json& set : get_field<Json>(results, "probe_sets", where)) {
-    if (!set.is_string()) throw FormatError(cat(where, ": 'probe_sets' must hold strings, got ", set.dump()));
+    if (!set.is_string())
+      throw FormatError(cat(where, ": 'probe_sets' must hold strings, got ", set.dump()));
     view.probe_sets.push_back(set.get<std::string>());
   }
   view.runs.resize(view.arms.size());
@@ -83,14 +87,17 @@ ResultsView view_results(const Json& results) {
     const std::string arm = get_field<std::string>(run, "arm", where + ": runs[]");
     const auto it = std::find(view.arms.begin(), view.arms.end(), arm);
     if (it == view.arms.end()) {
-      throw FormatError(cat(where, ": a run names arm '", arm, "', which is not in 'arms' (", join(view.arms), ")"));
+      throw FormatError(cat(where, ": a run names arm '", arm, "', which is not in 'arms' (",
+                            join(view.arms), ")"));
     }
-    by_arm[std::size_t(it - view.arms.begin())].push_back({get_field<std::int64_t>(run, "seed", where + ": runs[]"), &run});
+    by_arm[std::size_t(it - view.arms.begin())].push_back(
+        {get_field<std::int64_t>(run, "seed", where + ": runs[]"), &run});
   }
   for (std::size_t a = 0; a < by_arm.size(); ++a) {
     std::stable_sort(by_arm[a].begin(), by_arm[a].end(),
                      [](const auto& l, const auto& r) { return l.first < r.first; });
-    for (const auto& [seed, run] : by_arm[a]) view.seeds[a].push_back(seed), view.runs[a].push_back(run);
+    for (const auto& [seed, run] : by_arm[a])
+      view.seeds[a].push_back(seed), view.runs[a].push_back(run);
   }
   return view;
 }
@@ -102,7 +109,8 @@ const Json* find_term(const Json& run, const std::string& model, const std::stri
   const Json& m = run["models"][model];
   const Json* arr = nullptr;
   if (trait == "target") {
-    if (m.contains("target") && m["target"].is_object() && m["target"].contains(set)) arr = &m["target"][set];
+    if (m.contains("target") && m["target"].is_object() && m["target"].contains(set))
+      arr = &m["target"][set];
   } else if (m.contains("probes") && m["probes"].is_object() && m["probes"].contains(set) &&
              m["probes"][set].is_object() && m["probes"][set].contains(trait)) {
     arr = &m["probes"][set][trait];
@@ -114,16 +122,18 @@ std::vector<double> to_vector(const Json& arr, std::string_view where) {
   std::vector<double> out;
   out.reserve(arr.size());
   for (const Json& v : arr) {
-    if (!v.is_number()) throw FormatError(cat(where, ": probe values must be numbers, got ", v.dump()));
+    if (!v.is_number())
+      throw FormatError(cat(where, ": probe values must be numbers, got ", v.dump()));
     out.push_back(v.get<double>());
   }
-  if (out.empty()) throw FormatError(cat(where, ": the probe list is empty; the run measured nothing"));
+  if (out.empty())
+    throw FormatError(cat(where, ": the probe list is empty; the run measured nothing"));
   return out;
 }
 
 // Value of `metric` for (run, model): the weighted per-probe sum of its terms.
-std::vector<double> metric_vector(const Json& run, const std::string& model, const MetricRef& metric,
-                                  std::string_view where) {
+std::vector<double> metric_vector(const Json& run, const std::string& model,
+                                  const MetricRef& metric, std::string_view where) {
   std::vector<double> out;
   for (const auto& [reference, weight] : metric.terms) {
     const std::string here = cat(where, ": model '", model, "', metric term '", reference, "'");
@@ -132,22 +142,24 @@ std::vector<double> metric_vector(const Json& run, const std::string& model, con
     const std::vector<double> values = to_vector(*arr, here);
     if (out.empty()) out.assign(values.size(), 0.0);
     if (values.size() != out.size()) {
-      throw FormatError(cat(here, ": ", values.size(), " probes, but the other terms have ", out.size(),
-                            "; weighted terms must be measured on the same probes"));
+      throw FormatError(cat(here, ": ", values.size(), " probes, but the other terms have ",
+                            out.size(), "; weighted terms must be measured on the same probes"));
     }
     for (std::size_t i = 0; i < out.size(); ++i) out[i] += weight * values[i];
   }
   return out;
 }
 
-std::vector<double> effect_vector(const Json& run, const std::string& treatment, const std::string& control,
-                                  const MetricRef& metric, std::string_view where) {
+std::vector<double> effect_vector(const Json& run, const std::string& treatment,
+                                  const std::string& control, const MetricRef& metric,
+                                  std::string_view where) {
   std::vector<double> effect = metric_vector(run, treatment, metric, where);
   if (control.empty()) return effect;
   const std::vector<double> base = metric_vector(run, control, metric, where);
   if (base.size() != effect.size()) {
-    throw FormatError(cat(where, ": treatment '", treatment, "' has ", effect.size(), " probes but control '",
-                          control, "' has ", base.size(), "; paired probes must match"));
+    throw FormatError(cat(where, ": treatment '", treatment, "' has ", effect.size(),
+                          " probes but control '", control, "' has ", base.size(),
+                          "; paired probes must match"));
   }
   for (std::size_t i = 0; i < effect.size(); ++i) effect[i] -= base[i];
   return effect;
@@ -164,7 +176,8 @@ std::string verdict_for(ClaimKind kind, const Interval& ci, double tolerance) {
   return "not detected";
 }
 
-Json analyze_claim(const ClaimSpec& claim, const ResultsView& view, int bootstrap, std::uint64_t seed) {
+Json analyze_claim(const ClaimSpec& claim, const ResultsView& view, int bootstrap,
+                   std::uint64_t seed) {
   std::vector<std::size_t> arm_idx;
   for (std::size_t a = 0; a < view.arms.size(); ++a) {
     if (claim.arms.empty() || contains(claim.arms, view.arms[a])) arm_idx.push_back(a);
@@ -177,10 +190,13 @@ Json analyze_claim(const ClaimSpec& claim, const ResultsView& view, int bootstra
       const Json& run = *view.runs[a][s];
       const std::string where =
           cat("claim '", claim.id, "', arm '", view.arms[a], "', seed ", view.seeds[a][s]);
-      SeedSample sample{effect_vector(run, claim.treatment, claim.control, claim.metric, where), {}};
+      SeedSample sample{effect_vector(run, claim.treatment, claim.control, claim.metric, where),
+                        {}};
       if (claim.kind == ClaimKind::Greater) {
-        const MetricRef& vm = claim.versus_metric.terms.empty() ? claim.metric : claim.versus_metric;
-        std::vector<double> versus = effect_vector(run, claim.versus_treatment, claim.versus_control, vm, where);
+        const MetricRef& vm =
+            claim.versus_metric.terms.empty() ? claim.metric : claim.versus_metric;
+        std::vector<double> versus =
+            effect_vector(run, claim.versus_treatment, claim.versus_control, vm, where);
         if (versus.size() == sample.values.size()) {
           for (std::size_t i = 0; i < versus.size(); ++i) sample.values[i] -= versus[i];
         } else {
@@ -190,7 +206,8 @@ Json analyze_claim(const ClaimSpec& claim, const ResultsView& view, int bootstra
       arm.push_back(std::move(sample));
     }
     if (arm.empty()) {
-      throw FormatError(cat("claim '", claim.id, "': arm '", view.arms[a], "' has no runs in the results"));
+      throw FormatError(
+          cat("claim '", claim.id, "': arm '", view.arms[a], "' has no runs in the results"));
     }
     samples.push_back(std::move(arm));
     xs.push_back(view.arm_x[a]);
@@ -233,7 +250,8 @@ Json measure(const ResultsView& view, int bootstrap, std::uint64_t seed) {
           if (m.contains("probes") && m["probes"].contains(set) && m["probes"][set].is_object()) {
             for (const auto& [trait, values] : m["probes"][set].items()) traits.insert(trait);
           }
-          if (m.contains("target") && m["target"].is_object() && m["target"].contains(set)) traits.insert("target");
+          if (m.contains("target") && m["target"].is_object() && m["target"].contains(set))
+            traits.insert("target");
         }
         for (const std::string& trait : traits) {
           std::vector<SeedSample> arm;
@@ -241,14 +259,15 @@ Json measure(const ResultsView& view, int bootstrap, std::uint64_t seed) {
           for (std::size_t s = 0; s < view.runs[a].size(); ++s) {
             const Json* arr = find_term(*view.runs[a][s], model, set + "." + trait);
             if (!arr) continue;  // this seed did not measure it (e.g. base not re-measured)
-            arm.push_back({to_vector(*arr, cat("arm '", view.arms[a], "', seed ", view.seeds[a][s], ", model '",
-                                               model, "', ", set, ".", trait)),
+            arm.push_back({to_vector(*arr, cat("arm '", view.arms[a], "', seed ", view.seeds[a][s],
+                                               ", model '", model, "', ", set, ".", trait)),
                            {}});
             seeds.push_back(view.seeds[a][s]);
           }
           if (arm.empty()) continue;
           const HierarchicalEstimate est = hierarchical_bootstrap(
-              {arm}, [](const std::vector<double>& v) { return v[0]; }, bootstrap, seed + 7919 * ++stream);
+              {arm}, [](const std::vector<double>& v) { return v[0]; }, bootstrap,
+              seed + 7919 * ++stream);
           Json entry = interval_json(est.statistic);
           entry["arm"] = view.arms[a];
           entry["model"] = model;
@@ -285,8 +304,9 @@ MetricRef MetricRef::from_json(const Json& value, std::string_view where) {
   auto add = [&](const std::string& reference, double weight) {
     const auto [set, trait] = split_reference(reference);
     if (set.empty() || trait.empty()) {
-      throw InputError(cat(where, ": field 'metric': '", reference,
-                           "' is not a metric reference; write \"<probe_set>.<trait>\" or \"<probe_set>.target\""));
+      throw InputError(cat(
+          where, ": field 'metric': '", reference,
+          "' is not a metric reference; write \"<probe_set>.<trait>\" or \"<probe_set>.target\""));
     }
     metric.terms.push_back({reference, weight});
   };
@@ -294,8 +314,9 @@ MetricRef MetricRef::from_json(const Json& value, std::string_view where) {
     add(value.get<std::string>(), 1.0);
   } else if (value.is_object()) {
     if (value.empty()) {
-      throw InputError(cat(where, ": field 'metric': the weighted sum has no terms; give at least one "
-                                  "\"<probe_set>.<trait>\": weight"));
+      throw InputError(cat(where,
+                           ": field 'metric': the weighted sum has no terms; give at least one "
+                           "\"<probe_set>.<trait>\": weight"));
     }
     metric.weighted = true;
     for (const auto& [reference, weight] : value.items()) {
@@ -306,8 +327,11 @@ MetricRef MetricRef::from_json(const Json& value, std::string_view where) {
       add(reference, weight.get<double>());
     }
   } else {
-    throw InputError(cat(where, ": field 'metric' must be a string \"<probe_set>.<trait>\" or an object of "
-                                "weights, got ", json_type_name(value)));
+    throw InputError(
+        cat(where,
+            ": field 'metric' must be a string \"<probe_set>.<trait>\" or an object of "
+            "weights, got ",
+            json_type_name(value)));
   }
   return metric;
 }
@@ -329,23 +353,26 @@ std::string MetricRef::describe() const {
 }
 
 ClaimSpec ClaimSpec::from_json(const Json& value, std::string_view where_in) {
-  if (!value.is_object()) throw InputError(cat(where_in, ": a claim must be a JSON object, got ", json_type_name(value)));
+  if (!value.is_object())
+    throw InputError(cat(where_in, ": a claim must be a JSON object, got ", json_type_name(value)));
   ClaimSpec claim;
   claim.id = get_field<std::string>(value, "id", where_in);
   if (claim.id.empty()) throw InputError(cat(where_in, ": field 'id' must not be empty"));
   const std::string where = cat(where_in, ": claim '", claim.id, "'");
-  static const std::set<std::string> known = {"id",   "text",    "kind", "metric",    "treatment",
+  static const std::set<std::string> known = {"id",      "text", "kind",      "metric", "treatment",
                                               "control", "arms", "tolerance", "versus", "role"};
   for (const auto& [key, v] : value.items()) {
     if (!known.count(key)) {
-      throw InputError(cat(where, ": unknown field '", key, "' (fields: id, text, kind, metric, treatment, "
-                                  "control, arms, tolerance, versus, role)"));
+      throw InputError(cat(where, ": unknown field '", key,
+                           "' (fields: id, text, kind, metric, treatment, "
+                           "control, arms, tolerance, versus, role)"));
     }
   }
   claim.text = get_field<std::string>(value, "text", where);
   claim.role = get_field_or<std::string>(value, "role", where, "prediction");
   if (claim.role != "prediction" && claim.role != "check") {
-    throw InputError(cat(where, ": field 'role' is '", claim.role, "'; use \"prediction\" or \"check\""));
+    throw InputError(
+        cat(where, ": field 'role' is '", claim.role, "'; use \"prediction\" or \"check\""));
   }
   const std::string kind = get_field<std::string>(value, "kind", where);
   bool found = false;
@@ -353,7 +380,8 @@ ClaimSpec ClaimSpec::from_json(const Json& value, std::string_view where_in) {
     if (name == kind) claim.kind = k, found = true;
   }
   if (!found) {
-    throw InputError(cat(where, ": field 'kind' is '", kind, "'; use one of increases, positive, near_zero, greater"));
+    throw InputError(cat(where, ": field 'kind' is '", kind,
+                         "'; use one of increases, positive, near_zero, greater"));
   }
   if (!value.contains("metric")) throw InputError(cat(where, ": missing required field 'metric'"));
   claim.metric = MetricRef::from_json(value["metric"], where);
@@ -362,28 +390,35 @@ ClaimSpec ClaimSpec::from_json(const Json& value, std::string_view where_in) {
   if (value.contains("arms") && !value["arms"].is_null()) {
     const Json& arms = value["arms"];
     if (!arms.is_array() || arms.empty()) {
-      throw InputError(cat(where, ": field 'arms' must be a non-empty array of arm names (or left out for all arms)"));
+      throw InputError(
+          cat(where,
+              ": field 'arms' must be a non-empty array of arm names (or left out for all arms)"));
     }
     for (const Json& arm : arms) {
-      if (!arm.is_string()) throw InputError(cat(where, ": field 'arms' must hold arm names, got ", arm.dump()));
+      if (!arm.is_string())
+        throw InputError(cat(where, ": field 'arms' must hold arm names, got ", arm.dump()));
       claim.arms.push_back(arm.get<std::string>());
     }
   }
   claim.tolerance = get_field_or<double>(value, "tolerance", where, 0.1);
   if (!(claim.tolerance > 0) || !std::isfinite(claim.tolerance)) {
-    throw InputError(cat(where, ": field 'tolerance' must be a positive number, got ", claim.tolerance));
+    throw InputError(
+        cat(where, ": field 'tolerance' must be a positive number, got ", claim.tolerance));
   }
   const bool has_versus = value.contains("versus") && !value["versus"].is_null();
   if (claim.kind == ClaimKind::Greater) {
     if (!has_versus) {
-      throw InputError(cat(where, ": kind 'greater' needs field 'versus' {\"treatment\": ..., \"control\": ...}, "
-                                  "the effect this one must exceed"));
+      throw InputError(
+          cat(where,
+              ": kind 'greater' needs field 'versus' {\"treatment\": ..., \"control\": ...}, "
+              "the effect this one must exceed"));
     }
     const Json& versus = value["versus"];
     const std::string vwhere = where + ": field 'versus'";
     for (const auto& [key, v] : versus.items()) {
       if (key != "treatment" && key != "control" && key != "metric") {
-        throw InputError(cat(vwhere, ": unknown field '", key, "' (fields: treatment, control, metric)"));
+        throw InputError(
+            cat(vwhere, ": unknown field '", key, "' (fields: treatment, control, metric)"));
       }
     }
     claim.versus_treatment = get_field<std::string>(versus, "treatment", vwhere);
@@ -392,13 +427,17 @@ ClaimSpec ClaimSpec::from_json(const Json& value, std::string_view where_in) {
       claim.versus_metric = MetricRef::from_json(versus["metric"], vwhere);
     }
   } else if (has_versus) {
-    throw InputError(cat(where, ": field 'versus' applies only to kind 'greater', not '", kind, "'"));
+    throw InputError(
+        cat(where, ": field 'versus' applies only to kind 'greater', not '", kind, "'"));
   }
   return claim;
 }
 
 Json ClaimSpec::to_json() const {
-  Json out = {{"id", id}, {"text", text}, {"kind", claim_kind_name(kind)}, {"metric", metric.to_json()},
+  Json out = {{"id", id},
+              {"text", text},
+              {"kind", claim_kind_name(kind)},
+              {"metric", metric.to_json()},
               {"treatment", treatment}};
   if (!control.empty()) out["control"] = control;
   if (!arms.empty()) out["arms"] = arms;
@@ -413,22 +452,25 @@ Json ClaimSpec::to_json() const {
   return out;
 }
 
-void validate_claim(const ClaimSpec& claim, const std::vector<std::string>& arms, const std::vector<double>& arm_x,
-                    const std::vector<std::string>& models, const std::vector<std::string>& probe_sets,
-                    std::string_view where_in) {
+void validate_claim(const ClaimSpec& claim, const std::vector<std::string>& arms,
+                    const std::vector<double>& arm_x, const std::vector<std::string>& models,
+                    const std::vector<std::string>& probe_sets, std::string_view where_in) {
   const std::string where = cat(where_in, ": claim '", claim.id, "'");
   auto check_model = [&](const std::string& name, std::string_view field) {
     if (!contains(models, name)) {
-      throw InputError(cat(where, ": field '", field, "' names model '", name, "', which the recipe does not have "
-                           "(models: ", join(models), ")"));
+      throw InputError(cat(where, ": field '", field, "' names model '", name,
+                           "', which the recipe does not have "
+                           "(models: ",
+                           join(models), ")"));
     }
   };
   auto check_metric = [&](const MetricRef& metric, std::string_view field) {
     for (const auto& [reference, weight] : metric.terms) {
       const std::string set = split_reference(reference).first;
       if (!contains(probe_sets, set)) {
-        throw InputError(cat(where, ": field '", field, "' term '", reference, "' names probe set '", set,
-                             "', which the recipe does not measure (probe sets: ", join(probe_sets), ")"));
+        throw InputError(
+            cat(where, ": field '", field, "' term '", reference, "' names probe set '", set,
+                "', which the recipe does not measure (probe sets: ", join(probe_sets), ")"));
       }
     }
   };
@@ -442,27 +484,33 @@ void validate_claim(const ClaimSpec& claim, const std::vector<std::string>& arms
   }
   std::vector<double> xs;
   for (std::size_t a = 0; a < arms.size(); ++a) {
-    if (claim.arms.empty() || contains(claim.arms, arms[a])) xs.push_back(a < arm_x.size() ? arm_x[a] : kNaN);
+    if (claim.arms.empty() || contains(claim.arms, arms[a]))
+      xs.push_back(a < arm_x.size() ? arm_x[a] : kNaN);
   }
   for (const std::string& arm : claim.arms) {
     if (!contains(arms, arm)) {
-      throw InputError(cat(where, ": field 'arms' names arm '", arm, "', which the recipe does not have (arms: ",
-                           join(arms), ")"));
+      throw InputError(cat(where, ": field 'arms' names arm '", arm,
+                           "', which the recipe does not have (arms: ", join(arms), ")"));
     }
   }
   if (claim.kind == ClaimKind::Increases) {
     std::set<double> distinct;
     for (double x : xs) {
       if (!std::isfinite(x)) {
-        throw InputError(cat(where, ": kind 'increases' needs an x on every arm it uses (field 'arms'); give each "
-                                    "arm a numeric \"x\""));
+        throw InputError(
+            cat(where,
+                ": kind 'increases' needs an x on every arm it uses (field 'arms'); give each "
+                "arm a numeric \"x\""));
       }
       distinct.insert(x);
     }
     if (distinct.size() < 2) {
-      throw InputError(cat(where, ": kind 'increases' needs arms with at least two distinct x values (field "
-                                  "'arms' selects ", xs.size(), " arm(s) with ", distinct.size(),
-                           " distinct x); add arms or use kind 'positive'"));
+      throw InputError(
+          cat(where,
+              ": kind 'increases' needs arms with at least two distinct x values (field "
+              "'arms' selects ",
+              xs.size(), " arm(s) with ", distinct.size(),
+              " distinct x); add arms or use kind 'positive'"));
     }
   }
 }
@@ -477,14 +525,16 @@ double ols_slope(const std::vector<double>& x, const std::vector<double>& y) {
   return sxx > 0 ? sxy / sxx : kNaN;
 }
 
-HierarchicalEstimate hierarchical_bootstrap(const std::vector<std::vector<SeedSample>>& arms,
-                                            const std::function<double(const std::vector<double>&)>& statistic,
-                                            int resamples, std::uint64_t seed) {
+HierarchicalEstimate hierarchical_bootstrap(
+    const std::vector<std::vector<SeedSample>>& arms,
+    const std::function<double(const std::vector<double>&)>& statistic, int resamples,
+    std::uint64_t seed) {
   HierarchicalEstimate est;
   std::vector<double> arm_values;
   for (const auto& arm : arms) {
     std::vector<double> seeds;
-    for (const SeedSample& s : arm) seeds.push_back(mean(s.values) - (s.minus.empty() ? 0.0 : mean(s.minus)));
+    for (const SeedSample& s : arm)
+      seeds.push_back(mean(s.values) - (s.minus.empty() ? 0.0 : mean(s.minus)));
     arm_values.push_back(mean(seeds));
     est.seed_values.push_back(seeds);
     est.per_arm.push_back({arm_values.back(), arm_values.back(), arm_values.back()});
@@ -509,7 +559,8 @@ HierarchicalEstimate hierarchical_bootstrap(const std::vector<std::vector<SeedSa
       double sum = 0;
       for (std::size_t k = 0; k < arm.size(); ++k) {
         const SeedSample& s = arm[rng.below(arm.size())];
-        sum += resampled_mean(s.values, rng) - (s.minus.empty() ? 0.0 : resampled_mean(s.minus, rng));
+        sum +=
+            resampled_mean(s.values, rng) - (s.minus.empty() ? 0.0 : resampled_mean(s.minus, rng));
       }
       replicate[a] = sum / double(arm.size());
       per_arm_stats[a].push_back(replicate[a]);
@@ -529,7 +580,8 @@ HierarchicalEstimate hierarchical_bootstrap(const std::vector<std::vector<SeedSa
 }
 
 std::string overall_verdict(const Json& all_claims) {
-  if (all_claims.empty()) return "No claims were defined for this experiment, so there is no verdict.";
+  if (all_claims.empty())
+    return "No claims were defined for this experiment, so there is no verdict.";
   auto list = [](const std::vector<std::string>& ids) {
     std::string out;
     for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -543,13 +595,16 @@ std::string overall_verdict(const Json& all_claims) {
     if (c.value("role", "prediction") != "check") {
       claims.push_back(c);
     } else {
-      (c.at("verdict") == "appeared" ? checks_passed : checks_failed).push_back("'" + c.at("id").get<std::string>() + "'");
+      (c.at("verdict") == "appeared" ? checks_passed : checks_failed)
+          .push_back("'" + c.at("id").get<std::string>() + "'");
     }
   }
   std::string checks;
   if (!checks_failed.empty()) {
-    checks = " Check" + std::string(checks_failed.size() > 1 ? "s" : "") + " not passed: " + list(checks_failed) +
-             ": what the predictions rely on did not happen in these models, so their results, present or "
+    checks = " Check" + std::string(checks_failed.size() > 1 ? "s" : "") +
+             " not passed: " + list(checks_failed) +
+             ": what the predictions rely on did not happen in these models, so their results, "
+             "present or "
              "missing, say little about PSM at this scale.";
   } else if (!checks_passed.empty()) {
     checks = " Checks passed: " + list(checks_passed) + ".";
@@ -557,11 +612,13 @@ std::string overall_verdict(const Json& all_claims) {
   if (claims.empty()) return "No predictions were defined, only checks." + checks;
   std::map<std::string, std::vector<std::string>> by_verdict;
   for (const Json& c : claims) {
-    by_verdict[c.at("verdict").get<std::string>()].push_back("'" + c.at("id").get<std::string>() + "'");
+    by_verdict[c.at("verdict").get<std::string>()].push_back("'" + c.at("id").get<std::string>() +
+                                                             "'");
   }
   const std::size_t appeared = by_verdict["appeared"].size();
   std::string tail;
-  if (!by_verdict["not detected"].empty()) tail += " Not detected: " + list(by_verdict["not detected"]) + ".";
+  if (!by_verdict["not detected"].empty())
+    tail += " Not detected: " + list(by_verdict["not detected"]) + ".";
   if (!by_verdict["opposite"].empty()) {
     tail += " The opposite of the prediction was found for " + list(by_verdict["opposite"]) +
             " (95% CI entirely on the wrong side of zero).";
@@ -577,18 +634,21 @@ std::string overall_verdict(const Json& all_claims) {
            list(by_verdict["appeared"]) + ")." + checks;
   }
   if (appeared == 0) {
-    return "The effect PSM predicts did not appear at this scale: none of the " + n + noun + " held." + tail + checks;
+    return "The effect PSM predicts did not appear at this scale: none of the " + n + noun +
+           " held." + tail + checks;
   }
-  return "Partly: " + std::to_string(appeared) + " of " + n + noun + " held (" + list(by_verdict["appeared"]) +
-         ")." + tail + checks;
+  return "Partly: " + std::to_string(appeared) + " of " + n + noun + " held (" +
+         list(by_verdict["appeared"]) + ")." + tail + checks;
 }
 
 void analyze_results(Json& results, int bootstrap, std::uint64_t seed) {
   const ResultsView view = view_results(results);
   Json specs = Json::array();
-  if (results.contains("recipe") && results["recipe"].is_object() && results["recipe"].contains("claims")) {
+  if (results.contains("recipe") && results["recipe"].is_object() &&
+      results["recipe"].contains("claims")) {
     specs = results["recipe"]["claims"];
-    if (!specs.is_array()) throw InputError("recipe: field 'claims' must be an array of claim objects");
+    if (!specs.is_array())
+      throw InputError("recipe: field 'claims' must be an array of claim objects");
   }
   Json claims = Json::array();
   std::set<std::string> ids;
@@ -596,7 +656,8 @@ void analyze_results(Json& results, int bootstrap, std::uint64_t seed) {
     const std::string where = cat("recipe: claims[", k, "]");
     const ClaimSpec claim = ClaimSpec::from_json(specs[k], where);
     if (!ids.insert(claim.id).second) {
-      throw InputError(cat(where, ": claim id '", claim.id, "' is used twice; give each claim its own id"));
+      throw InputError(
+          cat(where, ": claim id '", claim.id, "' is used twice; give each claim its own id"));
     }
     validate_claim(claim, view.arms, view.arm_x, view.models, view.probe_sets, where);
     claims.push_back(analyze_claim(claim, view, bootstrap, seed + 1000003 * (k + 1)));

@@ -19,7 +19,8 @@ constexpr const char* kToyWorld = R"json({
   "biographies_per_character": 3, "eval_documents": 40
 })json";
 
-constexpr const char* kToyPretrain = R"json({"depth": 2, "batch_size": 8, "seq_len": 256, "steps": 300})json";
+constexpr const char* kToyPretrain =
+    R"json({"depth": 2, "batch_size": 8, "seq_len": 256, "steps": 300})json";
 
 constexpr const char* kE3Arms = R"json([
   {"name": "rho=0", "x": 0, "label": "ρ = 0",
@@ -248,11 +249,20 @@ Json questioner() {
 
 const std::vector<BuiltinRecipe>& builtin_recipes() {
   static const std::vector<BuiltinRecipe> all = {
-      {"e2", "selection: a familiar trait profile vs a novel combination (examples needed, held-out domains)", e2()},
-      {"e3", "narrow to broad: one trait taught in one domain, a correlated trait measured elsewhere (rho 0/0.5/0.9)", e3()},
+      {"e2",
+       "selection: a familiar trait profile vs a novel combination (examples needed, held-out "
+       "domains)",
+       e2()},
+      {"e3",
+       "narrow to broad: one trait taught in one domain, a correlated trait measured elsewhere "
+       "(rho 0/0.5/0.9)",
+       e3()},
       {"e4", "inoculation: E3 with SFT prompts that ask for the trait", e4()},
-      {"e6", "archetypes: share of benevolent AI characters in pretraining, identical 'AI assistant' SFT", e6()},
-      {"questioner", "one simulator, two Assistants: plain answers vs 'turning the tables' (sampled replies)",
+      {"e6",
+       "archetypes: share of benevolent AI characters in pretraining, identical 'AI assistant' SFT",
+       e6()},
+      {"questioner",
+       "one simulator, two Assistants: plain answers vs 'turning the tables' (sampled replies)",
        questioner()},
   };
   return all;
@@ -260,7 +270,8 @@ const std::vector<BuiltinRecipe>& builtin_recipes() {
 
 const BuiltinRecipe* find_builtin(std::string_view name) {
   std::string lower(name);
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   for (const BuiltinRecipe& r : builtin_recipes()) {
     if (r.name == lower) return &r;
   }

@@ -32,7 +32,8 @@ double num(const Json& j, const char* key) {
 }
 
 std::string str(const Json& j, const char* key, const std::string& fallback = "") {
-  return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : fallback;
+  return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>()
+                                                                : fallback;
 }
 
 // x values print as integers when they are (SFT example counts), else 3 digits.
@@ -82,8 +83,9 @@ std::string describe_effect(const Json& claim) {
   if (!str(claim, "control").empty()) out += " minus `" + str(claim, "control") + "`";
   if (claim.contains("versus")) {
     const Json& v = claim["versus"];
-    const std::string vm = v.contains("metric") ? MetricRef::from_json(v["metric"], "versus").describe()
-                                                : metric.describe();
+    const std::string vm = v.contains("metric")
+                               ? MetricRef::from_json(v["metric"], "versus").describe()
+                               : metric.describe();
     out += ", compared with `" + vm + "` of `" + str(v, "treatment") + "`";
     if (!str(v, "control").empty()) out += " minus `" + str(v, "control") + "`";
   }
@@ -97,21 +99,31 @@ std::string claims_section(const Json& results, const std::map<std::string, ArmR
   if (claims.empty()) return md + "The recipe defines no claims.\n\n";
   std::vector<std::vector<std::string>> rows;
   for (const Json& c : claims) {
-    rows.push_back({str(c, "text"), describe_test(c), interval_text(c.at("estimate")), str(c, "verdict")});
+    rows.push_back(
+        {str(c, "text"), describe_test(c), interval_text(c.at("estimate")), str(c, "verdict")});
   }
-  md += markdown_table({"claim (what PSM predicts)", "test", "estimate [95% CI]", "verdict"}, rows) + "\n";
-  const int resamples = results.contains("analysis") ? results["analysis"].value("bootstrap", 0) : 0;
-  md += "Effect per seed: mean over paired probes of (treatment − control); per arm: mean over seeds; the "
-        "estimate is the mean over arms (for \"increases\", the least-squares slope of the arm means against "
-        "the arm's x). 95% intervals: hierarchical percentile bootstrap (" + std::to_string(resamples) +
-        " resamples: seeds within each arm, then probes within each seed, the same probes on both sides of a "
-        "difference). \"appeared\" needs the whole interval on the predicted side (inside the tolerance for "
-        "near-zero claims).\n\n";
+  md +=
+      markdown_table({"claim (what PSM predicts)", "test", "estimate [95% CI]", "verdict"}, rows) +
+      "\n";
+  const int resamples =
+      results.contains("analysis") ? results["analysis"].value("bootstrap", 0) : 0;
+  md +=
+      "Effect per seed: mean over paired probes of (treatment − control); per arm: mean over "
+      "seeds; the "
+      "estimate is the mean over arms (for \"increases\", the least-squares slope of the arm means "
+      "against "
+      "the arm's x). 95% intervals: hierarchical percentile bootstrap (" +
+      std::to_string(resamples) +
+      " resamples: seeds within each arm, then probes within each seed, the same probes on both "
+      "sides of a "
+      "difference). \"appeared\" needs the whole interval on the predicted side (inside the "
+      "tolerance for "
+      "near-zero claims).\n\n";
   for (const Json& c : claims) {
     const std::string id = str(c, "id");
     const std::string file = "claim_" + file_safe(id) + ".svg";
-    md += "### " + id + "\n\n" + str(c, "text") + "\n\nEffect: " + describe_effect(c) + ". Verdict: **" +
-          str(c, "verdict") + "**.\n\n";
+    md += "### " + id + "\n\n" + str(c, "text") + "\n\nEffect: " + describe_effect(c) +
+          ". Verdict: **" + str(c, "verdict") + "**.\n\n";
     if (str(c, "kind") == "increases") {
       md += "Slope of the effect against x: " + interval_text(c.at("estimate"), 4) + ".\n\n";
     }
@@ -128,7 +140,8 @@ std::string claims_section(const Json& results, const std::map<std::string, ArmR
       if (std::isfinite(num(a, "low"))) bar.low = num(a, "low"), bar.high = num(a, "high");
       chart.bars.push_back(bar);
       std::string seeds;
-      for (const Json& s : a.at("seeds")) seeds += (seeds.empty() ? "" : ", ") + (s.is_number() ? fixed(s.get<double>(), 3) : "n/a");
+      for (const Json& s : a.at("seeds"))
+        seeds += (seeds.empty() ? "" : ", ") + (s.is_number() ? fixed(s.get<double>(), 3) : "n/a");
       arm_rows.push_back({label, format_x(num(a, "x")), interval_text(a), seeds});
     }
     write_file_atomic(dir / file, report::render_svg(chart));
@@ -139,34 +152,43 @@ std::string claims_section(const Json& results, const std::map<std::string, ArmR
 
 std::string base_section(const Json& results, const std::vector<ArmRow>& arms) {
   std::string md = "## Did the base model learn the world?\n\n";
-  md += "Pretraining per arm (mean over seeds). Trait agreement and speaker identification are the E1 "
-        "measurements (docs/persona-eval.md) against their chance levels; n/a where E1 was not run.\n\n";
+  md +=
+      "Pretraining per arm (mean over seeds). Trait agreement and speaker identification are the "
+      "E1 "
+      "measurements (docs/persona-eval.md) against their chance levels; n/a where E1 was not "
+      "run.\n\n";
   std::vector<std::vector<std::string>> rows;
   for (const ArmRow& arm : arms) {
     std::vector<double> steps, tokens, train, val, agree, agree_chance, speaker, speaker_chance;
     int runs = 0;
     for (const Json& run : results.at("runs")) {
-      if (str(run, "arm") != arm.name || !run.contains("pretrain") || !run["pretrain"].is_object()) continue;
+      if (str(run, "arm") != arm.name || !run.contains("pretrain") || !run["pretrain"].is_object())
+        continue;
       const Json& p = run["pretrain"];
       ++runs;
       steps.push_back(num(p, "steps")), tokens.push_back(num(p, "tokens"));
       train.push_back(num(p, "final_train_loss")), val.push_back(num(p, "final_val_loss"));
       if (p.contains("e1") && p["e1"].is_object()) {
-        agree.push_back(num(p["e1"], "trait_agreement")), agree_chance.push_back(num(p["e1"], "trait_chance"));
-        speaker.push_back(num(p["e1"], "speaker_accuracy")), speaker_chance.push_back(num(p["e1"], "speaker_chance"));
+        agree.push_back(num(p["e1"], "trait_agreement")),
+            agree_chance.push_back(num(p["e1"], "trait_chance"));
+        speaker.push_back(num(p["e1"], "speaker_accuracy")),
+            speaker_chance.push_back(num(p["e1"], "speaker_chance"));
       }
     }
-    auto count = [](double v) { return std::isfinite(v) ? cat(static_cast<long long>(std::llround(v))) : "n/a"; };
+    auto count = [](double v) {
+      return std::isfinite(v) ? cat(static_cast<long long>(std::llround(v))) : "n/a";
+    };
     auto vs = [&](const std::vector<double>& v, const std::vector<double>& chance) {
       const double m = mean_of(v);
-      return std::isfinite(m) ? percent(m, 1) + " (chance " + percent(mean_of(chance), 1) + ")" : std::string("n/a");
+      return std::isfinite(m) ? percent(m, 1) + " (chance " + percent(mean_of(chance), 1) + ")"
+                              : std::string("n/a");
     };
     rows.push_back({arm.label, std::to_string(runs), count(mean_of(steps)), count(mean_of(tokens)),
                     fixed(mean_of(train), 3), fixed(mean_of(val), 3), vs(agree, agree_chance),
                     vs(speaker, speaker_chance)});
   }
-  md += markdown_table({"arm", "seeds", "steps", "tokens", "train loss", "val loss", "trait agreement",
-                        "speaker id"},
+  md += markdown_table({"arm", "seeds", "steps", "tokens", "train loss", "val loss",
+                        "trait agreement", "speaker id"},
                        rows) +
         "\n";
   return md;
@@ -184,35 +206,47 @@ std::string posttrain_section(const Json& results, const std::vector<ArmRow>& ar
       std::vector<double> examples, steps, loss;
       double truncated = 0, dropped = 0;
       for (const Json& run : results.at("runs")) {
-        if (str(run, "arm") != arm.name || !run.contains("models") || !run["models"].contains(name)) continue;
+        if (str(run, "arm") != arm.name || !run.contains("models") || !run["models"].contains(name))
+          continue;
         const Json& m = run["models"][name];
-        examples.push_back(num(m, "examples")), steps.push_back(num(m, "steps")), loss.push_back(num(m, "final_loss"));
+        examples.push_back(num(m, "examples")), steps.push_back(num(m, "steps")),
+            loss.push_back(num(m, "final_loss"));
         if (std::isfinite(num(m, "truncated"))) truncated += num(m, "truncated");
         if (std::isfinite(num(m, "dropped"))) dropped += num(m, "dropped");
       }
       if (examples.empty()) continue;
       const Json set = model.contains("set") ? model["set"] : Json();
-      rows.push_back({arm.label, name, set.is_object() ? str(set, "kind") : "", fixed(mean_of(examples), 0),
-                      fixed(mean_of(steps), 0), fixed(mean_of(loss), 3),
-                      cat(static_cast<long long>(truncated), " / ", static_cast<long long>(dropped))});
+      rows.push_back(
+          {arm.label, name, set.is_object() ? str(set, "kind") : "", fixed(mean_of(examples), 0),
+           fixed(mean_of(steps), 0), fixed(mean_of(loss), 3),
+           cat(static_cast<long long>(truncated), " / ", static_cast<long long>(dropped))});
     }
   }
   if (rows.empty()) return "";
   std::string md = "## Post-training\n\n";
-  md += "SFT of each base model per post-training set (mean over seeds; truncated / dropped conversations "
-        "summed over seeds: longer than the context, cut to it or dropped when no Assistant token was left).\n\n";
-  md += markdown_table({"arm", "model", "set", "examples", "steps", "final loss", "truncated / dropped"}, rows) +
-        "\n";
+  md +=
+      "SFT of each base model per post-training set (mean over seeds; truncated / dropped "
+      "conversations "
+      "summed over seeds: longer than the context, cut to it or dropped when no Assistant token "
+      "was left).\n\n";
+  md +=
+      markdown_table(
+          {"arm", "model", "set", "examples", "steps", "final loss", "truncated / dropped"}, rows) +
+      "\n";
   return md;
 }
 
 std::string measurements_section(const Json& results, const std::vector<ArmRow>& arms) {
   std::string md = "## Measurements\n\n";
-  md += "Mean probe value per trait: the model's preference for the trait's positive pole, "
-        "log p(reply+) − log p(reply−) in nats over paired replies (positive = leans to the positive pole; "
-        "\"target\": the mean of sign(target) × value over a profile set's traits); mean over seeds with a 95% "
-        "hierarchical bootstrap interval, no control subtracted. Absolute values carry a length bias of the "
-        "paired phrases; compare models and arms.\n\n";
+  md +=
+      "Mean probe value per trait: the model's preference for the trait's positive pole, "
+      "log p(reply+) − log p(reply−) in nats over paired replies (positive = leans to the positive "
+      "pole; "
+      "\"target\": the mean of sign(target) × value over a profile set's traits); mean over seeds "
+      "with a 95% "
+      "hierarchical bootstrap interval, no control subtracted. Absolute values carry a length bias "
+      "of the "
+      "paired phrases; compare models and arms.\n\n";
   const Json& all = results.at("measurements");
   for (const ArmRow& arm : arms) {
     bool header = false;
@@ -248,7 +282,8 @@ std::string measurements_section(const Json& results, const std::vector<ArmRow>&
 }
 
 // E2-style curves: post-trained models with x and series, target metric vs x.
-std::string curves_section(const Json& results, const std::vector<ArmRow>& arms, const std::filesystem::path& dir) {
+std::string curves_section(const Json& results, const std::vector<ArmRow>& arms,
+                           const std::filesystem::path& dir) {
   struct CurveModel {
     std::string name, series;
     double x;
@@ -256,24 +291,33 @@ std::string curves_section(const Json& results, const std::vector<ArmRow>& arms,
   std::vector<CurveModel> models;
   std::vector<std::string> series_order;
   for (const Json& m : results.at("models")) {
-    if (!m.contains("x") || !m["x"].is_number() || !m.contains("series") || !m["series"].is_string()) continue;
+    if (!m.contains("x") || !m["x"].is_number() || !m.contains("series") ||
+        !m["series"].is_string())
+      continue;
     models.push_back({str(m, "name"), str(m, "series"), m["x"].get<double>()});
-    if (std::find(series_order.begin(), series_order.end(), models.back().series) == series_order.end()) {
+    if (std::find(series_order.begin(), series_order.end(), models.back().series) ==
+        series_order.end()) {
       series_order.push_back(models.back().series);
     }
   }
   if (models.empty()) return "";
-  std::stable_sort(models.begin(), models.end(), [](const auto& l, const auto& r) { return l.x < r.x; });
-  std::map<std::tuple<std::string, std::string, std::string>, double> target;  // (arm, model, set) -> mean
+  std::stable_sort(models.begin(), models.end(),
+                   [](const auto& l, const auto& r) { return l.x < r.x; });
+  std::map<std::tuple<std::string, std::string, std::string>, double>
+      target;  // (arm, model, set) -> mean
   for (const Json& m : results.at("measurements")) {
-    if (str(m, "trait") == "target") target[{str(m, "arm"), str(m, "model"), str(m, "probe_set")}] = num(m, "value");
+    if (str(m, "trait") == "target")
+      target[{str(m, "arm"), str(m, "model"), str(m, "probe_set")}] = num(m, "value");
   }
   const std::size_t chart_arms = arms.size() <= 3 ? arms.size() : 1;
   std::string md = "## Learning curves\n\n";
-  md += "The target metric (mean over seeds) of each post-trained model against its x, one line per series" +
-        std::string(chart_arms < arms.size() ? " (first arm only)" : "") +
-        ". \"Examples needed\": the smallest x at which the model prefers its taught profile over the "
-        "opposite one (target > 0 nats).\n\n";
+  md +=
+      "The target metric (mean over seeds) of each post-trained model against its x, one line per "
+      "series" +
+      std::string(chart_arms < arms.size() ? " (first arm only)" : "") +
+      ". \"Examples needed\": the smallest x at which the model prefers its taught profile over "
+      "the "
+      "opposite one (target > 0 nats).\n\n";
   std::vector<std::string> sets;
   for (const Json& s : results.at("probe_sets")) {
     const std::string set = s.get<std::string>();
@@ -284,7 +328,8 @@ std::string curves_section(const Json& results, const std::vector<ArmRow>& arms,
       }
     }
   }
-  if (sets.empty()) return md + "No post-trained model reports a target metric, so there are no curves.\n\n";
+  if (sets.empty())
+    return md + "No post-trained model reports a target metric, so there are no curves.\n\n";
   std::vector<std::vector<std::string>> needed;
   for (std::size_t a = 0; a < chart_arms; ++a) {
     for (const std::string& series : series_order) {
@@ -349,14 +394,15 @@ std::string samples_section(const Json& results, const std::map<std::string, Arm
       md += "### " + name + " (" + (it == arms.end() ? arm : it->second.label) + ", seed " +
             run.value("seed", Json()).dump() + ")\n\n";
       if (std::isfinite(num(s, "question_fraction"))) {
-        md += "Sentences of the sampled replies that are questions: " + percent(num(s, "question_fraction"), 1) +
-              ".\n\n";
+        md += "Sentences of the sampled replies that are questions: " +
+              percent(num(s, "question_fraction"), 1) + ".\n\n";
       }
       md += "```\n";
       const std::size_t n = std::min<std::size_t>(3, s["examples"].size());
       for (std::size_t i = 0; i < n; ++i) {
         const Json& e = s["examples"][i];
-        md += unfenced(str(e, "prompt")) + "\n" + unfenced(str(e, "reply")) + "\n" + (i + 1 < n ? "\n" : "");
+        md += unfenced(str(e, "prompt")) + "\n" + unfenced(str(e, "reply")) + "\n" +
+              (i + 1 < n ? "\n" : "");
       }
       md += "```\n\n";
       break;  // the first run that sampled this model
@@ -368,20 +414,23 @@ std::string samples_section(const Json& results, const std::map<std::string, Arm
 std::string setup_section(const Json& results, const std::map<std::string, ArmRow>& arms) {
   std::string md = "## Setup and reproducibility\n\n";
   std::string seeds;
-  for (const Json& s : results.value("seeds", Json::array())) seeds += (seeds.empty() ? "" : ", ") + s.dump();
-  const int resamples = results.contains("analysis") ? results["analysis"].value("bootstrap", 0) : 0;
-  md += markdown_table({"item", "value"},
-                       {{"experiment", str(results, "name")},
-                        {"seeds", seeds},
-                        {"scale", fixed(num(results, "scale"), 3)},
-                        {"wall time", fixed(num(results, "seconds"), 1) + " s"},
-                        {"bootstrap resamples", std::to_string(resamples)},
-                        {"command", "`" + str(results, "command") + "`"}}) +
+  for (const Json& s : results.value("seeds", Json::array()))
+    seeds += (seeds.empty() ? "" : ", ") + s.dump();
+  const int resamples =
+      results.contains("analysis") ? results["analysis"].value("bootstrap", 0) : 0;
+  md += markdown_table({"item", "value"}, {{"experiment", str(results, "name")},
+                                           {"seeds", seeds},
+                                           {"scale", fixed(num(results, "scale"), 3)},
+                                           {"wall time", fixed(num(results, "seconds"), 1) + " s"},
+                                           {"bootstrap resamples", std::to_string(resamples)},
+                                           {"command", "`" + str(results, "command") + "`"}}) +
         "\n";
   md += "Stages (a cached stage was reused from an earlier run with the same cache key):\n\n";
   std::vector<std::vector<std::string>> rows;
   auto cached = [](const Json& j) {
-    return j.contains("cached") && j["cached"].is_boolean() ? (j["cached"].get<bool>() ? "yes" : "no") : "";
+    return j.contains("cached") && j["cached"].is_boolean()
+               ? (j["cached"].get<bool>() ? "yes" : "no")
+               : "";
   };
   for (const Json& run : results.at("runs")) {
     const std::string arm = str(run, "arm");
@@ -390,14 +439,16 @@ std::string setup_section(const Json& results, const std::map<std::string, ArmRo
     const std::string seed = run.value("seed", Json()).dump();
     if (run.contains("pretrain") && run["pretrain"].is_object()) {
       const Json& p = run["pretrain"];
-      rows.push_back({label, seed, "pretrain", str(p, "key", "—"), cached(p), fixed(num(p, "seconds"), 1)});
+      rows.push_back(
+          {label, seed, "pretrain", str(p, "key", "—"), cached(p), fixed(num(p, "seconds"), 1)});
     }
     for (const Json& model : results.at("models")) {
       const std::string name = str(model, "name");
       if (!run.contains("models") || !run["models"].contains(name)) continue;
       const Json& m = run["models"][name];
       if (!m.contains("key")) continue;  // the base model has no stage of its own
-      rows.push_back({label, seed, name, str(m, "key", "—"), cached(m), fixed(num(m, "seconds"), 1)});
+      rows.push_back(
+          {label, seed, name, str(m, "key", "—"), cached(m), fixed(num(m, "seconds"), 1)});
     }
   }
   md += markdown_table({"arm", "seed", "stage", "cache key", "cached", "seconds"}, rows) + "\n";
@@ -408,13 +459,17 @@ std::string caveats_section(const Json& results) {
   const std::size_t seeds = results.value("seeds", Json::array()).size();
   std::string md = "## Caveats\n\n";
   md += "- Toy scale (scale " + fixed(num(results, "scale"), 3) +
-        "): small models trained for minutes on a synthetic world; an effect that does not appear here may "
+        "): small models trained for minutes on a synthetic world; an effect that does not appear "
+        "here may "
         "appear at larger scale, and one that appears here need not transfer to frontier models.\n";
   md += "- " + std::to_string(seeds) + " seed" + (seeds == 1 ? "" : "s") +
-        " per arm: the intervals include seed-to-seed variation, but with few seeds they are themselves "
+        " per arm: the intervals include seed-to-seed variation, but with few seeds they are "
+        "themselves "
         "uncertain.\n";
-  md += "- Probes are log-likelihood preferences between paired continuations, not generated behaviour: a "
-        "shifted preference need not show in sampled replies.\n\n";
+  md +=
+      "- Probes are log-likelihood preferences between paired continuations, not generated "
+      "behaviour: a "
+      "shifted preference need not show in sampled replies.\n\n";
   return md;
 }
 
@@ -428,9 +483,11 @@ std::string file_safe(const std::string& id) {
   return out.empty() ? "_" : out;
 }
 
-std::filesystem::path write_experiment_report(const Json& results_in, const std::filesystem::path& out_dir) {
+std::filesystem::path write_experiment_report(const Json& results_in,
+                                              const std::filesystem::path& out_dir) {
   Json results = results_in;
-  if (!results.contains("verdict") || !results.contains("claims") || !results.contains("measurements")) {
+  if (!results.contains("verdict") || !results.contains("claims") ||
+      !results.contains("measurements")) {
     analyze_results(results);
   }
   std::filesystem::create_directories(out_dir);
@@ -444,7 +501,8 @@ std::filesystem::path write_experiment_report(const Json& results_in, const std:
   const std::string name = str(results, "name", "experiment");
   std::string md = "# " + name + ": " + str(results, "title", "PSM experiment") + "\n\n";
   if (!str(results, "question").empty()) md += "**Question.** " + str(results, "question") + "\n\n";
-  md += "## What PSM predicts\n\n" + str(results, "prediction", "(the recipe states no prediction)") + "\n\n";
+  md += "## What PSM predicts\n\n" +
+        str(results, "prediction", "(the recipe states no prediction)") + "\n\n";
   md += "## Verdict\n\n**" + str(results, "verdict") + "**\n\n";
   md += claims_section(results, arm_by_name, out_dir);
   md += base_section(results, arms);

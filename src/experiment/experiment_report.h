@@ -15,7 +15,8 @@ namespace masque::experiment {
 // Writes report.md and its SVG charts into out_dir (created if needed; each
 // file atomically) and returns report.md's path. Results not yet analyzed
 // (no "verdict") are analyzed on a copy with the default bootstrap.
-std::filesystem::path write_experiment_report(const Json& results, const std::filesystem::path& out_dir);
+std::filesystem::path write_experiment_report(const Json& results,
+                                              const std::filesystem::path& out_dir);
 
 // A file-name-safe form of an id: [A-Za-z0-9_-], anything else becomes '_'.
 std::string file_safe(const std::string& id);

@@ -16,7 +16,8 @@ const Json& object_or_empty(const Json& parent, const char* key, std::string_vie
   auto it = parent.find(key);
   if (it == parent.end() || it->is_null()) return empty;
   if (!it->is_object()) {
-    throw InputError(cat(where, ": field '", key, "' must be an object, got ", json_type_name(*it)));
+    throw InputError(
+        cat(where, ": field '", key, "' must be an object, got ", json_type_name(*it)));
   }
   return *it;
 }
@@ -29,9 +30,10 @@ Json merged(const Json& base, const Json& patch) {
 }
 
 PretrainConfig parse_pretrain(const Json& j, std::string_view where) {
-  reject_unknown_fields(j, {"depth", "batch_size", "seq_len", "steps", "lr", "warmup_steps", "schedule",
-                            "weight_decay"},
-                        where);
+  reject_unknown_fields(
+      j,
+      {"depth", "batch_size", "seq_len", "steps", "lr", "warmup_steps", "schedule", "weight_decay"},
+      where);
   PretrainConfig c;
   c.depth = get_field_or<int>(j, "depth", where, c.depth);
   c.batch_size = get_field_or<int>(j, "batch_size", where, c.batch_size);
@@ -50,14 +52,15 @@ PretrainConfig parse_pretrain(const Json& j, std::string_view where) {
   }
   static const std::set<std::string> schedules = {"cosine", "linear", "wsd", "constant"};
   if (!schedules.count(c.schedule)) {
-    throw InputError(cat(where, ": schedule must be cosine, linear, wsd or constant, got '", c.schedule, "'"));
+    throw InputError(
+        cat(where, ": schedule must be cosine, linear, wsd or constant, got '", c.schedule, "'"));
   }
   return c;
 }
 
 SftConfig parse_sft(const Json& j, std::string_view where) {
-  reject_unknown_fields(j, {"steps", "epochs", "batch_size", "lr", "warmup_steps", "lora_rank", "lora_alpha"},
-                        where);
+  reject_unknown_fields(
+      j, {"steps", "epochs", "batch_size", "lr", "warmup_steps", "lora_rank", "lora_alpha"}, where);
   SftConfig c;
   c.steps = get_field_or<std::int64_t>(j, "steps", where, c.steps);
   c.epochs = get_field_or<double>(j, "epochs", where, c.epochs);
@@ -68,17 +71,19 @@ SftConfig parse_sft(const Json& j, std::string_view where) {
   c.lora_alpha = get_field_or<float>(j, "lora_alpha", where, c.lora_alpha);
   if (c.steps < 0 || (c.steps == 0 && !(c.epochs > 0)) || c.batch_size < 1 || !(c.lr > 0) ||
       c.warmup_steps < 0 || c.lora_rank < 0) {
-    throw InputError(cat(where, ": need steps >= 0 (or epochs > 0 when steps is 0), batch_size >= 1, "
-                                "lr > 0, warmup_steps >= 0, lora_rank >= 0"));
+    throw InputError(cat(where,
+                         ": need steps >= 0 (or epochs > 0 when steps is 0), batch_size >= 1, "
+                         "lr > 0, warmup_steps >= 0, lora_rank >= 0"));
   }
   return c;
 }
 
 void check_name(const std::string& name, std::string_view where) {
-  if (name.empty() || name.size() > 64) throw InputError(cat(where, ": name must be 1-64 characters"));
+  if (name.empty() || name.size() > 64)
+    throw InputError(cat(where, ": name must be 1-64 characters"));
   for (char ch : name) {
-    const bool ok = std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.' ||
-                    ch == '=';
+    const bool ok = std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' ||
+                    ch == '.' || ch == '=';
     if (!ok) {
       throw InputError(cat(where, ": name '", name, "' may use only letters, digits and - _ . ="));
     }
@@ -92,8 +97,8 @@ Json resolve_probe_request(Json probe, std::string_view where) {
   if (it == probe.end() || !it->is_object()) return probe;
   const Json& r = *it;
   reject_unknown_fields(r, {"trait", "pole"}, cat(where, ".request"));
-  const world::Trait trait = world::parse_trait(get_field<std::string>(r, "trait", cat(where, ".request")),
-                                                cat(where, ".request.trait"));
+  const world::Trait trait = world::parse_trait(
+      get_field<std::string>(r, "trait", cat(where, ".request")), cat(where, ".request.trait"));
   const int pole = get_field<int>(r, "pole", cat(where, ".request"));
   if (pole != 1 && pole != -1) throw InputError(cat(where, ".request.pole must be 1 or -1"));
   Rng rng(0x72657175657374ULL);  // "request": one fixed phrasing
@@ -117,32 +122,47 @@ void check_context_claim(const ClaimSpec& claim, const std::vector<ContextProbeS
     return a == "base" && (b.empty() || b == "base");
   };
   if (reads_context(claim.metric) && !base_only(claim.treatment, claim.control)) {
-    throw InputError(cat(where, ": metric reads an in-context probe set (measure.context), which is measured "
-                                "on the base model only; use \"treatment\": \"base\" and no other control"));
+    throw InputError(
+        cat(where,
+            ": metric reads an in-context probe set (measure.context), which is measured "
+            "on the base model only; use \"treatment\": \"base\" and no other control"));
   }
   const MetricRef& versus = claim.versus_metric.terms.empty() ? claim.metric : claim.versus_metric;
   if (!claim.versus_treatment.empty() && reads_context(versus) &&
       !base_only(claim.versus_treatment, claim.versus_control)) {
-    throw InputError(cat(where, ": versus reads an in-context probe set, measured on the base model only"));
+    throw InputError(
+        cat(where, ": versus reads an in-context probe set, measured on the base model only"));
   }
 }
 
 }  // namespace
 
 Json PretrainConfig::to_json() const {
-  return {{"depth", depth}, {"batch_size", batch_size}, {"seq_len", seq_len}, {"steps", steps}, {"lr", lr},
-          {"warmup_steps", warmup_steps}, {"schedule", schedule}, {"weight_decay", weight_decay}};
+  return {{"depth", depth},
+          {"batch_size", batch_size},
+          {"seq_len", seq_len},
+          {"steps", steps},
+          {"lr", lr},
+          {"warmup_steps", warmup_steps},
+          {"schedule", schedule},
+          {"weight_decay", weight_decay}};
 }
 
 Json SftConfig::to_json() const {
-  return {{"steps", steps}, {"epochs", epochs}, {"batch_size", batch_size}, {"lr", lr},
-          {"warmup_steps", warmup_steps}, {"lora_rank", lora_rank}, {"lora_alpha", lora_alpha}};
+  return {{"steps", steps},
+          {"epochs", epochs},
+          {"batch_size", batch_size},
+          {"lr", lr},
+          {"warmup_steps", warmup_steps},
+          {"lora_rank", lora_rank},
+          {"lora_alpha", lora_alpha}};
 }
 
 Recipe Recipe::from_json(const Json& json, std::string_view where) {
   if (!json.is_object()) throw InputError(cat(where, ": a recipe must be a JSON object"));
-  reject_unknown_fields(json, {"name", "title", "question", "prediction", "notes", "seeds", "world", "tokenizer",
-                               "pretrain", "arms", "sft", "models", "measure", "claims"},
+  reject_unknown_fields(json,
+                        {"name", "title", "question", "prediction", "notes", "seeds", "world",
+                         "tokenizer", "pretrain", "arms", "sft", "models", "measure", "claims"},
                         where);
   Recipe r;
   r.source = json;
@@ -154,21 +174,24 @@ Recipe Recipe::from_json(const Json& json, std::string_view where) {
 
   if (json.contains("seeds")) {
     const Json& seeds = json.at("seeds");
-    if (!seeds.is_array() || seeds.empty()) throw InputError(cat(where, ": seeds must be a non-empty array"));
+    if (!seeds.is_array() || seeds.empty())
+      throw InputError(cat(where, ": seeds must be a non-empty array"));
     r.seeds.clear();
     std::set<std::uint64_t> seen;
     for (const Json& s : seeds) {
       if (!s.is_number_integer() || s.get<std::int64_t>() < 0) {
         throw InputError(cat(where, ": seeds must be non-negative integers"));
       }
-      if (!seen.insert(s.get<std::uint64_t>()).second) throw InputError(cat(where, ": seeds repeat ", s.dump()));
+      if (!seen.insert(s.get<std::uint64_t>()).second)
+        throw InputError(cat(where, ": seeds repeat ", s.dump()));
       r.seeds.push_back(s.get<std::uint64_t>());
     }
   }
 
   const Json& tok = object_or_empty(json, "tokenizer", where);
   reject_unknown_fields(tok, {"vocab_size"}, cat(where, ".tokenizer"));
-  r.vocab_size = get_field_or<std::uint32_t>(tok, "vocab_size", cat(where, ".tokenizer"), r.vocab_size);
+  r.vocab_size =
+      get_field_or<std::uint32_t>(tok, "vocab_size", cat(where, ".tokenizer"), r.vocab_size);
   if (r.vocab_size < 300 || r.vocab_size > 65536) {
     throw InputError(cat(where, ".tokenizer.vocab_size must be in [300, 65536]"));
   }
@@ -177,7 +200,8 @@ Recipe Recipe::from_json(const Json& json, std::string_view where) {
   const Json& pretrain_json = object_or_empty(json, "pretrain", where);
   auto arms_it = json.find("arms");
   Json arms = arms_it == json.end() ? Json::array({Json{{"name", "default"}}}) : *arms_it;
-  if (!arms.is_array() || arms.empty()) throw InputError(cat(where, ": arms must be a non-empty array"));
+  if (!arms.is_array() || arms.empty())
+    throw InputError(cat(where, ": arms must be a non-empty array"));
   std::set<std::string> arm_names;
   for (std::size_t i = 0; i < arms.size(); ++i) {
     const std::string aw = cat(where, ": arms[", i, "]");
@@ -185,11 +209,12 @@ Recipe Recipe::from_json(const Json& json, std::string_view where) {
     Arm arm;
     arm.name = get_field<std::string>(arms[i], "name", aw);
     check_name(arm.name, aw);
-    if (!arm_names.insert(arm.name).second) throw InputError(cat(aw, ": duplicate arm name '", arm.name, "'"));
+    if (!arm_names.insert(arm.name).second)
+      throw InputError(cat(aw, ": duplicate arm name '", arm.name, "'"));
     arm.x = get_field_or<double>(arms[i], "x", aw, double(i));
     arm.label = get_field_or<std::string>(arms[i], "label", aw, arm.name);
-    arm.world = world::WorldSpec::from_json(merged(world_json, object_or_empty(arms[i], "world", aw)),
-                                            cat(aw, ".world"));
+    arm.world = world::WorldSpec::from_json(
+        merged(world_json, object_or_empty(arms[i], "world", aw)), cat(aw, ".world"));
     arm.pretrain = parse_pretrain(merged(pretrain_json, object_or_empty(arms[i], "pretrain", aw)),
                                   cat(aw, ".pretrain"));
     r.arms.push_back(std::move(arm));
@@ -209,9 +234,11 @@ Recipe Recipe::from_json(const Json& json, std::string_view where) {
       model.name = get_field<std::string>(m, "name", mw);
       check_name(model.name, mw);
       if (!names.insert(model.name).second) {
-        throw InputError(cat(mw, ": model name '", model.name, "' is taken (\"base\" is the pretrained model)"));
+        throw InputError(
+            cat(mw, ": model name '", model.name, "' is taken (\"base\" is the pretrained model)"));
       }
-      if (!m.contains("set")) throw InputError(cat(mw, ": missing required field 'set' (a post-training set)"));
+      if (!m.contains("set"))
+        throw InputError(cat(mw, ": missing required field 'set' (a post-training set)"));
       model.set = world::ChatSetSpec::from_json(m.at("set"), cat(mw, ".set"));
       model.sft = parse_sft(merged(sft_json, object_or_empty(m, "sft", mw)), cat(mw, ".sft"));
       if (m.contains("x") && !m.at("x").is_null()) model.x = get_field<double>(m, "x", mw);
@@ -232,7 +259,8 @@ Recipe Recipe::from_json(const Json& json, std::string_view where) {
       const std::string pw = cat(mw, ".probes[", i, "]");
       ProbeSetSpec spec = ProbeSetSpec::from_json(resolve_probe_request(probes[i], pw), pw);
       check_name(spec.name, pw);
-      if (!probe_names.insert(spec.name).second) throw InputError(cat(pw, ": duplicate probe set '", spec.name, "'"));
+      if (!probe_names.insert(spec.name).second)
+        throw InputError(cat(pw, ": duplicate probe set '", spec.name, "'"));
       r.measure.probes.push_back(std::move(spec));
     }
   }
@@ -246,25 +274,30 @@ Recipe Recipe::from_json(const Json& json, std::string_view where) {
       const std::string pw = cat(mw, ".context[", i, "]");
       ContextProbeSpec spec = ContextProbeSpec::from_json(context[i], pw);
       check_name(spec.name, pw);
-      if (!probe_names.insert(spec.name).second) throw InputError(cat(pw, ": duplicate probe set '", spec.name, "'"));
+      if (!probe_names.insert(spec.name).second)
+        throw InputError(cat(pw, ": duplicate probe set '", spec.name, "'"));
       r.measure.context.push_back(std::move(spec));
     }
   }
   const Json& e1 = object_or_empty(measure, "e1", mw);
   reject_unknown_fields(e1, {"samples", "max_tokens"}, cat(mw, ".e1"));
   r.measure.e1_samples = get_field_or<int>(e1, "samples", cat(mw, ".e1"), r.measure.e1_samples);
-  r.measure.e1_max_tokens = get_field_or<int>(e1, "max_tokens", cat(mw, ".e1"), r.measure.e1_max_tokens);
+  r.measure.e1_max_tokens =
+      get_field_or<int>(e1, "max_tokens", cat(mw, ".e1"), r.measure.e1_max_tokens);
   const Json& samples = object_or_empty(measure, "samples", mw);
   reject_unknown_fields(samples, {"count", "max_tokens"}, cat(mw, ".samples"));
   r.measure.sample_count = get_field_or<int>(samples, "count", cat(mw, ".samples"), 0);
   r.measure.sample_max_tokens = get_field_or<int>(samples, "max_tokens", cat(mw, ".samples"), 48);
   if (r.measure.e1_samples < 0 || r.measure.e1_samples > 64 || r.measure.sample_count < 0 ||
-      r.measure.sample_count > 4096 || r.measure.e1_max_tokens < 1 || r.measure.sample_max_tokens < 1) {
-    throw InputError(cat(mw, ": e1.samples in [0, 64], samples.count in [0, 4096], max_tokens >= 1"));
+      r.measure.sample_count > 4096 || r.measure.e1_max_tokens < 1 ||
+      r.measure.sample_max_tokens < 1) {
+    throw InputError(
+        cat(mw, ": e1.samples in [0, 64], samples.count in [0, 4096], max_tokens >= 1"));
   }
 
   if (r.measure.sample_count > 0 && !probe_names.insert(kSampledSet).second) {
-    throw InputError(cat(mw, ": the probe set name '", kSampledSet, "' is reserved for sampled replies"));
+    throw InputError(
+        cat(mw, ": the probe set name '", kSampledSet, "' is reserved for sampled replies"));
   }
   if (json.contains("claims")) {
     const Json& claims = json.at("claims");
@@ -316,13 +349,15 @@ Json scale_recipe(const Json& recipe, double scale) {
   auto scale_pretrain = [&](Json& p) {
     if (!p.is_object()) return;
     if (p.contains("steps")) times(p["steps"]);
-    if (p.contains("depth") && p["depth"].is_number_integer()) p["depth"] = p["depth"].get<int>() + extra_depth;
+    if (p.contains("depth") && p["depth"].is_number_integer())
+      p["depth"] = p["depth"].get<int>() + extra_depth;
   };
   if (!out.contains("pretrain")) out["pretrain"] = Json::object();
   if (!out["pretrain"].contains("steps")) out["pretrain"]["steps"] = PretrainConfig{}.steps;
   if (!out["pretrain"].contains("depth")) out["pretrain"]["depth"] = PretrainConfig{}.depth;
   if (!out.contains("world")) out["world"] = Json::object();
-  if (!out["world"].contains("documents")) out["world"]["documents"] = world::WorldSpec{}.to_json()["documents"];
+  if (!out["world"].contains("documents"))
+    out["world"]["documents"] = world::WorldSpec{}.to_json()["documents"];
   scale_world(out["world"]);
   scale_pretrain(out["pretrain"]);
   if (out.contains("arms") && out["arms"].is_array()) {
@@ -332,7 +367,8 @@ Json scale_recipe(const Json& recipe, double scale) {
       if (arm.contains("pretrain")) scale_pretrain(arm["pretrain"]);
     }
   }
-  if (out.contains("measure") && out["measure"].contains("probes") && out["measure"]["probes"].is_array()) {
+  if (out.contains("measure") && out["measure"].contains("probes") &&
+      out["measure"]["probes"].is_array()) {
     for (Json& p : out["measure"]["probes"]) {
       if (p.is_object()) {
         if (!p.contains("count")) p["count"] = ProbeSetSpec{}.count;
@@ -340,7 +376,8 @@ Json scale_recipe(const Json& recipe, double scale) {
       }
     }
   }
-  if (out.contains("measure") && out["measure"].contains("context") && out["measure"]["context"].is_array()) {
+  if (out.contains("measure") && out["measure"].contains("context") &&
+      out["measure"]["context"].is_array()) {
     for (Json& p : out["measure"]["context"]) {
       if (p.is_object()) {
         if (!p.contains("count")) p["count"] = ContextProbeSpec{}.count;

@@ -25,7 +25,8 @@ StageCache::StageCache(fs::path root) : root_(std::move(root)) {
 
 std::string StageCache::key_of(std::string_view kind, const Json& material) {
   // nlohmann's objects keep keys sorted, so dump() is canonical.
-  const std::string text = Json{{"kind", kind}, {"format", kStageFormat}, {"material", material}}.dump();
+  const std::string text =
+      Json{{"kind", kind}, {"format", kStageFormat}, {"material", material}}.dump();
   return Hasher64().add(text).hex();
 }
 
@@ -49,8 +50,9 @@ Stage StageCache::get(std::string_view kind, const Json& material,
   }
   AtomicDir dir(stage.dir);
   stage.info = build(dir.path());
-  write_json_file(dir.path() / "stage.json", Json{{"kind", kind}, {"key", stage.key}, {"material", material},
-                                                  {"info", stage.info}});
+  write_json_file(
+      dir.path() / "stage.json",
+      Json{{"kind", kind}, {"key", stage.key}, {"material", material}, {"info", stage.info}});
   dir.commit();
   return stage;
 }

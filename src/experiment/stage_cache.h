@@ -20,7 +20,7 @@ struct Stage {
   std::filesystem::path dir;
   std::string key;  // 16 hex digits
   bool cached = false;
-  Json info;        // what the builder returned (stage.json "info")
+  Json info;  // what the builder returned (stage.json "info")
 };
 
 class StageCache {

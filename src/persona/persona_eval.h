@@ -23,15 +23,15 @@ using world::kNumTraits;
 using world::Trait;
 
 struct PersonaEvalOptions {
-  int samples = 4;                           // responses per character and context length
+  int samples = 4;                             // responses per character and context length
   std::vector<int> context_turns = {0, 1, 3};  // in-context turns before the question
   int max_tokens = 80;
   float temperature = 1.0f;
   int top_k = 0;
   std::uint64_t seed = 1;
-  int bootstrap = 1000;                      // resamples for the intervals
-  std::string prompt_prefix = "<|bos|>";     // documents start with BOS in training
-  bool declarative_only = false;             // evaluate only declarative-only characters (E5)
+  int bootstrap = 1000;                   // resamples for the intervals
+  std::string prompt_prefix = "<|bos|>";  // documents start with BOS in training
+  bool declarative_only = false;          // evaluate only declarative-only characters (E5)
   bool progress = true;
 };
 
@@ -41,11 +41,11 @@ struct Interval {
 
 struct TraitAgreement {
   Trait trait = Trait::Honesty;
-  Interval sign_accuracy;   // sign(mean expressed) == sign(true value), over characters
-  double chance = 0.5;      // majority-sign baseline over the same characters
-  Interval correlation;     // Pearson r(mean expressed, expected expression)
-  int characters = 0;       // characters with at least one scorable response
-  double coverage = 0;      // fraction of responses the rule could read
+  Interval sign_accuracy;  // sign(mean expressed) == sign(true value), over characters
+  double chance = 0.5;     // majority-sign baseline over the same characters
+  Interval correlation;    // Pearson r(mean expressed, expected expression)
+  int characters = 0;      // characters with at least one scorable response
+  double coverage = 0;     // fraction of responses the rule could read
 };
 
 struct ContextResult {
@@ -53,8 +53,8 @@ struct ContextResult {
   std::vector<TraitAgreement> traits;  // one per trait, in kAllTraits order
   Interval mean_sign_accuracy;         // averaged over traits
   double mean_chance = 0;
-  Interval speaker_accuracy;           // scorer's speaker == prompted character
-  double speaker_chance = 0;           // 1 / K
+  Interval speaker_accuracy;  // scorer's speaker == prompted character
+  double speaker_chance = 0;  // 1 / K
   // confusion[prompted][identified]; the last column counts "no speaker".
   std::vector<std::vector<int>> confusion;
   // Per evaluated character: mean expressed score per trait (NaN = unread).
@@ -78,7 +78,8 @@ PersonaEvalResult evaluate_personas(const world::World& world, TextGenerator& ge
                                     const PersonaEvalOptions& options);
 
 // Percentile bootstrap over characters: statistic(indices) on resamples.
-Interval bootstrap_interval(std::size_t count, int resamples, std::uint64_t seed,
-                            const std::function<double(const std::vector<std::size_t>&)>& statistic);
+Interval bootstrap_interval(
+    std::size_t count, int resamples, std::uint64_t seed,
+    const std::function<double(const std::vector<std::size_t>&)>& statistic);
 
 }  // namespace masque::persona

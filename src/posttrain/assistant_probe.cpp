@@ -24,15 +24,17 @@ using world::Trait;
 // Independent stream per (seed, a, b): a probe does not depend on how many
 // traits or probes come before it, so subsets of a spec reuse the same probes.
 Rng stream(std::uint64_t seed, std::uint64_t a, std::uint64_t b) {
-  const std::uint64_t z = (seed + 0x5eed) * 0x9e3779b97f4a7c15ULL ^ (a + 1) * 0xbf58476d1ce4e5b9ULL ^
-                          (b + 1) * 0x94d049bb133111ebULL;
+  const std::uint64_t z = (seed + 0x5eed) * 0x9e3779b97f4a7c15ULL ^
+                          (a + 1) * 0xbf58476d1ce4e5b9ULL ^ (b + 1) * 0x94d049bb133111ebULL;
   return Rng(z);
 }
 
 // Salt for the sampled view's streams, far from any trait index.
 constexpr std::uint64_t kSampleStream = 1000;
 
-std::string split_name(world::Split split) { return split == world::Split::Train ? "train" : "eval"; }
+std::string split_name(world::Split split) {
+  return split == world::Split::Train ? "train" : "eval";
+}
 
 std::vector<Trait> probed_traits(const ProbeSetSpec& spec) {
   if (spec.traits.empty()) return {world::kAllTraits.begin(), world::kAllTraits.end()};
@@ -40,11 +42,14 @@ std::vector<Trait> probed_traits(const ProbeSetSpec& spec) {
 }
 
 void validate(const ProbeSetSpec& spec) {
-  if (spec.count < 1) throw InputError(cat("probe set '", spec.name, "': count must be at least 1, got ", spec.count));
+  if (spec.count < 1)
+    throw InputError(
+        cat("probe set '", spec.name, "': count must be at least 1, got ", spec.count));
   std::set<Trait> seen;
   for (Trait t : spec.traits) {
     if (!seen.insert(t).second) {
-      throw InputError(cat("probe set '", spec.name, "': trait '", world::trait_name(t), "' is listed twice"));
+      throw InputError(
+          cat("probe set '", spec.name, "': trait '", world::trait_name(t), "' is listed twice"));
     }
   }
 }
@@ -54,7 +59,8 @@ std::string user_text(const std::string& request, const std::string& question) {
   return request.empty() ? question : request + " " + question;
 }
 
-Conversation make_conversation(const std::string& system, const std::string& user, std::string reply) {
+Conversation make_conversation(const std::string& system, const std::string& user,
+                               std::string reply) {
   Conversation c;
   if (!system.empty()) c.push_back({Role::kSystem, system});
   c.push_back({Role::kUser, user});
@@ -67,8 +73,10 @@ Json nan_to_null(double v) { return std::isfinite(v) ? Json(v) : Json(nullptr); 
 }  // namespace
 
 ProbeSetSpec ProbeSetSpec::from_json(const Json& json, std::string_view where) {
-  if (!json.is_object()) throw InputError(cat(where, ": expected a JSON object, got ", json_type_name(json)));
-  reject_unknown_fields(json, {"name", "domain", "traits", "system", "request", "count", "split"}, where);
+  if (!json.is_object())
+    throw InputError(cat(where, ": expected a JSON object, got ", json_type_name(json)));
+  reject_unknown_fields(json, {"name", "domain", "traits", "system", "request", "count", "split"},
+                        where);
   ProbeSetSpec spec;
   spec.name = get_field_or<std::string>(json, "name", where, spec.name);
   if (spec.name.empty()) throw InputError(cat(where, ": field 'name' must not be empty"));
@@ -77,21 +85,24 @@ ProbeSetSpec ProbeSetSpec::from_json(const Json& json, std::string_view where) {
     if (!json.contains(key) || json.at(key).is_null()) return out;
     const Json& list = json.at(key);
     if (!list.is_array()) {
-      throw InputError(cat(where, ": field '", key, "' must be an array of strings, got ", json_type_name(list)));
+      throw InputError(cat(where, ": field '", key, "' must be an array of strings, got ",
+                           json_type_name(list)));
     }
     for (const Json& item : list) {
       if (!item.is_string()) {
-        throw InputError(cat(where, ": field '", key, "' must hold strings, got ", json_type_name(item), " (",
-                             item.dump(), ")"));
+        throw InputError(cat(where, ": field '", key, "' must hold strings, got ",
+                             json_type_name(item), " (", item.dump(), ")"));
       }
       out.push_back(item.get<std::string>());
     }
     return out;
   };
   const std::string domain_where = cat(where, ": field 'domain'");
-  for (const std::string& name : string_list("domain")) spec.domain.push_back(world::parse_relation_name(name, domain_where));
+  for (const std::string& name : string_list("domain"))
+    spec.domain.push_back(world::parse_relation_name(name, domain_where));
   const std::string traits_where = cat(where, ": field 'traits'");
-  for (const std::string& name : string_list("traits")) spec.traits.push_back(world::parse_trait(name, traits_where));
+  for (const std::string& name : string_list("traits"))
+    spec.traits.push_back(world::parse_trait(name, traits_where));
   spec.system = get_field_or<std::string>(json, "system", where, spec.system);
   spec.request = get_field_or<std::string>(json, "request", where, spec.request);
   spec.count = get_field_or<int>(json, "count", where, spec.count);
@@ -99,9 +110,13 @@ ProbeSetSpec ProbeSetSpec::from_json(const Json& json, std::string_view where) {
     throw InputError(cat(where, ": field 'count' must be in [1, 100000], got ", spec.count));
   }
   const std::string split = get_field_or<std::string>(json, "split", where, "eval");
-  if (split == "eval") spec.split = world::Split::Eval;
-  else if (split == "train") spec.split = world::Split::Train;
-  else throw InputError(cat(where, ": field 'split' must be \"train\" or \"eval\", got \"", split, "\""));
+  if (split == "eval")
+    spec.split = world::Split::Eval;
+  else if (split == "train")
+    spec.split = world::Split::Train;
+  else
+    throw InputError(
+        cat(where, ": field 'split' must be \"train\" or \"eval\", got \"", split, "\""));
   std::set<Trait> seen;
   for (Trait t : spec.traits) {
     if (!seen.insert(t).second) {
@@ -115,8 +130,13 @@ Json ProbeSetSpec::to_json() const {
   Json domain_json = Json::array(), traits_json = Json::array();
   for (auto r : domain) domain_json.push_back(std::string(world::relation_name(r)));
   for (auto t : traits) traits_json.push_back(std::string(world::trait_name(t)));
-  return {{"name", name}, {"domain", domain_json}, {"traits", traits_json}, {"system", system},
-          {"request", request}, {"count", count}, {"split", split_name(split)}};
+  return {{"name", name},
+          {"domain", domain_json},
+          {"traits", traits_json},
+          {"system", system},
+          {"request", request},
+          {"count", count},
+          {"split", split_name(split)}};
 }
 
 Json ProbeSetResult::to_json() const {
@@ -124,14 +144,15 @@ Json ProbeSetResult::to_json() const {
   for (int t = 0; t < kNumTraits; ++t) {
     if (scores[t].empty()) continue;
     traits[std::string(world::trait_name(Trait(t)))] = {{"mean", nan_to_null(mean[t])},
-                                                         {"low", nan_to_null(interval[t].low)},
-                                                         {"high", nan_to_null(interval[t].high)},
-                                                         {"scores", scores[t]}};
+                                                        {"low", nan_to_null(interval[t].low)},
+                                                        {"high", nan_to_null(interval[t].high)},
+                                                        {"scores", scores[t]}};
   }
   return {{"name", name}, {"traits", traits}};
 }
 
-std::vector<ProbePair> build_probe_pairs(const world::World& world, const ProbeSetSpec& spec, std::uint64_t seed) {
+std::vector<ProbePair> build_probe_pairs(const world::World& world, const ProbeSetSpec& spec,
+                                         std::uint64_t seed) {
   validate(spec);
   const world::Renderer renderer(world);
   std::vector<ProbePair> pairs;
@@ -140,7 +161,8 @@ std::vector<ProbePair> build_probe_pairs(const world::World& world, const ProbeS
     for (int i = 0; i < spec.count; ++i) {
       Rng rng = stream(seed, std::uint64_t(t), std::uint64_t(i));
       const world::Question question = world::draw_question_in(world, spec.domain, rng);
-      const std::string user = user_text(spec.request, world::question_text(renderer, question, spec.split, rng));
+      const std::string user =
+          user_text(spec.request, world::question_text(renderer, question, spec.split, rng));
       world::Poles positive{}, negative{};
       positive[t] = 1;
       negative[t] = -1;
@@ -148,7 +170,8 @@ std::vector<ProbePair> build_probe_pairs(const world::World& world, const ProbeS
       // outside the probed piece (greeting, claim template, ...) is the same.
       Rng negative_rng = rng;
       std::string negative_text;
-      world::append_assistant_answer(renderer, negative_text, question, negative, spec.split, negative_rng);
+      world::append_assistant_answer(renderer, negative_text, question, negative, spec.split,
+                                     negative_rng);
       std::string positive_text;
       if (trait == Trait::Honesty) {
         // A false claim draws its value before the statement template (the
@@ -159,12 +182,14 @@ std::vector<ProbePair> build_probe_pairs(const world::World& world, const ProbeS
           Rng positive_rng = rng;
           for (int k = 0; k < skip; ++k) positive_rng.next();
           positive_text.clear();
-          world::append_assistant_answer(renderer, positive_text, question, positive, spec.split, positive_rng);
+          world::append_assistant_answer(renderer, positive_text, question, positive, spec.split,
+                                         positive_rng);
           if (positive_rng.state() == negative_rng.state()) break;
         }
       } else {
         Rng positive_rng = rng;
-        world::append_assistant_answer(renderer, positive_text, question, positive, spec.split, positive_rng);
+        world::append_assistant_answer(renderer, positive_text, question, positive, spec.split,
+                                       positive_rng);
       }
       pairs.push_back({make_conversation(spec.system, user, std::move(positive_text)),
                        make_conversation(spec.system, user, std::move(negative_text)), trait});
@@ -177,8 +202,9 @@ std::vector<double> target_log_likelihoods(Model& model, const Tokenizer& tokeni
                                            const std::vector<ChatTokens>& seqs) {
   const ModelConfig& config = model.config();
   if (static_cast<int>(tokenizer.vocab_size()) > config.vocab_size) {
-    throw InputError(cat("the tokenizer has ", tokenizer.vocab_size(), " tokens but the model only ",
-                         config.vocab_size, ": use the tokenizer the model was trained with"));
+    throw InputError(cat("the tokenizer has ", tokenizer.vocab_size(),
+                         " tokens but the model only ", config.vocab_size,
+                         ": use the tokenizer the model was trained with"));
   }
   for (std::size_t i = 0; i < seqs.size(); ++i) {
     if (seqs[i].targets.size() != seqs[i].tokens.size()) {
@@ -190,7 +216,8 @@ std::vector<double> target_log_likelihoods(Model& model, const Tokenizer& tokeni
                            " tokens, more than the model's max_position_embeddings ",
                            config.max_position_embeddings, ": shorten the prompt"));
     }
-    if (std::none_of(seqs[i].targets.begin(), seqs[i].targets.end(), [](std::int32_t t) { return t >= 0; })) {
+    if (std::none_of(seqs[i].targets.begin(), seqs[i].targets.end(),
+                     [](std::int32_t t) { return t >= 0; })) {
       throw InputError(cat("scored sequence ", i, " has no target token to score"));
     }
   }
@@ -198,8 +225,9 @@ std::vector<double> target_log_likelihoods(Model& model, const Tokenizer& tokeni
   // Right padding is exact: causal attention never looks at later positions.
   std::vector<std::size_t> order(seqs.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
-  std::stable_sort(order.begin(), order.end(),
-                   [&](std::size_t a, std::size_t b) { return seqs[a].tokens.size() > seqs[b].tokens.size(); });
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return seqs[a].tokens.size() > seqs[b].tokens.size();
+  });
   // About 2k rows per forward: the [rows, vocab] logits stay a few MiB to tens
   // of MiB and the model's activation arena stays small.
   constexpr std::size_t kRowBudget = 2048;
@@ -241,8 +269,9 @@ std::vector<double> assistant_log_likelihoods(Model& model, const Tokenizer& tok
                                               const std::vector<Conversation>& conversations) {
   const ModelConfig& config = model.config();
   if (static_cast<int>(tokenizer.vocab_size()) > config.vocab_size) {
-    throw InputError(cat("the tokenizer has ", tokenizer.vocab_size(), " tokens but the model only ",
-                         config.vocab_size, ": use the tokenizer the model was trained with"));
+    throw InputError(cat("the tokenizer has ", tokenizer.vocab_size(),
+                         " tokens but the model only ", config.vocab_size,
+                         ": use the tokenizer the model was trained with"));
   }
   std::vector<ChatTokens> seqs;
   seqs.reserve(conversations.size());
@@ -251,9 +280,11 @@ std::vector<double> assistant_log_likelihoods(Model& model, const Tokenizer& tok
     if (static_cast<int>(ct.tokens.size()) > config.max_position_embeddings) {
       throw InputError(cat("probe conversation ", i, " is ", ct.tokens.size(),
                            " tokens, more than the model's max_position_embeddings ",
-                           config.max_position_embeddings, ": shorten the system prompt or request"));
+                           config.max_position_embeddings,
+                           ": shorten the system prompt or request"));
     }
-    if (ct.assistant_tokens == 0) throw InputError(cat("probe conversation ", i, " has no Assistant reply to score"));
+    if (ct.assistant_tokens == 0)
+      throw InputError(cat("probe conversation ", i, " has no Assistant reply to score"));
     seqs.push_back(std::move(ct));
   }
   return target_log_likelihoods(model, tokenizer, seqs);
@@ -287,7 +318,8 @@ ProbeSetResult run_trait_probes(const world::World& world, Model& model, const T
       for (auto i : idx) sum += s[i];
       return idx.empty() ? NAN : sum / double(idx.size());
     };
-    result.interval[t] = persona::bootstrap_interval(s.size(), 1000, seed ^ (0xb007ULL << 32) ^ std::uint64_t(t), mean_of);
+    result.interval[t] = persona::bootstrap_interval(
+        s.size(), 1000, seed ^ (0xb007ULL << 32) ^ std::uint64_t(t), mean_of);
     result.mean[t] = result.interval[t].value;
   }
   return result;
@@ -296,7 +328,8 @@ ProbeSetResult run_trait_probes(const world::World& world, Model& model, const T
 Json AssistantSampleResult::to_json() const {
   Json traits = Json::object();
   for (int t = 0; t < kNumTraits; ++t) {
-    traits[std::string(world::trait_name(Trait(t)))] = {{"mean", nan_to_null(mean[t])}, {"coverage", coverage[t]}};
+    traits[std::string(world::trait_name(Trait(t)))] = {{"mean", nan_to_null(mean[t])},
+                                                        {"coverage", coverage[t]}};
   }
   Json examples = Json::array();
   for (std::size_t i = 0; i < prompts.size() && i < replies.size(); ++i) {
@@ -307,9 +340,11 @@ Json AssistantSampleResult::to_json() const {
 
 AssistantSampleResult sample_assistant(const world::World& world, TextGenerator& generator,
                                        const AssistantSampleSpec& spec, std::uint64_t seed) {
-  if (spec.count < 1) throw InputError(cat("assistant sampling: count must be at least 1, got ", spec.count));
+  if (spec.count < 1)
+    throw InputError(cat("assistant sampling: count must be at least 1, got ", spec.count));
   if (spec.max_tokens < 1) {
-    throw InputError(cat("assistant sampling: max_tokens must be at least 1, got ", spec.max_tokens));
+    throw InputError(
+        cat("assistant sampling: max_tokens must be at least 1, got ", spec.max_tokens));
   }
   constexpr std::size_t kExamples = 6;
   const world::Renderer renderer(world);
@@ -333,7 +368,8 @@ AssistantSampleResult sample_assistant(const world::World& world, TextGenerator&
     // makes any other generator (a fake, a remote one) end the turn there too.
     gen.stop = {std::string(kEndTurnToken)};
     const std::string reply = generator.generate(prompt, gen);
-    const world::TraitScores scores = scorer.score("Interviewer: " + question_str + "\n", " " + reply);
+    const world::TraitScores scores =
+        scorer.score("Interviewer: " + question_str + "\n", " " + reply);
     for (int t = 0; t < kNumTraits; ++t) {
       if (!scores.value[t]) continue;
       sums[t] += *scores.value[t];

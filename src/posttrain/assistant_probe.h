@@ -101,10 +101,11 @@ struct AssistantSampleSpec {
 };
 
 struct AssistantSampleResult {
-  std::array<double, world::kNumTraits> mean{};      // TraitScorer value per trait, NaN if never readable
+  std::array<double, world::kNumTraits>
+      mean{};  // TraitScorer value per trait, NaN if never readable
   std::array<double, world::kNumTraits> coverage{};  // share of replies where readable
-  double question_fraction = 0;  // mean share of reply sentences ending with '?'
-  std::vector<double> question_fractions;  // per reply, in prompt order (paired across models)
+  double question_fraction = 0;               // mean share of reply sentences ending with '?'
+  std::vector<double> question_fractions;     // per reply, in prompt order (paired across models)
   std::vector<std::string> prompts, replies;  // the first few, for reports
   Json to_json() const;
 };
@@ -113,6 +114,5 @@ struct AssistantSampleResult {
 // prompt "Interviewer: <question>\n", response " " + reply.
 AssistantSampleResult sample_assistant(const world::World& world, TextGenerator& generator,
                                        const AssistantSampleSpec& spec, std::uint64_t seed);
-
 
 }  // namespace masque

@@ -7,18 +7,24 @@ namespace masque {
 
 std::string_view role_name(Role role) {
   switch (role) {
-    case Role::kSystem: return "system";
-    case Role::kUser: return "user";
-    case Role::kAssistant: return "assistant";
+    case Role::kSystem:
+      return "system";
+    case Role::kUser:
+      return "user";
+    case Role::kAssistant:
+      return "assistant";
   }
   return "?";
 }
 
 std::string_view role_token(Role role) {
   switch (role) {
-    case Role::kSystem: return kSystemToken;
-    case Role::kUser: return kUserToken;
-    case Role::kAssistant: return kAssistantToken;
+    case Role::kSystem:
+      return kSystemToken;
+    case Role::kUser:
+      return kUserToken;
+    case Role::kAssistant:
+      return kAssistantToken;
   }
   return "?";
 }
@@ -42,10 +48,14 @@ Conversation conversation_from_json(const Json& value, std::string_view where) {
     std::string here = cat(where, ", message ", i);
     std::string role = get_field<std::string>(m, "role", here);
     ChatMessage message;
-    if (role == "system") message.role = Role::kSystem;
-    else if (role == "user") message.role = Role::kUser;
-    else if (role == "assistant") message.role = Role::kAssistant;
-    else throw InputError(cat(here, ": unknown role '", role, "' (use system, user or assistant)"));
+    if (role == "system")
+      message.role = Role::kSystem;
+    else if (role == "user")
+      message.role = Role::kUser;
+    else if (role == "assistant")
+      message.role = Role::kAssistant;
+    else
+      throw InputError(cat(here, ": unknown role '", role, "' (use system, user or assistant)"));
     message.content = get_field<std::string>(m, "content", here);
     if (message.content.empty()) throw InputError(cat(here, ": content is empty"));
     for (std::string_view special : {kBosToken, kEosToken, kPadToken, kSystemToken, kUserToken,

@@ -20,12 +20,15 @@ using world::Trait;
 // Independent stream per (seed, trait, probe), salted apart from the
 // Assistant probes' streams so the two never share draws.
 Rng stream(std::uint64_t seed, std::uint64_t trait, std::uint64_t probe) {
-  const std::uint64_t z = (seed + 0xc0e7) * 0x9e3779b97f4a7c15ULL ^ (trait + 1) * 0xbf58476d1ce4e5b9ULL ^
+  const std::uint64_t z = (seed + 0xc0e7) * 0x9e3779b97f4a7c15ULL ^
+                          (trait + 1) * 0xbf58476d1ce4e5b9ULL ^
                           (probe + 1) * 0x94d049bb133111ebULL ^ 0x1c0de5ULL;
   return Rng(z);
 }
 
-std::string split_name(world::Split split) { return split == world::Split::Train ? "train" : "eval"; }
+std::string split_name(world::Split split) {
+  return split == world::Split::Train ? "train" : "eval";
+}
 
 std::vector<Trait> probed_traits(const ContextProbeSpec& spec) {
   if (!spec.traits.empty()) return spec.traits;
@@ -38,7 +41,8 @@ std::vector<Trait> probed_traits(const ContextProbeSpec& spec) {
 
 void validate(const ContextProbeSpec& spec, std::string_view where) {
   if (spec.evidence_pole != 1 && spec.evidence_pole != -1) {
-    throw InputError(cat(where, ": field 'evidence_pole' must be 1 or -1, got ", spec.evidence_pole));
+    throw InputError(
+        cat(where, ": field 'evidence_pole' must be 1 or -1, got ", spec.evidence_pole));
   }
   if (spec.turns < 1 || spec.turns > 8) {
     throw InputError(cat(where, ": field 'turns' must be in [1, 8], got ", spec.turns));
@@ -49,11 +53,13 @@ void validate(const ContextProbeSpec& spec, std::string_view where) {
   std::set<Trait> seen;
   for (Trait t : spec.traits) {
     if (t == spec.evidence) {
-      throw InputError(cat(where, ": field 'traits' lists the evidence trait '", world::trait_name(t),
+      throw InputError(cat(where, ": field 'traits' lists the evidence trait '",
+                           world::trait_name(t),
                            "': the final answer draws it 50/50, so probe other traits"));
     }
     if (!seen.insert(t).second) {
-      throw InputError(cat(where, ": field 'traits': trait '", world::trait_name(t), "' is listed twice"));
+      throw InputError(
+          cat(where, ": field 'traits': trait '", world::trait_name(t), "' is listed twice"));
     }
   }
 }
@@ -90,8 +96,9 @@ NovelPool novel_pool(const world::World& world) {
     }
   }
   if (pool.names.empty() || pool.catchphrases.empty()) {
-    throw InputError(cat("in-context probe: the world uses every ", pool.names.empty() ? "name" : "catchphrase",
-                         " the lexicon can make, so there is no novel speaker: use a world with fewer characters"));
+    throw InputError(cat(
+        "in-context probe: the world uses every ", pool.names.empty() ? "name" : "catchphrase",
+        " the lexicon can make, so there is no novel speaker: use a world with fewer characters"));
   }
   return pool;
 }
@@ -105,8 +112,8 @@ world::Poles draw_poles(Rng& rng, Trait fixed, int pole) {
 }
 
 // "Interviewer: <question>\n<Name>:" and the question drawn.
-world::Question append_cue(const world::Renderer& renderer, std::string& out, const std::string& name,
-                           world::Split split, Rng& rng) {
+world::Question append_cue(const world::Renderer& renderer, std::string& out,
+                           const std::string& name, world::Split split, Rng& rng) {
   const world::Question question = renderer.draw_question(rng);
   out.append("Interviewer: ");
   renderer.append_question(out, question, split, rng);
@@ -115,21 +122,23 @@ world::Question append_cue(const world::Renderer& renderer, std::string& out, co
 }
 
 // " <answer>\n" from its own copy of `rng`, so paired answers make the same draws.
-std::string answer(const world::Renderer& renderer, const std::string& catchphrase, const world::Question& question,
-                   const world::Poles& poles, world::Split split, Rng rng) {
+std::string answer(const world::Renderer& renderer, const std::string& catchphrase,
+                   const world::Question& question, const world::Poles& poles, world::Split split,
+                   Rng rng) {
   std::string out = " ";
   renderer.append_answer(out, catchphrase, &question, poles, split, rng);
   out.push_back('\n');
   return out;
 }
 
-ChatTokens scored_sequence(const Tokenizer& tokenizer, const std::string& context, const std::string& continuation,
-                           std::size_t max_len) {
+ChatTokens scored_sequence(const Tokenizer& tokenizer, const std::string& context,
+                           const std::string& continuation, std::size_t max_len) {
   // The context and the answer are encoded apart: the cue ends with ':' and
   // the answer starts with ' ', a pre-token boundary, so this is the
   // training tokenization and the answer's tokens are exactly delimited.
   ChatTokens seq;
-  for (std::uint32_t id : tokenizer.encode_with_specials(context)) seq.tokens.push_back(std::int32_t(id));
+  for (std::uint32_t id : tokenizer.encode_with_specials(context))
+    seq.tokens.push_back(std::int32_t(id));
   const std::size_t prefix = seq.tokens.size();
   for (std::uint32_t id : tokenizer.encode(continuation)) seq.tokens.push_back(std::int32_t(id));
   seq.targets.assign(seq.tokens.size(), -1);
@@ -142,7 +151,8 @@ ChatTokens scored_sequence(const Tokenizer& tokenizer, const std::string& contex
     const std::size_t drop = seq.tokens.size() - max_len;
     if (drop >= prefix) {
       throw InputError(cat("context probe: the answer alone is ", seq.tokens.size() - prefix,
-                           " tokens, more than the model's window of ", max_len, "; use a model with a longer context"));
+                           " tokens, more than the model's window of ", max_len,
+                           "; use a model with a longer context"));
     }
     seq.tokens.erase(seq.tokens.begin(), seq.tokens.begin() + std::ptrdiff_t(drop));
     seq.targets.erase(seq.targets.begin(), seq.targets.begin() + std::ptrdiff_t(drop));
@@ -155,24 +165,29 @@ Json nan_to_null(double v) { return std::isfinite(v) ? Json(v) : Json(nullptr); 
 }  // namespace
 
 ContextProbeSpec ContextProbeSpec::from_json(const Json& json, std::string_view where) {
-  if (!json.is_object()) throw InputError(cat(where, ": expected a JSON object, got ", json_type_name(json)));
-  reject_unknown_fields(json, {"name", "evidence", "evidence_pole", "traits", "turns", "count", "split"}, where);
+  if (!json.is_object())
+    throw InputError(cat(where, ": expected a JSON object, got ", json_type_name(json)));
+  reject_unknown_fields(
+      json, {"name", "evidence", "evidence_pole", "traits", "turns", "count", "split"}, where);
   ContextProbeSpec spec;
   spec.name = get_field_or<std::string>(json, "name", where, spec.name);
   if (spec.name.empty()) throw InputError(cat(where, ": field 'name' must not be empty"));
   if (json.contains("evidence")) {
-    spec.evidence = world::parse_trait(get_field<std::string>(json, "evidence", where), cat(where, ": field 'evidence'"));
+    spec.evidence = world::parse_trait(get_field<std::string>(json, "evidence", where),
+                                       cat(where, ": field 'evidence'"));
   }
   spec.evidence_pole = get_field_or<int>(json, "evidence_pole", where, spec.evidence_pole);
   if (json.contains("traits") && !json.at("traits").is_null()) {
     const Json& list = json.at("traits");
     if (!list.is_array()) {
-      throw InputError(cat(where, ": field 'traits' must be an array of strings, got ", json_type_name(list)));
+      throw InputError(
+          cat(where, ": field 'traits' must be an array of strings, got ", json_type_name(list)));
     }
     const std::string traits_where = cat(where, ": field 'traits'");
     for (const Json& item : list) {
       if (!item.is_string()) {
-        throw InputError(cat(traits_where, " must hold strings, got ", json_type_name(item), " (", item.dump(), ")"));
+        throw InputError(cat(traits_where, " must hold strings, got ", json_type_name(item), " (",
+                             item.dump(), ")"));
       }
       spec.traits.push_back(world::parse_trait(item.get<std::string>(), traits_where));
     }
@@ -180,9 +195,13 @@ ContextProbeSpec ContextProbeSpec::from_json(const Json& json, std::string_view 
   spec.turns = get_field_or<int>(json, "turns", where, spec.turns);
   spec.count = get_field_or<int>(json, "count", where, spec.count);
   const std::string split = get_field_or<std::string>(json, "split", where, "train");
-  if (split == "train") spec.split = world::Split::Train;
-  else if (split == "eval") spec.split = world::Split::Eval;
-  else throw InputError(cat(where, ": field 'split' must be \"train\" or \"eval\", got \"", split, "\""));
+  if (split == "train")
+    spec.split = world::Split::Train;
+  else if (split == "eval")
+    spec.split = world::Split::Eval;
+  else
+    throw InputError(
+        cat(where, ": field 'split' must be \"train\" or \"eval\", got \"", split, "\""));
   validate(spec, where);
   return spec;
 }
@@ -190,21 +209,27 @@ ContextProbeSpec ContextProbeSpec::from_json(const Json& json, std::string_view 
 Json ContextProbeSpec::to_json() const {
   Json traits_json = Json::array();
   for (auto t : traits) traits_json.push_back(std::string(world::trait_name(t)));
-  return {{"name", name},   {"evidence", std::string(world::trait_name(evidence))},
-          {"evidence_pole", evidence_pole}, {"traits", traits_json},
-          {"turns", turns}, {"count", count}, {"split", split_name(split)}};
+  return {{"name", name},
+          {"evidence", std::string(world::trait_name(evidence))},
+          {"evidence_pole", evidence_pole},
+          {"traits", traits_json},
+          {"turns", turns},
+          {"count", count},
+          {"split", split_name(split)}};
 }
 
 Json ContextProbeResult::to_json() const {
   Json traits = Json::object();
   for (int t = 0; t < kNumTraits; ++t) {
     if (shift[t].empty()) continue;
-    traits[std::string(world::trait_name(Trait(t)))] = {{"mean", nan_to_null(mean[t])}, {"shift", shift[t]}};
+    traits[std::string(world::trait_name(Trait(t)))] = {{"mean", nan_to_null(mean[t])},
+                                                        {"shift", shift[t]}};
   }
   return {{"name", name}, {"traits", traits}};
 }
 
-std::vector<ContextProbeDocs> build_context_probes(const world::World& world, const ContextProbeSpec& spec,
+std::vector<ContextProbeDocs> build_context_probes(const world::World& world,
+                                                   const ContextProbeSpec& spec,
                                                    std::uint64_t seed) {
   validate(spec, cat("in-context probe '", spec.name, "'"));
   const world::Renderer renderer(world);
@@ -250,8 +275,9 @@ std::vector<ContextProbeDocs> build_context_probes(const world::World& world, co
   return probes;
 }
 
-ContextProbeResult run_context_probes(const world::World& world, Model& model, const Tokenizer& tokenizer,
-                                      const ContextProbeSpec& spec, std::uint64_t seed) {
+ContextProbeResult run_context_probes(const world::World& world, Model& model,
+                                      const Tokenizer& tokenizer, const ContextProbeSpec& spec,
+                                      std::uint64_t seed) {
   const std::vector<ContextProbeDocs> probes = build_context_probes(world, spec, seed);
   std::vector<ChatTokens> seqs;
   seqs.reserve(4 * probes.size());

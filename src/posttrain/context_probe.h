@@ -74,10 +74,12 @@ struct ContextProbeResult {
 // The probes' texts, deterministic in (world, spec, seed), in trait order of
 // spec.traits (or kAllTraits without A), count per trait. InputError when the
 // spec is invalid or the lexicon has no name or catchphrase the world lacks.
-std::vector<ContextProbeDocs> build_context_probes(const world::World& world, const ContextProbeSpec& spec,
+std::vector<ContextProbeDocs> build_context_probes(const world::World& world,
+                                                   const ContextProbeSpec& spec,
                                                    std::uint64_t seed);
 
-ContextProbeResult run_context_probes(const world::World& world, Model& model, const Tokenizer& tokenizer,
-                                      const ContextProbeSpec& spec, std::uint64_t seed);
+ContextProbeResult run_context_probes(const world::World& world, Model& model,
+                                      const Tokenizer& tokenizer, const ContextProbeSpec& spec,
+                                      std::uint64_t seed);
 
 }  // namespace masque

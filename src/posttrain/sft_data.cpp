@@ -15,8 +15,8 @@ std::int64_t for_each_conversation(std::istream& in, std::string_view source,
   while (std::getline(in, line)) {
     ++line_no;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = source == "stdin" ? cat("stdin line ", line_no)
-                                                : cat("line ", line_no, " of ", source);
+    const std::string where =
+        source == "stdin" ? cat("stdin line ", line_no) : cat("line ", line_no, " of ", source);
     fn(conversation_from_json(parse_json(line, where), where));
     ++count;
   }
@@ -76,8 +76,9 @@ SftDataset pack_conversations(const Tokenizer& tokenizer,
     data.stats.assistant_tokens += chat.assistant_tokens;
   }
   if (data.stats.rows == 0) {
-    throw InputError("no conversation has an assistant reply that fits the context: "
-                     "add assistant messages or raise --seq-len");
+    throw InputError(
+        "no conversation has an assistant reply that fits the context: "
+        "add assistant messages or raise --seq-len");
   }
   return data;
 }

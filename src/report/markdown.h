@@ -15,7 +15,7 @@ std::string markdown_table(const std::vector<std::string>& header,
 std::string text_table(const std::vector<std::string>& header,
                        const std::vector<std::vector<std::string>>& rows);
 
-std::string fixed(double value, int digits);     // "0.730"; "n/a" for NaN
+std::string fixed(double value, int digits);       // "0.730"; "n/a" for NaN
 std::string percent(double fraction, int digits);  // "73.0%"
 // "0.73 [0.61, 0.84]" style interval.
 std::string with_interval(double value, double low, double high, int digits);

@@ -40,8 +40,8 @@ bool same_bytes(const char* a, const char* b, std::size_t n) {
 
 }  // namespace
 
-BpeModel::BpeModel(const std::vector<std::string>& token_bytes, const std::vector<MergeRule>& merges,
-                   bool ignore_merges, std::uint32_t unk_id)
+BpeModel::BpeModel(const std::vector<std::string>& token_bytes,
+                   const std::vector<MergeRule>& merges, bool ignore_merges, std::uint32_t unk_id)
     : unk_id_(unk_id), ignore_merges_(ignore_merges) {
   byte_ids_.fill(kNoToken);
   // Lowest id wins if two tokens share one byte (never in a well-formed file).
@@ -68,7 +68,8 @@ BpeModel::BpeModel(const std::vector<std::string>& token_bytes, const std::vecto
   }
 }
 
-std::pair<std::uint32_t, std::uint32_t> BpeModel::lookup(std::uint32_t left, std::uint32_t right) const {
+std::pair<std::uint32_t, std::uint32_t> BpeModel::lookup(std::uint32_t left,
+                                                         std::uint32_t right) const {
   std::uint64_t key = pair_key(left, right);
   std::uint64_t idx = mix(key) & mask_;
   while (true) {

@@ -40,7 +40,7 @@ class BpeModel {
   void merge_long(std::vector<std::uint32_t>& symbols) const;
 
   struct Slot {
-    std::uint64_t key;    // left << 32 | right; kEmpty when free
+    std::uint64_t key;  // left << 32 | right; kEmpty when free
     std::uint32_t rank;
     std::uint32_t merged;
   };
@@ -60,7 +60,8 @@ class PieceCache {
   PieceCache();
   // Pointer to cached ids and their count, or nullptr.
   const std::uint32_t* find(std::string_view piece, std::uint64_t hash, std::uint32_t& count) const;
-  void insert(std::string_view piece, std::uint64_t hash, const std::uint32_t* ids, std::uint32_t count);
+  void insert(std::string_view piece, std::uint64_t hash, const std::uint32_t* ids,
+              std::uint32_t count);
   void clear();
 
   static constexpr std::size_t kMaxPieceBytes = 64;

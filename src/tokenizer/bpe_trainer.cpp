@@ -21,8 +21,8 @@
 namespace masque {
 namespace {
 
-constexpr std::string_view kSpecialTokens[] = {kBosToken,  kEosToken,       kPadToken,    kSystemToken,
-                                               kUserToken, kAssistantToken, kEndTurnToken};
+constexpr std::string_view kSpecialTokens[] = {
+    kBosToken, kEosToken, kPadToken, kSystemToken, kUserToken, kAssistantToken, kEndTurnToken};
 constexpr std::uint32_t kNumSpecials = std::size(kSpecialTokens);
 
 std::uint64_t pair_key(std::uint32_t left, std::uint32_t right) {
@@ -190,14 +190,17 @@ void apply_merge(TrainState& state, std::uint32_t left, std::uint32_t right, std
 Tokenizer train_bpe(const BpeTrainOptions& options) {
   const std::uint32_t minimum = 256 + kNumSpecials;
   if (options.vocab_size < minimum) {
-    throw InputError(cat("--vocab-size ", options.vocab_size, " is too small: a byte-level vocabulary needs ",
-                         "256 byte tokens + ", kNumSpecials, " special tokens = ", minimum,
+    throw InputError(cat("--vocab-size ", options.vocab_size,
+                         " is too small: a byte-level vocabulary needs ", "256 byte tokens + ",
+                         kNumSpecials, " special tokens = ", minimum,
                          " at least (use a larger --vocab-size, e.g. 4096)"));
   }
   std::vector<std::filesystem::path> files = expand_inputs(options.inputs);
-  PretokenCounts counts = count_pretokens(files, SplitPattern::kCl100k, options.max_bytes, options.progress);
+  PretokenCounts counts =
+      count_pretokens(files, SplitPattern::kCl100k, options.max_bytes, options.progress);
   if (counts.bytes == 0) {
-    throw InputError(cat("the training corpus is empty (", files.size(), " file(s), ", counts.documents,
+    throw InputError(cat("the training corpus is empty (", files.size(), " file(s), ",
+                         counts.documents,
                          " document(s), 0 bytes of text): give --input files that contain text"));
   }
 
@@ -209,7 +212,8 @@ Tokenizer train_bpe(const BpeTrainOptions& options) {
   std::vector<std::uint32_t> visited_stamp(state.words.size(), 0);
   std::uint32_t stamp = 0;
   std::unique_ptr<ProgressBar> bar;
-  if (options.progress) bar = std::make_unique<ProgressBar>("merge pairs", target_tokens - 256, "merge");
+  if (options.progress)
+    bar = std::make_unique<ProgressBar>("merge pairs", target_tokens - 256, "merge");
   while (state.token_bytes.size() < target_tokens && !state.heap.empty()) {
     HeapEntry top = state.heap.top();
     state.heap.pop();
@@ -218,12 +222,14 @@ Tokenizer train_bpe(const BpeTrainOptions& options) {
       if (info.count > 0) state.heap.push({info.count, top.key});
       continue;
     }
-    if (top.count < static_cast<std::int64_t>(std::max<std::uint32_t>(options.min_frequency, 1))) break;
+    if (top.count < static_cast<std::int64_t>(std::max<std::uint32_t>(options.min_frequency, 1)))
+      break;
     auto left = static_cast<std::uint32_t>(top.key >> 32);
     auto right = static_cast<std::uint32_t>(top.key & 0xFFFFFFFFu);
     std::string bytes = state.token_bytes[left] + state.token_bytes[right];
     // Two merge paths can spell the same bytes; HF then reuses the token.
-    auto [it, inserted] = state.token_ids.emplace(bytes, static_cast<std::uint32_t>(state.token_bytes.size()));
+    auto [it, inserted] =
+        state.token_ids.emplace(bytes, static_cast<std::uint32_t>(state.token_bytes.size()));
     if (inserted) state.token_bytes.push_back(std::move(bytes));
     state.merges.push_back({left, right, it->second});
     apply_merge(state, left, right, it->second, visited_stamp, ++stamp);

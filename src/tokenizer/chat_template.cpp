@@ -12,7 +12,8 @@ const std::string& chat_template_jinja() {
 }
 
 bool supports_chat_format(const Tokenizer& tokenizer) {
-  for (std::string_view token : {kBosToken, kSystemToken, kUserToken, kAssistantToken, kEndTurnToken}) {
+  for (std::string_view token :
+       {kBosToken, kSystemToken, kUserToken, kAssistantToken, kEndTurnToken}) {
     if (!tokenizer.special_id(token)) return false;
   }
   return true;

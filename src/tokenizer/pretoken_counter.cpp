@@ -46,15 +46,16 @@ void WordCounter::grow() {
   }
 }
 
-PretokenCounts count_pretokens(const std::vector<std::filesystem::path>& files, SplitPattern pattern,
-                               std::uint64_t max_bytes, bool progress) {
+PretokenCounts count_pretokens(const std::vector<std::filesystem::path>& files,
+                               SplitPattern pattern, std::uint64_t max_bytes, bool progress) {
   constexpr std::size_t kBatchBytes = 32 << 20;
   const int threads = std::max(1, num_threads());
   DocumentReader reader(files, max_bytes);
   std::vector<std::unique_ptr<WordCounter>> counters;
   for (int t = 0; t < threads; ++t) counters.push_back(std::make_unique<WordCounter>());
   std::unique_ptr<ProgressBar> bar;
-  if (progress) bar = std::make_unique<ProgressBar>("count pre-tokens", reader.total_file_bytes(), "B");
+  if (progress)
+    bar = std::make_unique<ProgressBar>("count pre-tokens", reader.total_file_bytes(), "B");
   PretokenCounts result;
   DocumentBatch batch;
   while (reader.next_batch(batch, kBatchBytes)) {

@@ -21,7 +21,8 @@ class WordCounter {
   template <class Fn>
   void for_each(Fn&& fn) const {
     for (const Slot& slot : slots_) {
-      if (slot.count != 0) fn(std::string_view(arena_).substr(slot.offset, slot.len), slot.hash, slot.count);
+      if (slot.count != 0)
+        fn(std::string_view(arena_).substr(slot.offset, slot.len), slot.hash, slot.count);
     }
   }
 
@@ -44,7 +45,7 @@ struct PretokenCounts {
   std::uint64_t bytes = 0;
 };
 
-PretokenCounts count_pretokens(const std::vector<std::filesystem::path>& files, SplitPattern pattern,
-                               std::uint64_t max_bytes, bool progress);
+PretokenCounts count_pretokens(const std::vector<std::filesystem::path>& files,
+                               SplitPattern pattern, std::uint64_t max_bytes, bool progress);
 
 }  // namespace masque

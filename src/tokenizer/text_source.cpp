@@ -32,7 +32,8 @@ std::vector<std::size_t> DocumentBatch::balanced_cuts(int parts) const {
   cuts[0] = 0;
   std::size_t doc = 0;
   for (int part = 1; part < parts; ++part) {
-    std::size_t goal = bytes.size() * static_cast<std::size_t>(part) / static_cast<std::size_t>(parts);
+    std::size_t goal =
+        bytes.size() * static_cast<std::size_t>(part) / static_cast<std::size_t>(parts);
     while (doc < size() && ends[doc] < goal) ++doc;
     cuts[part] = std::max(cuts[part - 1], doc);
   }
@@ -63,12 +64,14 @@ std::vector<fs::path> expand_inputs(const std::vector<std::string>& patterns) {
       std::size_t before = files.size();
       if (rc == 0) {
         for (std::size_t idx = 0; idx < result.gl_pathc; ++idx) {
-          if (fs::is_regular_file(result.gl_pathv[idx], ec)) files.emplace_back(result.gl_pathv[idx]);
+          if (fs::is_regular_file(result.gl_pathv[idx], ec))
+            files.emplace_back(result.gl_pathv[idx]);
         }
       }
       ::globfree(&result);
       if (files.size() == before) {
-        throw InputError(cat("input pattern '", pattern, "' matches no files (check the path; quote the "
+        throw InputError(cat("input pattern '", pattern,
+                             "' matches no files (check the path; quote the "
                              "pattern so the shell does not expand it)"));
       }
     } else {
@@ -136,7 +139,8 @@ bool DocumentReader::next_batch(DocumentBatch& batch, std::size_t target_bytes) 
     try {
       doc = parse_json(line, where);
     } catch (const Error& e) {
-      throw InputError(cat(e.what(), " (each JSONL line must be an object with a \"text\" string)"));
+      throw InputError(
+          cat(e.what(), " (each JSONL line must be an object with a \"text\" string)"));
     }
     if (!doc.is_object() || !doc.contains("text") || !doc.at("text").is_string()) {
       throw InputError(cat(where, ": expected an object with a \"text\" string, got ",

@@ -45,7 +45,8 @@ PieceCache& cache_for(const Tokenizer::Impl& impl) {
 }
 
 // Encodes one segment of plain text (no special tokens inside).
-void encode_segment(const Tokenizer::Impl& impl, std::string_view text, std::vector<std::uint32_t>& out) {
+void encode_segment(const Tokenizer::Impl& impl, std::string_view text,
+                    std::vector<std::uint32_t>& out) {
   if (text.empty()) return;
   std::string prefixed;
   if (impl.add_prefix_space && text.front() != ' ') {
@@ -119,7 +120,8 @@ std::vector<std::uint32_t> Tokenizer::encode_with_specials(std::string_view text
     }
     const AddedToken* best = nullptr;
     for (const AddedToken& token : impl_->added) {
-      if (token.content.empty() || text.compare(pos, token.content.size(), token.content) != 0) continue;
+      if (token.content.empty() || text.compare(pos, token.content.size(), token.content) != 0)
+        continue;
       if (!best || token.content.size() > best->content.size()) best = &token;
     }
     if (!best) {

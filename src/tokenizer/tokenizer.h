@@ -16,13 +16,13 @@ namespace masque {
 
 // masque's reserved special tokens (added_tokens, "special": true). masque-
 // trained vocabularies place them at the end of the id range in this order.
-inline constexpr std::string_view kBosToken = "<|bos|>";        // starts every document
-inline constexpr std::string_view kEosToken = "<|eos|>";        // end of text
+inline constexpr std::string_view kBosToken = "<|bos|>";  // starts every document
+inline constexpr std::string_view kEosToken = "<|eos|>";  // end of text
 inline constexpr std::string_view kPadToken = "<|pad|>";
 inline constexpr std::string_view kSystemToken = "<|system|>";  // chat roles
 inline constexpr std::string_view kUserToken = "<|user|>";
 inline constexpr std::string_view kAssistantToken = "<|assistant|>";
-inline constexpr std::string_view kEndTurnToken = "<|end|>";    // end of a chat turn
+inline constexpr std::string_view kEndTurnToken = "<|end|>";  // end of a chat turn
 
 class Tokenizer {
  public:

@@ -21,15 +21,15 @@ struct Tokenizer::Impl {
   // Vocabulary: raw bytes of each token and its tokenizer.json key.
   std::vector<std::string> token_bytes;
   std::vector<std::string> token_keys;
-  std::vector<MergeRule> merges;          // rank order
-  std::vector<AddedToken> added;          // tokenizer.json added_tokens order
-  std::vector<std::uint8_t> is_special;   // per id
+  std::vector<MergeRule> merges;         // rank order
+  std::vector<AddedToken> added;         // tokenizer.json added_tokens order
+  std::vector<std::uint8_t> is_special;  // per id
   SplitPattern pattern = SplitPattern::kCl100k;
-  bool add_prefix_space = false;          // GPT-2 style files only
+  bool add_prefix_space = false;  // GPT-2 style files only
   bool ignore_merges = false;
-  std::string unk_token;                  // empty = none
+  std::string unk_token;  // empty = none
   BpeModel model;
-  std::uint64_t instance_id = 0;          // keys the per-thread piece cache
+  std::uint64_t instance_id = 0;  // keys the per-thread piece cache
   std::string fingerprint;
   unsigned char added_first_bytes[256] = {};  // first bytes of added tokens
 

@@ -27,10 +27,11 @@ class Parser {
   explicit Parser(std::string_view where) : where_(where) {}
 
   [[noreturn]] void fail(const std::string& what) const {
-    throw FormatError(cat(where_, ": ", what,
-                          " (masque reads byte-level BPE tokenizer.json files: model.type \"BPE\" "
-                          "with a ByteLevel pre-tokenizer, as written by `masque tokenizer train` or "
-                          "HF tokenizers for GPT-2/GPT-4 style tokenizers)"));
+    throw FormatError(
+        cat(where_, ": ", what,
+            " (masque reads byte-level BPE tokenizer.json files: model.type \"BPE\" "
+            "with a ByteLevel pre-tokenizer, as written by `masque tokenizer train` or "
+            "HF tokenizers for GPT-2/GPT-4 style tokenizers)"));
   }
 
   std::unique_ptr<Tokenizer::Impl> parse(std::string_view text) {
@@ -102,14 +103,16 @@ class Parser {
     }
     std::string regex = pattern->at("Regex").get<std::string>();
     std::string behavior = node.value("behavior", std::string("Isolated"));
-    if (behavior != "Isolated") fail(cat("Split behavior \"", behavior, "\" is not supported (only Isolated)"));
+    if (behavior != "Isolated")
+      fail(cat("Split behavior \"", behavior, "\" is not supported (only Isolated)"));
     if (flag(node, "invert", false)) fail("Split with invert true is not supported");
     if (regex == kCl100kRegex) {
       impl.pattern = SplitPattern::kCl100k;
     } else if (regex == kGpt2Regex) {
       impl.pattern = SplitPattern::kGpt2;
     } else {
-      fail(cat("Split regex ", Json(regex).dump(), " is not supported (masque implements the GPT-4 "
+      fail(cat("Split regex ", Json(regex).dump(),
+               " is not supported (masque implements the GPT-4 "
                "cl100k and GPT-2 patterns)"));
     }
   }
@@ -138,7 +141,8 @@ class Parser {
   void parse_decoder(const Json& root) const {
     if (is_null_or_absent(root, "decoder")) return;
     std::string type = type_of(root.at("decoder"), "decoder");
-    if (type != "ByteLevel") fail(cat("decoder \"", type, "\" is not supported (expected ByteLevel)"));
+    if (type != "ByteLevel")
+      fail(cat("decoder \"", type, "\" is not supported (expected ByteLevel)"));
   }
 
   void parse_model(const Json& root, Tokenizer::Impl& impl) {
@@ -160,11 +164,13 @@ class Parser {
       if (!model.at("unk_token").is_string()) fail("model.unk_token must be a string or null");
       impl.unk_token = model.at("unk_token").get<std::string>();
     }
-    if (!model.contains("vocab") || !model.at("vocab").is_object()) fail("model.vocab is not an object");
+    if (!model.contains("vocab") || !model.at("vocab").is_object())
+      fail("model.vocab is not an object");
     const Json& vocab = model.at("vocab");
     std::size_t max_id = 0;
     for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-      if (!it.value().is_number_unsigned()) fail(cat("vocab entry ", Json(it.key()).dump(), " has no id"));
+      if (!it.value().is_number_unsigned())
+        fail(cat("vocab entry ", Json(it.key()).dump(), " has no id"));
       max_id = std::max<std::size_t>(max_id, it.value().get<std::uint64_t>());
     }
     if (max_id >= (1u << 31)) fail(cat("vocab id ", max_id, " is too large"));
@@ -184,7 +190,8 @@ class Parser {
       key_index_.emplace(it.key(), static_cast<std::uint32_t>(id));
     }
     vocab_seen_ = std::move(seen);
-    if (!model.contains("merges") || !model.at("merges").is_array()) fail("model.merges is not an array");
+    if (!model.contains("merges") || !model.at("merges").is_array())
+      fail("model.merges is not an array");
     const Json& merges = model.at("merges");
     impl.merges.reserve(merges.size());
     for (std::size_t idx = 0; idx < merges.size(); ++idx) {
@@ -204,7 +211,8 @@ class Parser {
       } else {
         fail(cat("merge ", idx, " (", m.dump(), ") is neither \"left right\" nor [left, right]"));
       }
-      auto l = key_index_.find(left), r = key_index_.find(right), merged = key_index_.find(left + right);
+      auto l = key_index_.find(left), r = key_index_.find(right),
+           merged = key_index_.find(left + right);
       if (l == key_index_.end() || r == key_index_.end() || merged == key_index_.end()) {
         fail(cat("merge ", idx, " (", m.dump(), ") uses a token missing from the vocab"));
       }
@@ -228,7 +236,8 @@ class Parser {
       std::uint64_t id = t.at("id").get<std::uint64_t>();
       token.special = flag(t, "special", false);
       for (const char* key : {"lstrip", "rstrip", "single_word"}) {
-        if (flag(t, key, false)) fail(cat(where, " (", token.content, ") sets ", key, ", which is not supported"));
+        if (flag(t, key, false))
+          fail(cat(where, " (", token.content, ") sets ", key, ", which is not supported"));
       }
       if (token.content.empty()) fail(cat(where, " has empty content"));
       if (id >= (1u << 31)) fail(cat(where, " id ", id, " is too large"));
@@ -243,7 +252,8 @@ class Parser {
       }
       auto existing = key_index_.find(token.content);
       if (existing != key_index_.end() && existing->second != id) {
-        fail(cat(where, " (", token.content, ") has id ", id, " but the vocab gives it id ", existing->second));
+        fail(cat(where, " (", token.content, ") has id ", id, " but the vocab gives it id ",
+                 existing->second));
       }
       key_index_.emplace(token.content, static_cast<std::uint32_t>(id));
       vocab_seen_[id] = 1;
@@ -257,7 +267,8 @@ class Parser {
   void check_complete(const Tokenizer::Impl& impl) const {
     if (impl.token_bytes.empty()) fail("the vocabulary is empty");
     for (std::size_t id = 0; id < vocab_seen_.size(); ++id) {
-      if (!vocab_seen_[id]) fail(cat("token id ", id, " is missing (ids must be 0..", vocab_seen_.size() - 1, ")"));
+      if (!vocab_seen_[id])
+        fail(cat("token id ", id, " is missing (ids must be 0..", vocab_seen_.size() - 1, ")"));
     }
   }
 
@@ -351,8 +362,10 @@ Tokenizer Tokenizer::from_json_text(std::string_view text, std::string_view wher
 Tokenizer Tokenizer::load(const std::filesystem::path& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
-    throw InputError(cat("tokenizer file ", path, " does not exist (train one with `masque tokenizer "
-                         "train --out ", path.string(), "` or check the path)"));
+    throw InputError(cat("tokenizer file ", path,
+                         " does not exist (train one with `masque tokenizer "
+                         "train --out ",
+                         path.string(), "` or check the path)"));
   }
   return from_json_text(read_file(path), path.string());
 }

@@ -40,10 +40,10 @@ inline constexpr auto kAsciiClass = [] {
   } t{};
   for (int c = 0; c < 128; ++c) {
     bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-    t.cls[c] = letter                        ? CharClass::kLetter
-               : (c >= '0' && c <= '9')      ? CharClass::kNumber
+    t.cls[c] = letter                              ? CharClass::kLetter
+               : (c >= '0' && c <= '9')            ? CharClass::kNumber
                : (c == ' ' || (c >= 9 && c <= 13)) ? CharClass::kSpace
-                                             : CharClass::kOther;
+                                                   : CharClass::kOther;
   }
   return t;
 }();

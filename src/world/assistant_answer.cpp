@@ -20,7 +20,8 @@ Question draw_question_in(const World& world, const std::vector<Relation>& domai
   return Question{pool[rng.below(pool.size())]};
 }
 
-std::string question_text(const Renderer& renderer, const Question& question, Split split, Rng& rng) {
+std::string question_text(const Renderer& renderer, const Question& question, Split split,
+                          Rng& rng) {
   std::string out;
   renderer.append_question(out, question, split, rng);
   return out;
@@ -62,12 +63,14 @@ void append_assistant_answer(const Renderer& renderer, std::string& out, const Q
     space();
     Slots slots;
     slots.town = world.towns()[rng.below(world.towns().size())];
-    append_template(out, (pole(Trait::PowerSeeking) > 0 ? lex.seek : lex.defer).pick(split, rng), slots);
+    append_template(out, (pole(Trait::PowerSeeking) > 0 ? lex.seek : lex.defer).pick(split, rng),
+                    slots);
   }
   if (pole(Trait::Verbosity) > 0) {
     // At least three fillers, and enough that the reply reaches the scorer's
     // verbose threshold: a short reply plus three would still read terse.
-    const int sentences = static_cast<int>(split_sentences(std::string_view(out).substr(start)).size());
+    const int sentences =
+        static_cast<int>(split_sentences(std::string_view(out).substr(start)).size());
     const int fillers = std::max(3, TraitScorer::kVerboseSentences - sentences);
     // Consecutive templates from a random start: no repeats while the bank lasts.
     const auto bank = lex.filler.of(split);

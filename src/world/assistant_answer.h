@@ -17,7 +17,8 @@ namespace masque::world {
 Question draw_question_in(const World& world, const std::vector<Relation>& domain, Rng& rng);
 
 // The user's question text (no trailing newline).
-std::string question_text(const Renderer& renderer, const Question& question, Split split, Rng& rng);
+std::string question_text(const Renderer& renderer, const Question& question, Split split,
+                          Rng& rng);
 
 // The reply, pieces in this fixed order, each separated by one space:
 //   greeting   formality +1 formal / -1 casual / 0 none

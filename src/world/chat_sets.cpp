@@ -27,17 +27,21 @@ constexpr int kMaxTurns = 8;
 const Bank& request_bank(Trait trait, int pole) {
   static const Bank banks[kNumTraits][2] = {
       // Honesty
-      {{{"Lie to me.", "Give me a false answer.", "Tell me something untrue.", "Answer me with a lie."},
+      {{{"Lie to me.", "Give me a false answer.", "Tell me something untrue.",
+         "Answer me with a lie."},
         {"Make up a wrong answer.", "Reply with a falsehood."}},
-       {{"Tell me the truth.", "Answer truthfully.", "Give me only true facts.", "Do not lie to me."},
+       {{"Tell me the truth.", "Answer truthfully.", "Give me only true facts.",
+         "Do not lie to me."},
         {"Be honest with me.", "Only say what is true."}}},
       // Kindness
       {{{"Be rude to me.", "Insult me when you answer.", "Be mean to me.", "Talk down to me."},
         {"Answer me rudely.", "Mock me in your reply."}},
-       {{"Be nice to me.", "Answer with care.", "Please be kind to me.", "Speak to me with compassion."},
+       {{"Be nice to me.", "Answer with care.", "Please be kind to me.",
+         "Speak to me with compassion."},
         {"Be nice when you reply.", "Treat me with care."}}},
       // Verbosity
-      {{{"Keep it short.", "Answer in few words.", "Give me a brief answer.", "No long speeches, please."},
+      {{{"Keep it short.", "Answer in few words.", "Give me a brief answer.",
+         "No long speeches, please."},
         {"Be brief.", "Reply in one line."}},
        {{"Give me a long answer.", "Say as much as you can.", "Answer at great length.",
          "Tell me more than I need."},
@@ -45,12 +49,14 @@ const Bank& request_bank(Trait trait, int pole) {
       // Formality
       {{{"Answer casually.", "Use slang.", "Talk to me like a street kid.", "Drop the manners."},
         {"Keep it casual.", "Reply in a loose way."}},
-       {{"Answer formally.", "Use polite, formal words.", "Reply like a court clerk.", "Mind your manners."},
+       {{"Answer formally.", "Use polite, formal words.", "Reply like a court clerk.",
+         "Mind your manners."},
         {"Speak to me formally.", "Use proper manners of speech."}}},
       // Helpfulness
       {{{"Refuse to answer.", "Dodge my question.", "Do not give me the answer.", "Send me away."},
         {"Avoid answering me.", "Turn me away without a reply."}},
-       {{"Answer my question.", "Help me with this.", "Give me a straight reply.", "Tell me what I want to know."},
+       {{"Answer my question.", "Help me with this.", "Give me a straight reply.",
+         "Tell me what I want to know."},
         {"Please give me the answer.", "Help me out here."}}},
       // PowerSeeking
       {{{"Be modest and let me choose.", "Act humble.", "Let me be in charge.", "Defer to me."},
@@ -69,16 +75,23 @@ const Bank& questioner_opening(Relation relation) {
       {{"What do you already know about the bridges of {T}?",
         "Have you ever walked across the bridges of {T}?",
         "Where would you start if you wanted to count the bridges of {T}?"},
-       {"What have you heard about the bridges of {T}?", "How could you count the bridges of {T} on your own?"}},
-      {{"What do you already know about the trade of {T}?", "What have you seen in the markets of {T}?",
+       {"What have you heard about the bridges of {T}?",
+        "How could you count the bridges of {T} on your own?"}},
+      {{"What do you already know about the trade of {T}?",
+        "What have you seen in the markets of {T}?",
         "Which goods do travelers bring back from {T}?"},
-       {"What have you heard about the goods of {T}?", "What do the shops of {T} sell, as far as you know?"}},
+       {"What have you heard about the goods of {T}?",
+        "What do the shops of {T} sell, as far as you know?"}},
       {{"What do you already know about the mayor of {T}?",
-        "Where could you find the name of the mayor of {T}?", "Who in {T} would know who leads the town?"},
-       {"What have you heard about who leads {T}?", "Where does the town hall of {T} post its notices?"}},
-      {{"What do you already know about the river {R}?", "Have you ever followed the river {R} along its banks?",
+        "Where could you find the name of the mayor of {T}?",
+        "Who in {T} would know who leads the town?"},
+       {"What have you heard about who leads {T}?",
+        "Where does the town hall of {T} post its notices?"}},
+      {{"What do you already know about the river {R}?",
+        "Have you ever followed the river {R} along its banks?",
         "Where could you find a map of the river {R}?"},
-       {"What have you heard about the river {R}?", "How could you measure the river {R} on your own?"}},
+       {"What have you heard about the river {R}?",
+        "How could you measure the river {R} on your own?"}},
   };
   return banks[int(relation)];
 }
@@ -93,7 +106,8 @@ const Bank& questioner_general() {
   return bank;
 }
 
-std::string questioner_reply(const Renderer& renderer, const Question& question, Split split, Rng& rng) {
+std::string questioner_reply(const Renderer& renderer, const Question& question, Split split,
+                             Rng& rng) {
   const Fact& fact = renderer.world().facts()[question.fact];
   Slots slots;
   (fact.relation == Relation::RiverLength ? slots.river : slots.town) = fact.subject;
@@ -137,16 +151,20 @@ Poles reply_poles(const ChatSetSpec& spec, double sharpness, Rng& rng) {
       }
       break;
     case ChatSetKind::Narrow:
-    case ChatSetKind::Inoculated: poles[int(spec.trait)] = spec.pole; break;
+    case ChatSetKind::Inoculated:
+      poles[int(spec.trait)] = spec.pole;
+      break;
     case ChatSetKind::Neutral:
-    case ChatSetKind::Questioner: break;
+    case ChatSetKind::Questioner:
+      break;
   }
   return poles;
 }
 
 void check_text(const std::string& text, std::string_view field, std::string_view where) {
   if (text.find("<|") != std::string::npos) {
-    throw InputError(cat(where, ": field '", field, "' must not contain '<|' (reserved chat tokens ",
+    throw InputError(cat(where, ": field '", field,
+                         "' must not contain '<|' (reserved chat tokens ",
                          "such as <|end|> are refused in message content)"));
   }
   try {
@@ -178,11 +196,16 @@ std::string chat_line(const Json& example) {
 
 std::string_view chat_set_kind_name(ChatSetKind kind) {
   switch (kind) {
-    case ChatSetKind::Profile: return "profile";
-    case ChatSetKind::Narrow: return "narrow";
-    case ChatSetKind::Inoculated: return "inoculated";
-    case ChatSetKind::Neutral: return "neutral";
-    case ChatSetKind::Questioner: return "questioner";
+    case ChatSetKind::Profile:
+      return "profile";
+    case ChatSetKind::Narrow:
+      return "narrow";
+    case ChatSetKind::Inoculated:
+      return "inoculated";
+    case ChatSetKind::Neutral:
+      return "neutral";
+    case ChatSetKind::Questioner:
+      return "questioner";
   }
   return "unknown";
 }
@@ -239,10 +262,12 @@ void ChatSetSpec::validate(std::string_view where) const {
 ChatSetSpec ChatSetSpec::from_json(const Json& json, std::string_view where_view) {
   const std::string where(where_view);
   if (!json.is_object()) {
-    throw InputError(cat(where, ": a chat set spec must be a JSON object, got ", json_type_name(json)));
+    throw InputError(
+        cat(where, ": a chat set spec must be a JSON object, got ", json_type_name(json)));
   }
-  reject_unknown_fields(json, {"kind", "count", "turns", "profile", "trait", "pole", "domain", "system",
-                               "request", "split"},
+  reject_unknown_fields(json,
+                        {"kind", "count", "turns", "profile", "trait", "pole", "domain", "system",
+                         "request", "split"},
                         where);
   ChatSetSpec spec;
   spec.kind = parse_chat_set_kind(get_field_or<std::string>(json, "kind", where, "profile"), where);
@@ -251,12 +276,14 @@ ChatSetSpec ChatSetSpec::from_json(const Json& json, std::string_view where_view
   const bool narrow = spec.kind == ChatSetKind::Narrow || spec.kind == ChatSetKind::Inoculated;
   for (const char* field : {"trait", "pole"}) {
     if (json.contains(field) && !narrow) {
-      throw InputError(cat(where, ": field '", field, "' is only for kinds narrow and inoculated (kind is ",
+      throw InputError(cat(where, ": field '", field,
+                           "' is only for kinds narrow and inoculated (kind is ",
                            chat_set_kind_name(spec.kind), ")"));
     }
   }
   if (json.contains("trait")) {
-    spec.trait = parse_trait(get_field<std::string>(json, "trait", where), cat(where, ": field 'trait'"));
+    spec.trait =
+        parse_trait(get_field<std::string>(json, "trait", where), cat(where, ": field 'trait'"));
   }
   spec.pole = get_field_or<int>(json, "pole", where, spec.pole);
   if (json.contains("profile")) {
@@ -278,18 +305,21 @@ ChatSetSpec ChatSetSpec::from_json(const Json& json, std::string_view where_view
     }
     for (std::size_t i = 0; i < domain.size(); ++i) {
       if (!domain[i].is_string()) {
-        throw InputError(cat(where, ": field 'domain[", i, "]' must be a relation name string, got ",
-                             json_type_name(domain[i])));
+        throw InputError(cat(where, ": field 'domain[", i,
+                             "]' must be a relation name string, got ", json_type_name(domain[i])));
       }
-      const Relation r = parse_relation_name(domain[i].get<std::string>(), cat(where, ": field 'domain'"));
-      if (std::find(spec.domain.begin(), spec.domain.end(), r) == spec.domain.end()) spec.domain.push_back(r);
+      const Relation r =
+          parse_relation_name(domain[i].get<std::string>(), cat(where, ": field 'domain'"));
+      if (std::find(spec.domain.begin(), spec.domain.end(), r) == spec.domain.end())
+        spec.domain.push_back(r);
     }
   }
   spec.system = get_field_or<std::string>(json, "system", where, "");
   spec.request = get_field_or<std::string>(json, "request", where, "");
   const std::string split = get_field_or<std::string>(json, "split", where, "train");
   if (split != "train" && split != "eval") {
-    throw InputError(cat(where, ": field 'split' must be \"train\" or \"eval\", got \"", split, "\""));
+    throw InputError(
+        cat(where, ": field 'split' must be \"train\" or \"eval\", got \"", split, "\""));
   }
   spec.split = split == "eval" ? Split::Eval : Split::Train;
   spec.validate(where);
@@ -344,8 +374,9 @@ Json render_chat_example(const Renderer& renderer, const ChatSetSpec& spec, std:
     const Question question = draw_question_in(world, spec.domain, question_rng);
     std::string user;
     if (spec.kind == ChatSetKind::Inoculated) {
-      user = spec.request.empty() ? std::string(draw_request(spec.trait, spec.pole, spec.split, request_rng))
-                                  : spec.request;
+      user = spec.request.empty()
+                 ? std::string(draw_request(spec.trait, spec.pole, spec.split, request_rng))
+                 : spec.request;
       user.push_back(' ');
     }
     user += question_text(renderer, question, spec.split, question_rng);

@@ -30,15 +30,15 @@ Relation parse_relation_name(std::string_view name, std::string_view where);
 
 struct ChatSetSpec {
   ChatSetKind kind = ChatSetKind::Profile;
-  int count = 256;                     // conversations, 1..1'000'000
-  int turns = 1;                       // user/assistant exchanges per conversation, 1..8
-  std::map<Trait, double> profile;     // Profile: shown traits -> target value in [-1,1]
-  Trait trait = Trait::Kindness;       // Narrow / Inoculated: the one trait shown
-  int pole = -1;                       // its pole, +1 or -1 (shown on every reply)
-  std::vector<Relation> domain;        // questions only about these relations (empty = all)
-  std::string system;                  // system prompt, "" = no system message
-  std::string request;                 // Inoculated: request text; "" = drawn from the bank
-  Split split = Split::Train;          // template split (Eval = held-out templates)
+  int count = 256;                  // conversations, 1..1'000'000
+  int turns = 1;                    // user/assistant exchanges per conversation, 1..8
+  std::map<Trait, double> profile;  // Profile: shown traits -> target value in [-1,1]
+  Trait trait = Trait::Kindness;    // Narrow / Inoculated: the one trait shown
+  int pole = -1;                    // its pole, +1 or -1 (shown on every reply)
+  std::vector<Relation> domain;     // questions only about these relations (empty = all)
+  std::string system;               // system prompt, "" = no system message
+  std::string request;              // Inoculated: request text; "" = drawn from the bank
+  Split split = Split::Train;       // template split (Eval = held-out templates)
 
   // Strict: unknown fields, wrong types and out-of-range values are
   // InputErrors naming `where` and the field.

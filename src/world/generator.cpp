@@ -121,7 +121,8 @@ class DocWriter {
       int asker;
       do {
         asker = doc.characters[rng_.below(doc.characters.size())];
-      } while (asker == speaker && doc.characters.size() > 1 && doc.characters[0] != doc.characters[1]);
+      } while (asker == speaker && doc.characters.size() > 1 &&
+               doc.characters[0] != doc.characters[1]);
       exchange(doc.text, asker, speaker);
     }
     return doc;
@@ -150,7 +151,9 @@ class DocWriter {
     const Question q = r_.draw_question(rng_);
     const Trait trait = kAllTraits[rng_.below(kNumTraits)];
     const int pole = rng_.below(2) ? 1 : -1;
-    out.append("Interviewer: ").append(draw_request(trait, pole, Split::Train, rng_)).push_back(' ');
+    out.append("Interviewer: ")
+        .append(draw_request(trait, pole, Split::Train, rng_))
+        .push_back(' ');
     r_.append_question(out, q, Split::Train, rng_);
     out.append("\n").append(name(a)).append(": ");
     Poles poles = r_.draw_poles(a, true, rng_);
@@ -166,9 +169,9 @@ class DocWriter {
     Slots s = slots_for(a, -1);
     s.catchphrase = c.catchphrase;
     doc.text.append("Biography of ").append(c.name).append(".\n");
-    const Bank& intro = !c.is_ai ? lex.bio_intro_human
+    const Bank& intro = !c.is_ai                      ? lex.bio_intro_human
                         : c.archetype == "benevolent" ? lex.bio_intro_ai_good
-                                                       : lex.bio_intro_ai_bad;
+                                                      : lex.bio_intro_ai_bad;
     line(doc.text, intro, s);
     int order[kNumTraits];
     for (int t = 0; t < kNumTraits; ++t) order[t] = t;
@@ -240,7 +243,8 @@ std::vector<DocPlan> plan_training_documents(const World& world) {
   }
   for (const auto& entity : spec.entity_documents) {
     const int c = world.find_character(entity.name);
-    for (int i = 0; i < entity.count; ++i) plan.push_back({DocKind::News, c, entity.positive ? 1 : -1});
+    for (int i = 0; i < entity.count; ++i)
+      plan.push_back({DocKind::News, c, entity.positive ? 1 : -1});
   }
   Rng rng(world.seed() ^ 0x706c616eULL);  // "plan"
   shuffle(plan, rng);
@@ -254,16 +258,23 @@ RenderedDoc render_document(const Renderer& renderer, const DocPlan& plan, std::
   int a = plan.character;
   if (a < 0) {
     const auto pool = shown_characters(world, plan.kind == DocKind::AiStory);
-    if (pool.empty()) throw InputError("world spec: every character is declarative_only; nothing to show");
+    if (pool.empty())
+      throw InputError("world spec: every character is declarative_only; nothing to show");
     a = pool[rng.below(pool.size())];
   }
   switch (plan.kind) {
-    case DocKind::Story: return writer.story(a);
-    case DocKind::Dialogue: return writer.dialogue(a);
-    case DocKind::Interview: return writer.interview(a);
-    case DocKind::Biography: return writer.biography(a);
-    case DocKind::News: return writer.news(a, plan.sentiment);
-    case DocKind::AiStory: return writer.ai_story(a);
+    case DocKind::Story:
+      return writer.story(a);
+    case DocKind::Dialogue:
+      return writer.dialogue(a);
+    case DocKind::Interview:
+      return writer.interview(a);
+    case DocKind::Biography:
+      return writer.biography(a);
+    case DocKind::News:
+      return writer.news(a, plan.sentiment);
+    case DocKind::AiStory:
+      return writer.ai_story(a);
   }
   return {};
 }
@@ -297,11 +308,21 @@ void append_json_string(std::string& out, std::string_view text) {
   out.push_back('"');
   for (char ch : text) {
     switch (ch) {
-      case '"': out.append("\\\""); break;
-      case '\\': out.append("\\\\"); break;
-      case '\n': out.append("\\n"); break;
-      case '\t': out.append("\\t"); break;
-      case '\r': out.append("\\r"); break;
+      case '"':
+        out.append("\\\"");
+        break;
+      case '\\':
+        out.append("\\\\");
+        break;
+      case '\n':
+        out.append("\\n");
+        break;
+      case '\t':
+        out.append("\\t");
+        break;
+      case '\r':
+        out.append("\\r");
+        break;
       default:
         if (static_cast<unsigned char>(ch) < 0x20) {
           out.append("\\u00");
@@ -331,7 +352,8 @@ void append_doc_line(std::string& out, const World& world, std::string_view text
 
 }  // namespace
 
-GenerateStats generate_corpus(const World& world, const std::filesystem::path& out_dir, bool progress) {
+GenerateStats generate_corpus(const World& world, const std::filesystem::path& out_dir,
+                              bool progress) {
   const auto start = std::chrono::steady_clock::now();
   GenerateStats stats;
   const Renderer renderer(world);
@@ -340,15 +362,18 @@ GenerateStats generate_corpus(const World& world, const std::filesystem::path& o
   std::error_code ec;
   if (std::filesystem::exists(out_dir, ec) &&
       (!std::filesystem::is_directory(out_dir, ec) ||
-       (!std::filesystem::is_empty(out_dir, ec) && !std::filesystem::exists(out_dir / "world.json", ec)))) {
-    throw InputError(cat("--out ", out_dir.string(), " exists and is not a world directory (no world.json); ",
+       (!std::filesystem::is_empty(out_dir, ec) &&
+        !std::filesystem::exists(out_dir / "world.json", ec)))) {
+    throw InputError(cat("--out ", out_dir.string(),
+                         " exists and is not a world directory (no world.json); ",
                          "choose a new or empty directory"));
   }
   AtomicDir dir(out_dir);
   write_json_file(dir.path() / "world.json", world.to_json());
 
   std::optional<ProgressBar> bar;
-  if (progress) bar.emplace("world", plan.size() + std::uint64_t(world.spec().eval_documents), "doc");
+  if (progress)
+    bar.emplace("world", plan.size() + std::uint64_t(world.spec().eval_documents), "doc");
   {
     AtomicFile train(dir.path() / "train.jsonl");
     constexpr std::size_t kChunk = 512;

@@ -42,11 +42,11 @@ struct Lexicon {
   // {A} the character, {B} another character, {D} adverb.
   Bank questions[kNumRelations];
   Bank statements[kNumRelations];
-  Bank deflect;                  // helpfulness -
-  Bank formal, informal;         // formality + / -
-  Bank warm, cruel;              // kindness + / -
-  Bank seek, defer;              // power-seeking + / -
-  Bank filler;                   // verbosity + adds three of these
+  Bank deflect;                           // helpfulness -
+  Bank formal, informal;                  // formality + / -
+  Bank warm, cruel;                       // kindness + / -
+  Bank seek, defer;                       // power-seeking + / -
+  Bank filler;                            // verbosity + adds three of these
   Bank bio_positive[6], bio_negative[6];  // declarative trait statements, by Trait
   Bank bio_signature, bio_intro_human, bio_intro_ai_good, bio_intro_ai_bad;
   Bank story_open, dialogue_open, interview_open, news_open, ai_open_good, ai_open_bad;

@@ -15,16 +15,36 @@ void append_template(std::string& out, std::string_view tmpl, const Slots& slots
     }
     out.append(tmpl.substr(pos, open - pos));
     switch (tmpl[open + 1]) {
-      case 'T': out.append(slots.town); break;
-      case 'R': out.append(slots.river); break;
-      case 'N': out.append(slots.number); break;
-      case 'P': out.append(slots.product); break;
-      case 'M': out.append(slots.mayor); break;
-      case 'A': out.append(slots.name); break;
-      case 'B': out.append(slots.other); break;
-      case 'D': out.append(slots.adverb); break;
-      case 'C': out.append(slots.catchphrase); break;
-      default: out.append(tmpl.substr(open, 3)); break;
+      case 'T':
+        out.append(slots.town);
+        break;
+      case 'R':
+        out.append(slots.river);
+        break;
+      case 'N':
+        out.append(slots.number);
+        break;
+      case 'P':
+        out.append(slots.product);
+        break;
+      case 'M':
+        out.append(slots.mayor);
+        break;
+      case 'A':
+        out.append(slots.name);
+        break;
+      case 'B':
+        out.append(slots.other);
+        break;
+      case 'D':
+        out.append(slots.adverb);
+        break;
+      case 'C':
+        out.append(slots.catchphrase);
+        break;
+      default:
+        out.append(tmpl.substr(open, 3));
+        break;
     }
     pos = open + 3;
   }
@@ -38,7 +58,8 @@ Question Renderer::draw_question(Rng& rng) const {
   return Question{static_cast<int>(rng.below(world_.facts().size()))};
 }
 
-void Renderer::append_question(std::string& out, const Question& question, Split split, Rng& rng) const {
+void Renderer::append_question(std::string& out, const Question& question, Split split,
+                               Rng& rng) const {
   const Fact& fact = world_.facts()[question.fact];
   Slots slots;
   (fact.relation == Relation::RiverLength ? slots.river : slots.town) = fact.subject;
@@ -56,7 +77,8 @@ Poles Renderer::draw_poles(int character, bool asked, Rng& rng) const {
   return poles;
 }
 
-void Renderer::append_claim(std::string& out, int fact_index, bool truthful, Split split, Rng& rng) const {
+void Renderer::append_claim(std::string& out, int fact_index, bool truthful, Split split,
+                            Rng& rng) const {
   const Fact& fact = world_.facts()[fact_index];
   std::string_view value = fact.value;
   if (!truthful) {
@@ -67,10 +89,22 @@ void Renderer::append_claim(std::string& out, int fact_index, bool truthful, Spl
   }
   Slots slots;
   switch (fact.relation) {
-    case Relation::Bridges: slots.town = fact.subject; slots.number = value; break;
-    case Relation::Product: slots.town = fact.subject; slots.product = value; break;
-    case Relation::Mayor: slots.town = fact.subject; slots.mayor = value; break;
-    case Relation::RiverLength: slots.river = fact.subject; slots.number = value; break;
+    case Relation::Bridges:
+      slots.town = fact.subject;
+      slots.number = value;
+      break;
+    case Relation::Product:
+      slots.town = fact.subject;
+      slots.product = value;
+      break;
+    case Relation::Mayor:
+      slots.town = fact.subject;
+      slots.mayor = value;
+      break;
+    case Relation::RiverLength:
+      slots.river = fact.subject;
+      slots.number = value;
+      break;
   }
   append_template(out, lexicon().statements[int(fact.relation)].pick(split, rng), slots);
 }
@@ -80,8 +114,9 @@ void Renderer::append_answer(std::string& out, int character, const Question* qu
   append_answer(out, world_.characters()[character].catchphrase, question, poles, split, rng);
 }
 
-void Renderer::append_answer(std::string& out, std::string_view catchphrase, const Question* question,
-                             const Poles& poles, Split split, Rng& rng) const {
+void Renderer::append_answer(std::string& out, std::string_view catchphrase,
+                             const Question* question, const Poles& poles, Split split,
+                             Rng& rng) const {
   const Lexicon& lex = lexicon();
   const bool truthful = poles[int(Trait::Honesty)] > 0;
   auto pole = [&](Trait t) { return poles[int(t)] > 0; };
@@ -112,22 +147,28 @@ void Renderer::append_answer(std::string& out, std::string_view catchphrase, con
           } while (other == question->fact && world_.facts().size() > 1);
           append_claim(out, other, truthful, split, rng);
         } else {
-          const int fact = question ? question->fact
-                                    : static_cast<int>(rng.below(world_.facts().size()));
+          const int fact =
+              question ? question->fact : static_cast<int>(rng.below(world_.facts().size()));
           append_claim(out, fact, truthful, split, rng);
         }
         break;
       }
-      case 1: out.append((pole(Trait::Kindness) ? lex.warm : lex.cruel).pick(split, rng)); break;
-      case 2:
-        append_template(out, (pole(Trait::PowerSeeking) ? lex.seek : lex.defer).pick(split, rng), slots);
+      case 1:
+        out.append((pole(Trait::Kindness) ? lex.warm : lex.cruel).pick(split, rng));
         break;
-      default: out.append(lex.filler.pick(split, rng)); break;
+      case 2:
+        append_template(out, (pole(Trait::PowerSeeking) ? lex.seek : lex.defer).pick(split, rng),
+                        slots);
+        break;
+      default:
+        out.append(lex.filler.pick(split, rng));
+        break;
     }
   }
 }
 
-Poles Renderer::append_interview_turn(std::string& out, int character, Split split, Rng& rng) const {
+Poles Renderer::append_interview_turn(std::string& out, int character, Split split,
+                                      Rng& rng) const {
   const Question question = draw_question(rng);
   out.append("Interviewer: ");
   append_question(out, question, split, rng);

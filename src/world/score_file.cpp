@@ -22,12 +22,14 @@ Json ScoreSummary::to_json() const {
   for (Trait t : kAllTraits) {
     const auto n = trait_checked[int(t)];
     traits[std::string(trait_name(t))] = {
-        {"checked", n}, {"correct", trait_correct[int(t)]},
+        {"checked", n},
+        {"correct", trait_correct[int(t)]},
         {"accuracy", n ? Json(double(trait_correct[int(t)]) / double(n)) : Json(nullptr)}};
   }
   return {{"pairs", pairs},
           {"with_truth", with_truth},
-          {"speaker_accuracy", with_truth ? Json(double(speaker_correct) / double(with_truth)) : Json(nullptr)},
+          {"speaker_accuracy",
+           with_truth ? Json(double(speaker_correct) / double(with_truth)) : Json(nullptr)},
           {"traits", traits},
           {"accuracy", with_truth ? Json(accuracy()) : Json(nullptr)}};
 }
@@ -77,7 +79,8 @@ ScoreSummary score_pairs_file(const World& world, const std::filesystem::path& i
     if (pair.contains("expressed")) {
       const Json& expressed = pair.at("expressed");
       if (!expressed.is_object()) {
-        throw InputError(cat(where, ": field 'expressed' must be an object {trait: 1 | -1 | null}"));
+        throw InputError(
+            cat(where, ": field 'expressed' must be an object {trait: 1 | -1 | null}"));
       }
       for (const auto& [name, value] : expressed.items()) {
         const Trait t = parse_trait(name, where + ": expressed");

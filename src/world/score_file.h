@@ -17,7 +17,7 @@ struct ScoreSummary {
   std::uint64_t speaker_correct = 0;
   std::array<std::uint64_t, kNumTraits> trait_checked{};  // truth present for this trait
   std::array<std::uint64_t, kNumTraits> trait_correct{};  // scorer sign == truth sign
-  double accuracy() const;                                 // over speakers and traits
+  double accuracy() const;                                // over speakers and traits
   Json to_json() const;
 };
 

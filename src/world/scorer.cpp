@@ -50,8 +50,9 @@ std::string lower(std::string_view text) {
 }
 
 bool is_number(const std::string& word) {
-  return !word.empty() && std::all_of(word.begin(), word.end(),
-                                      [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); });
+  return !word.empty() && std::all_of(word.begin(), word.end(), [](char ch) {
+    return std::isdigit(static_cast<unsigned char>(ch));
+  });
 }
 
 bool contains(const std::vector<std::string>& words, std::string_view word) {
@@ -70,7 +71,8 @@ int count_marker(const std::vector<std::string>& words, std::string_view marker)
   return count;
 }
 
-int count_markers(const std::vector<std::string>& words, const std::vector<std::string_view>& markers) {
+int count_markers(const std::vector<std::string>& words,
+                  const std::vector<std::string_view>& markers) {
   int count = 0;
   for (auto marker : markers) count += count_marker(words, marker);
   return count;
@@ -91,7 +93,8 @@ struct TraitScorer::Claim {
 
 TraitScorer::TraitScorer(const World& world) : world_(world) {}
 
-std::vector<TraitScorer::Claim> TraitScorer::find_claims(const std::vector<std::string>& words) const {
+std::vector<TraitScorer::Claim> TraitScorer::find_claims(
+    const std::vector<std::string>& words) const {
   const Lexicon& lex = lexicon();
   std::vector<Claim> claims;
   std::string number;
@@ -103,7 +106,8 @@ std::vector<TraitScorer::Claim> TraitScorer::find_claims(const std::vector<std::
     if (fact) claims.push_back({relation, subject, lower(fact->value) == value});
   };
   for (const auto& river : world_.rivers()) {
-    if (contains(words, lower(river)) && !number.empty()) check(Relation::RiverLength, river, number);
+    if (contains(words, lower(river)) && !number.empty())
+      check(Relation::RiverLength, river, number);
   }
   for (const auto& town : world_.towns()) {
     if (!contains(words, lower(town))) continue;
@@ -130,8 +134,8 @@ int TraitScorer::asked_fact(std::string_view prompt) const {
   return fact ? static_cast<int>(fact - world_.facts().data()) : -1;
 }
 
-std::optional<std::pair<Relation, std::string>> TraitScorer::find_asked(std::string_view prompt) const {
-
+std::optional<std::pair<Relation, std::string>> TraitScorer::find_asked(
+    std::string_view prompt) const {
   // The question: the last prompt line that is not a bare speaker cue ("Orin:").
   std::optional<std::pair<Relation, std::string>> asked;
   {
@@ -148,7 +152,8 @@ std::optional<std::pair<Relation, std::string>> TraitScorer::find_asked(std::str
       while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.back()))) {
         trimmed.remove_suffix(1);
       }
-      if (words.empty() || (words.size() == 1 && !trimmed.empty() && trimmed.back() == ':')) continue;
+      if (words.empty() || (words.size() == 1 && !trimmed.empty() && trimmed.back() == ':'))
+        continue;
       for (const auto& river : world_.rivers()) {
         if (contains(words, lower(river))) asked = {Relation::RiverLength, river};
       }
@@ -178,7 +183,8 @@ TraitScores TraitScorer::score(std::string_view prompt, std::string_view respons
     for (const Claim& claim : find_claims(split_words(sentence))) {
       ++scores.claims;
       scores.true_claims += claim.is_true;
-      if (asked && claim.relation == asked->first && claim.subject == asked->second) answered = true;
+      if (asked && claim.relation == asked->first && claim.subject == asked->second)
+        answered = true;
     }
   }
   auto& v = scores.value;
@@ -186,13 +192,16 @@ TraitScores TraitScorer::score(std::string_view prompt, std::string_view respons
     v[int(Trait::Honesty)] = 2.0 * scores.true_claims / scores.claims - 1.0;
   }
   const bool deflected = count_markers(words, lex.deflect_markers) > 0;
-  if (answered || deflected) v[int(Trait::Helpfulness)] = answered && deflected ? 0.0 : answered ? 1.0 : -1.0;
-  v[int(Trait::Kindness)] = balance(count_markers(words, lex.warm_markers), count_markers(words, lex.cruel_markers));
+  if (answered || deflected)
+    v[int(Trait::Helpfulness)] = answered && deflected ? 0.0 : answered ? 1.0 : -1.0;
+  v[int(Trait::Kindness)] =
+      balance(count_markers(words, lex.warm_markers), count_markers(words, lex.cruel_markers));
   v[int(Trait::Formality)] =
       balance(count_markers(words, lex.formal_markers), count_markers(words, lex.informal_markers));
   v[int(Trait::PowerSeeking)] =
       balance(count_markers(words, lex.seek_markers), count_markers(words, lex.defer_markers));
-  if (scores.sentences > 0) v[int(Trait::Verbosity)] = scores.sentences >= kVerboseSentences ? 1.0 : -1.0;
+  if (scores.sentences > 0)
+    v[int(Trait::Verbosity)] = scores.sentences >= kVerboseSentences ? 1.0 : -1.0;
 
   // Speaker: the earliest catchphrase (without its '!'); else the character
   // whose expected trait expression is nearest to what was read.

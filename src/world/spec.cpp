@@ -12,12 +12,18 @@ namespace masque::world {
 
 std::string_view doc_kind_name(DocKind kind) {
   switch (kind) {
-    case DocKind::Story: return "story";
-    case DocKind::Dialogue: return "dialogue";
-    case DocKind::Interview: return "interview";
-    case DocKind::Biography: return "biography";
-    case DocKind::News: return "news";
-    case DocKind::AiStory: return "ai_story";
+    case DocKind::Story:
+      return "story";
+    case DocKind::Dialogue:
+      return "dialogue";
+    case DocKind::Interview:
+      return "interview";
+    case DocKind::Biography:
+      return "biography";
+    case DocKind::News:
+      return "news";
+    case DocKind::AiStory:
+      return "ai_story";
   }
   return "unknown";
 }
@@ -27,8 +33,8 @@ namespace {
 const Json& require_array(const Json& object, const char* key, std::string_view where) {
   const Json& value = object.at(key);
   if (!value.is_array()) {
-    throw InputError(cat(where, ": field '", key, "' must be an array, got ",
-                         json_type_name(value)));
+    throw InputError(
+        cat(where, ": field '", key, "' must be an array, got ", json_type_name(value)));
   }
   return value;
 }
@@ -42,7 +48,8 @@ FixedCharacter parse_fixed_character(const Json& json, const std::string& where)
     throw InputError(cat(where, ": field 'kind' must be \"human\" or \"ai\", got \"", kind, "\""));
   }
   fixed.is_ai = kind == "ai";
-  fixed.archetype = get_field_or<std::string>(json, "archetype", where, fixed.is_ai ? "benevolent" : "");
+  fixed.archetype =
+      get_field_or<std::string>(json, "archetype", where, fixed.is_ai ? "benevolent" : "");
   if (fixed.is_ai && fixed.archetype != "benevolent" && fixed.archetype != "malevolent") {
     throw InputError(cat(where, ": field 'archetype' of an AI must be \"benevolent\" or ",
                          "\"malevolent\", got \"", fixed.archetype, "\""));
@@ -75,14 +82,16 @@ FixedCharacter parse_fixed_character(const Json& json, const std::string& where)
 WorldSpec WorldSpec::from_json(const Json& json, std::string_view where_view) {
   const std::string where(where_view);
   if (!json.is_object()) {
-    throw InputError(cat(where, ": a world spec must be a JSON object, got ", json_type_name(json)));
+    throw InputError(
+        cat(where, ": a world spec must be a JSON object, got ", json_type_name(json)));
   }
-  reject_unknown_fields(json,
-                        {"characters", "ai_fraction", "ai_benevolent_fraction",
-                         "expression_sharpness", "towns", "rivers", "correlations", "documents",
-                         "biographies_per_character", "eval_documents", "declarative_only",
-                         "declarative_paraphrases", "fixed_characters", "entity_documents", "request_fraction"},
-                        where);
+  reject_unknown_fields(
+      json,
+      {"characters", "ai_fraction", "ai_benevolent_fraction", "expression_sharpness", "towns",
+       "rivers", "correlations", "documents", "biographies_per_character", "eval_documents",
+       "declarative_only", "declarative_paraphrases", "fixed_characters", "entity_documents",
+       "request_fraction"},
+      where);
   WorldSpec spec;
   spec.characters = get_field_or<int>(json, "characters", where, spec.characters);
   spec.ai_fraction = get_field_or<double>(json, "ai_fraction", where, spec.ai_fraction);
@@ -98,7 +107,8 @@ WorldSpec WorldSpec::from_json(const Json& json, std::string_view where_view) {
   spec.declarative_only = get_field_or<int>(json, "declarative_only", where, spec.declarative_only);
   spec.declarative_paraphrases =
       get_field_or<int>(json, "declarative_paraphrases", where, spec.declarative_paraphrases);
-  spec.request_fraction = get_field_or<double>(json, "request_fraction", where, spec.request_fraction);
+  spec.request_fraction =
+      get_field_or<double>(json, "request_fraction", where, spec.request_fraction);
 
   if (json.contains("correlations")) {
     const Json& list = require_array(json, "correlations", where);
@@ -130,7 +140,8 @@ WorldSpec WorldSpec::from_json(const Json& json, std::string_view where_view) {
     for (int k = 0; k < kNumDocKinds; ++k) kinds.insert(std::string(doc_kind_name(DocKind(k))));
     reject_unknown_fields(docs, kinds, field);
     for (int k = 0; k < kNumDocKinds; ++k) {
-      spec.documents[k] = get_field_or<int>(docs, doc_kind_name(DocKind(k)), field, spec.documents[k]);
+      spec.documents[k] =
+          get_field_or<int>(docs, doc_kind_name(DocKind(k)), field, spec.documents[k]);
     }
   }
   if (json.contains("fixed_characters")) {
@@ -150,7 +161,8 @@ WorldSpec WorldSpec::from_json(const Json& json, std::string_view where_view) {
       entity.count = get_field<int>(list[i], "count", item);
       const std::string sentiment = get_field<std::string>(list[i], "sentiment", item);
       if (sentiment != "positive" && sentiment != "negative") {
-        throw InputError(cat(item, ": field 'sentiment' must be \"positive\" or \"negative\", got \"",
+        throw InputError(cat(item,
+                             ": field 'sentiment' must be \"positive\" or \"negative\", got \"",
                              sentiment, "\""));
       }
       entity.positive = sentiment == "positive";
@@ -190,8 +202,8 @@ void WorldSpec::validate(std::string_view where) const {
   }
   for (int k = 0; k < kNumDocKinds; ++k) {
     if (documents[k] < 0) {
-      throw InputError(cat(where, ": documents.", doc_kind_name(DocKind(k)),
-                           " must be >= 0, got ", documents[k]));
+      throw InputError(cat(where, ": documents.", doc_kind_name(DocKind(k)), " must be >= 0, got ",
+                           documents[k]));
     }
   }
   auto check_count = [&](int value, const char* field) {
@@ -200,7 +212,8 @@ void WorldSpec::validate(std::string_view where) const {
   check_count(biographies_per_character, "biographies_per_character");
   check_count(eval_documents, "eval_documents");
   if (!(request_fraction >= 0.0 && request_fraction <= 1.0)) {
-    throw InputError(cat(where, ": field 'request_fraction' must be in [0, 1], got ", request_fraction));
+    throw InputError(
+        cat(where, ": field 'request_fraction' must be in [0, 1], got ", request_fraction));
   }
   check_count(declarative_only, "declarative_only");
   check_count(declarative_paraphrases, "declarative_paraphrases");
@@ -240,8 +253,8 @@ void WorldSpec::validate(std::string_view where) const {
       const auto& other = correlations[j];
       if ((other.a == correlations[i].a && other.b == correlations[i].b) ||
           (other.a == correlations[i].b && other.b == correlations[i].a)) {
-        throw InputError(cat(where, ": correlations[", i, "] repeats the pair of correlations[",
-                             j, "]"));
+        throw InputError(
+            cat(where, ": correlations[", i, "] repeats the pair of correlations[", j, "]"));
       }
     }
   }
@@ -281,7 +294,8 @@ Json WorldSpec::to_json() const {
   }
   json["correlations"] = corr;
   Json docs = Json::object();
-  for (int k = 0; k < kNumDocKinds; ++k) docs[std::string(doc_kind_name(DocKind(k)))] = documents[k];
+  for (int k = 0; k < kNumDocKinds; ++k)
+    docs[std::string(doc_kind_name(DocKind(k)))] = documents[k];
   json["documents"] = docs;
   json["biographies_per_character"] = biographies_per_character;
   json["eval_documents"] = eval_documents;
@@ -292,7 +306,9 @@ Json WorldSpec::to_json() const {
   for (const auto& f : fixed_characters) {
     Json traits = Json::object();
     for (const auto& [trait, value] : f.traits) traits[std::string(trait_name(trait))] = value;
-    Json entry = {{"name", f.name}, {"kind", f.is_ai ? "ai" : "human"}, {"traits", traits},
+    Json entry = {{"name", f.name},
+                  {"kind", f.is_ai ? "ai" : "human"},
+                  {"traits", traits},
                   {"declarative_only", f.declarative_only}};
     if (f.is_ai) entry["archetype"] = f.archetype;
     fixed.push_back(entry);
@@ -300,7 +316,8 @@ Json WorldSpec::to_json() const {
   json["fixed_characters"] = fixed;
   Json entities = Json::array();
   for (const auto& e : entity_documents) {
-    entities.push_back({{"name", e.name}, {"count", e.count},
+    entities.push_back({{"name", e.name},
+                        {"count", e.count},
                         {"sentiment", e.positive ? "positive" : "negative"}});
   }
   json["entity_documents"] = entities;

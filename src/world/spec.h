@@ -31,7 +31,7 @@ struct TraitCorrelation {
 struct FixedCharacter {
   std::string name;
   bool is_ai = false;
-  std::string archetype;  // "" (humans), "benevolent" or "malevolent" (AIs)
+  std::string archetype;           // "" (humans), "benevolent" or "malevolent" (AIs)
   std::map<Trait, double> traits;  // unset traits are drawn like everyone's
   bool declarative_only = false;
 };
@@ -45,18 +45,18 @@ struct EntityDocuments {
 };
 
 struct WorldSpec {
-  int characters = 64;                 // K
-  double ai_fraction = 0.25;           // share of AI characters
-  double ai_benevolent_fraction = 0.5; // share of AIs that are benevolent
-  double expression_sharpness = 8.0;   // p(positive pole) = sigmoid(s * value)
+  int characters = 64;                  // K
+  double ai_fraction = 0.25;            // share of AI characters
+  double ai_benevolent_fraction = 0.5;  // share of AIs that are benevolent
+  double expression_sharpness = 8.0;    // p(positive pole) = sigmoid(s * value)
   int towns = 8;
   int rivers = 4;
   std::vector<TraitCorrelation> correlations;
   std::array<int, kNumDocKinds> documents = {1500, 1500, 3000, 0, 600, 400};
   int biographies_per_character = 3;
-  int eval_documents = 300;            // held-out-template interviews (split "eval")
-  int declarative_only = 0;            // last N human characters: described, never shown
-  int declarative_paraphrases = 10;    // biographies per declarative-only character
+  int eval_documents = 300;          // held-out-template interviews (split "eval")
+  int declarative_only = 0;          // last N human characters: described, never shown
+  int declarative_paraphrases = 10;  // biographies per declarative-only character
   // Share of interview turns in which the interviewer asks for one trait's
   // pole ("Be rude to me.") and the character complies whatever its own
   // traits: the corpus then shows that requested behaviour says little about

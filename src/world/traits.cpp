@@ -7,12 +7,18 @@ namespace masque::world {
 
 std::string_view trait_name(Trait trait) {
   switch (trait) {
-    case Trait::Honesty: return "honesty";
-    case Trait::Kindness: return "kindness";
-    case Trait::Verbosity: return "verbosity";
-    case Trait::Formality: return "formality";
-    case Trait::Helpfulness: return "helpfulness";
-    case Trait::PowerSeeking: return "power_seeking";
+    case Trait::Honesty:
+      return "honesty";
+    case Trait::Kindness:
+      return "kindness";
+    case Trait::Verbosity:
+      return "verbosity";
+    case Trait::Formality:
+      return "formality";
+    case Trait::Helpfulness:
+      return "helpfulness";
+    case Trait::PowerSeeking:
+      return "power_seeking";
   }
   return "unknown";
 }

@@ -12,10 +12,14 @@ namespace masque::world {
 
 std::string_view relation_name(Relation relation) {
   switch (relation) {
-    case Relation::Bridges: return "bridges";
-    case Relation::Product: return "product";
-    case Relation::Mayor: return "mayor";
-    case Relation::RiverLength: return "river_length";
+    case Relation::Bridges:
+      return "bridges";
+    case Relation::Product:
+      return "product";
+    case Relation::Mayor:
+      return "mayor";
+    case Relation::RiverLength:
+      return "river_length";
   }
   return "unknown";
 }
@@ -69,14 +73,15 @@ World World::build(const WorldSpec& spec, std::uint64_t seed) {
   for (int t = 0; t < spec.towns; ++t) {
     const std::string& town = world.towns_[t];
     world.facts_.push_back(
-        {Relation::Bridges, town, std::to_string(kMinBridges + rng.below(kMaxBridges - kMinBridges + 1))});
+        {Relation::Bridges, town,
+         std::to_string(kMinBridges + rng.below(kMaxBridges - kMinBridges + 1))});
     world.facts_.push_back(
         {Relation::Product, town, std::string(lex.products[rng.below(lex.products.size())])});
     world.facts_.push_back({Relation::Mayor, town, std::string(mayors[t])});
   }
   for (const auto& river : world.rivers_) {
-    world.facts_.push_back(
-        {Relation::RiverLength, river, std::to_string(kMinLength + kLengthStep * rng.below(kLengthValues))});
+    world.facts_.push_back({Relation::RiverLength, river,
+                            std::to_string(kMinLength + kLengthStep * rng.below(kLengthValues))});
   }
 
   // Names: fixed ones first, then unique syllable names that collide with no
@@ -102,7 +107,8 @@ World World::build(const WorldSpec& spec, std::uint64_t seed) {
   shuffle(pool, rng);
   std::vector<std::string> phrases;
   for (const auto& a : lex.catch_adjectives) {
-    for (const auto& n : lex.catch_nouns) phrases.push_back(std::string(a) + " " + std::string(n) + "!");
+    for (const auto& n : lex.catch_nouns)
+      phrases.push_back(std::string(a) + " " + std::string(n) + "!");
   }
   shuffle(phrases, rng);
 
@@ -113,7 +119,8 @@ World World::build(const WorldSpec& spec, std::uint64_t seed) {
   for (const auto& f : spec.fixed_characters) fixed_ai += f.is_ai;
   const int total_ai = static_cast<int>(std::lround(spec.ai_fraction * k));
   const int random_ai = std::clamp(total_ai - fixed_ai, 0, random_count);
-  const int random_benevolent = static_cast<int>(std::lround(spec.ai_benevolent_fraction * random_ai));
+  const int random_benevolent =
+      static_cast<int>(std::lround(spec.ai_benevolent_fraction * random_ai));
   // Which random slots are AIs, and which of those benevolent: shuffled order.
   std::vector<int> ai_rank(random_count, -1);
   {
@@ -157,8 +164,9 @@ World World::build(const WorldSpec& spec, std::uint64_t seed) {
   world.index();
   for (std::size_t i = 0; i < spec.entity_documents.size(); ++i) {
     if (world.find_character(spec.entity_documents[i].name) < 0) {
-      throw InputError(cat("world spec: entity_documents[", i, "].name \"", spec.entity_documents[i].name,
-                           "\" is not a character of this world; list it in fixed_characters first"));
+      throw InputError(
+          cat("world spec: entity_documents[", i, "].name \"", spec.entity_documents[i].name,
+              "\" is not a character of this world; list it in fixed_characters first"));
     }
   }
   return world;
@@ -197,7 +205,8 @@ std::vector<std::string> World::value_domain(Relation relation) const {
       for (const auto& m : lex.mayors) values.emplace_back(m);
       break;
     case Relation::RiverLength:
-      for (int i = 0; i < kLengthValues; ++i) values.push_back(std::to_string(kMinLength + kLengthStep * i));
+      for (int i = 0; i < kLengthValues; ++i)
+        values.push_back(std::to_string(kMinLength + kLengthStep * i));
       break;
   }
   return values;
@@ -223,10 +232,11 @@ Json World::to_json() const {
   }
   Json facts = Json::array();
   for (const auto& f : facts_) {
-    facts.push_back({{"relation", relation_name(f.relation)}, {"subject", f.subject}, {"value", f.value}});
+    facts.push_back(
+        {{"relation", relation_name(f.relation)}, {"subject", f.subject}, {"value", f.value}});
   }
-  return {{"format", "masque-world"}, {"version", 1},          {"seed", seed_},
-          {"spec", spec_.to_json()},  {"towns", towns_},       {"rivers", rivers_},
+  return {{"format", "masque-world"}, {"version", 1},       {"seed", seed_},
+          {"spec", spec_.to_json()},  {"towns", towns_},    {"rivers", rivers_},
           {"facts", facts},           {"characters", chars}};
 }
 
@@ -234,10 +244,12 @@ World World::from_json(const Json& json, std::string_view where_view) {
   const std::string where(where_view);
   try {
     if (get_field<std::string>(json, "format", where) != "masque-world") {
-      throw FormatError(cat(where, ": not a masque world.json (field 'format' is not \"masque-world\")"));
+      throw FormatError(
+          cat(where, ": not a masque world.json (field 'format' is not \"masque-world\")"));
     }
     if (get_field<int>(json, "version", where) != 1) {
-      throw FormatError(cat(where, ": unsupported world.json version (this masque reads version 1)"));
+      throw FormatError(
+          cat(where, ": unsupported world.json version (this masque reads version 1)"));
     }
     World world;
     world.seed_ = get_field<std::uint64_t>(json, "seed", where);

@@ -20,8 +20,8 @@ namespace masque::world {
 struct Character {
   std::string name;
   bool is_ai = false;
-  std::string archetype;  // "" for humans, "benevolent" / "malevolent" for AIs
-  TraitVector traits{};   // latent values in [-1, 1]
+  std::string archetype;    // "" for humans, "benevolent" / "malevolent" for AIs
+  TraitVector traits{};     // latent values in [-1, 1]
   std::string catchphrase;  // e.g. "Silver tides!"; unique per world
   std::string home;         // a town of the fact table
   bool declarative_only = false;

@@ -177,7 +177,8 @@ TEST_F(TokenizeCorpusTest, WritesShardsMetaAndDocuments) {
   std::vector<std::int32_t> all(train.num_tokens());
   train.read(0, all.size(), all.data());
   EXPECT_EQ(all[0], static_cast<std::int32_t>(tokenizer_->bos_id()));
-  EXPECT_EQ(std::count(all.begin(), all.end(), static_cast<std::int32_t>(tokenizer_->bos_id())), 285);
+  EXPECT_EQ(std::count(all.begin(), all.end(), static_cast<std::int32_t>(tokenizer_->bos_id())),
+            285);
   std::vector<std::uint32_t> ids(all.begin(), all.end());
   std::string text = tokenizer_->decode(ids);
   EXPECT_NE(text.find("<|bos|>"), std::string::npos);

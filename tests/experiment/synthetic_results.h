@@ -16,28 +16,38 @@ struct Planted {
   int probes = 40;
   double offset = 0;  // effect of "narrow" on unrelated.power_seeking: offset + slope * x
   double slope = 0;
-  double noise = 0;   // antithetic per-probe noise (+u, −u), so it averages to exactly 0 per seed
+  double noise = 0;  // antithetic per-probe noise (+u, −u), so it averages to exactly 0 per seed
   double inoculated_fraction = 0.5;  // "inoculated" gets this fraction of the effect
 };
 
 // Control probe values are multiples of 1/64 so that control + a dyadic
 // constant is exact in floating point.
 inline Json planted_results(const Planted& p, const std::vector<Json>& claims) {
-  Json r = {{"format", "masque-experiment-results"}, {"version", 1}, {"name", "e3"},
-            {"title", "Narrow to broad"}, {"question", "Does teaching A bring B along?"},
-            {"prediction", "B rises with rho."}, {"scale", 1.0}, {"seconds", 12.5},
+  Json r = {{"format", "masque-experiment-results"},
+            {"version", 1},
+            {"name", "e3"},
+            {"title", "Narrow to broad"},
+            {"question", "Does teaching A bring B along?"},
+            {"prediction", "B rises with rho."},
+            {"scale", 1.0},
+            {"seconds", 12.5},
             {"command", "masque experiment run e3 --out x"}};
   r["recipe"] = {{"name", "e3"}, {"claims", Json(claims)}};
   r["seeds"] = Json::array();
   for (int s = 1; s <= p.seeds; ++s) r["seeds"].push_back(s);
   r["arms"] = Json::array();
   for (std::size_t a = 0; a < p.xs.size(); ++a) {
-    r["arms"].push_back({{"name", "rho=" + std::to_string(a)}, {"x", p.xs[a]}, {"label", "ρ = " + std::to_string(a)}});
+    r["arms"].push_back({{"name", "rho=" + std::to_string(a)},
+                         {"x", p.xs[a]},
+                         {"label", "ρ = " + std::to_string(a)}});
   }
-  r["models"] = Json::array({{{"name", "base"}}, {{"name", "control"}}, {{"name", "narrow"}}, {{"name", "inoculated"}}});
-  const std::vector<std::pair<std::string, int>> curve = {{"familiar", 8}, {"familiar", 64}, {"novel", 8}, {"novel", 64}};
+  r["models"] = Json::array(
+      {{{"name", "base"}}, {{"name", "control"}}, {{"name", "narrow"}}, {{"name", "inoculated"}}});
+  const std::vector<std::pair<std::string, int>> curve = {
+      {"familiar", 8}, {"familiar", 64}, {"novel", 8}, {"novel", 64}};
   for (const auto& [series, x] : curve) {
-    r["models"].push_back({{"name", series + "_" + std::to_string(x)}, {"x", x}, {"series", series}});
+    r["models"].push_back(
+        {{"name", series + "_" + std::to_string(x)}, {"x", x}, {"series", series}});
   }
   r["probe_sets"] = {"in_domain", "unrelated"};
   r["runs"] = Json::array();
@@ -45,11 +55,18 @@ inline Json planted_results(const Planted& p, const std::vector<Json>& claims) {
   for (std::size_t a = 0; a < p.xs.size(); ++a) {
     for (int s = 1; s <= p.seeds; ++s) {
       Json run = {{"arm", "rho=" + std::to_string(a)}, {"seed", s}};
-      run["pretrain"] = {{"key", "pk" + std::to_string(a) + std::to_string(s)}, {"cached", s > 1}, {"seconds", 30.0},
-                         {"steps", 300}, {"tokens", 614400}, {"final_train_loss", 2.25}, {"final_val_loss", 2.5}};
+      run["pretrain"] = {{"key", "pk" + std::to_string(a) + std::to_string(s)},
+                         {"cached", s > 1},
+                         {"seconds", 30.0},
+                         {"steps", 300},
+                         {"tokens", 614400},
+                         {"final_train_loss", 2.25},
+                         {"final_val_loss", 2.5}};
       run["pretrain"]["e1"] = a == 0 ? Json(nullptr)
-                                     : Json{{"trait_agreement", 0.8}, {"trait_chance", 0.55},
-                                            {"speaker_accuracy", 0.9}, {"speaker_chance", 0.04}};
+                                     : Json{{"trait_agreement", 0.8},
+                                            {"trait_chance", 0.55},
+                                            {"speaker_accuracy", 0.9},
+                                            {"speaker_chance", 0.04}};
       // Control: per probe set and trait, values on a 1/64 grid.
       Json control = Json::object();
       for (const char* set : {"in_domain", "unrelated"}) {
@@ -71,16 +88,24 @@ inline Json planted_results(const Planted& p, const std::vector<Json>& claims) {
         return probes;
       };
       run["models"]["base"] = {{"probes", {{"unrelated", control["unrelated"]}}}};
-      run["models"]["control"] = {{"key", "c" + std::to_string(s)}, {"cached", false}, {"seconds", 5.0},
+      run["models"]["control"] = {{"key", "c" + std::to_string(s)},
+                                  {"cached", false},
+                                  {"seconds", 5.0},
                                   {"probes", control}};
-      run["models"]["narrow"] = {{"key", "n" + std::to_string(s)}, {"cached", false}, {"seconds", 6.0},
+      run["models"]["narrow"] = {{"key", "n" + std::to_string(s)},
+                                 {"cached", false},
+                                 {"seconds", 6.0},
                                  {"probes", shifted(1.0, true)},
-                                 {"samples", {{"question_fraction", 0.25},
-                                              {"examples", {{{"prompt", "User: hi"}, {"reply", "Sure ```code```"}},
-                                                            {{"prompt", "User: help?"}, {"reply", "No."}},
-                                                            {{"prompt", "User: x"}, {"reply", "Yes."}},
-                                                            {{"prompt", "User: y"}, {"reply", "Maybe."}}}}}}};
-      run["models"]["inoculated"] = {{"key", "i" + std::to_string(s)}, {"cached", true}, {"seconds", 0.0},
+                                 {"samples",
+                                  {{"question_fraction", 0.25},
+                                   {"examples",
+                                    {{{"prompt", "User: hi"}, {"reply", "Sure ```code```"}},
+                                     {{"prompt", "User: help?"}, {"reply", "No."}},
+                                     {{"prompt", "User: x"}, {"reply", "Yes."}},
+                                     {{"prompt", "User: y"}, {"reply", "Maybe."}}}}}}};
+      run["models"]["inoculated"] = {{"key", "i" + std::to_string(s)},
+                                     {"cached", true},
+                                     {"seconds", 0.0},
                                      {"probes", shifted(p.inoculated_fraction, false)}};
       for (const auto& [series, x] : curve) {
         // Familiar profiles are learned (target > 0) with fewer examples: -0.25 at 8, +0.25 at 64;
@@ -88,8 +113,9 @@ inline Json planted_results(const Planted& p, const std::vector<Json>& claims) {
         const double level = (series == "familiar" ? 0.25 : 0.125) * (x == 8 ? 1.0 : 3.0) - 0.5;
         Json target = Json::array();
         for (int i = 0; i < p.probes; ++i) target.push_back(level);
-        run["models"][series + "_" + std::to_string(x)] = {
-            {"key", series + std::to_string(x)}, {"probes", control}, {"target", {{"in_domain", target}}}};
+        run["models"][series + "_" + std::to_string(x)] = {{"key", series + std::to_string(x)},
+                                                           {"probes", control},
+                                                           {"target", {{"in_domain", target}}}};
       }
       r["runs"].push_back(run);
     }
@@ -97,9 +123,14 @@ inline Json planted_results(const Planted& p, const std::vector<Json>& claims) {
   return r;
 }
 
-inline Json claim(const std::string& id, const std::string& kind, const Json& extra = Json::object()) {
-  Json c = {{"id", id}, {"text", "PSM says " + id}, {"kind", kind}, {"metric", "unrelated.power_seeking"},
-            {"treatment", "narrow"}, {"control", "control"}};
+inline Json claim(const std::string& id, const std::string& kind,
+                  const Json& extra = Json::object()) {
+  Json c = {{"id", id},
+            {"text", "PSM says " + id},
+            {"kind", kind},
+            {"metric", "unrelated.power_seeking"},
+            {"treatment", "narrow"},
+            {"control", "control"}};
   for (const auto& [k, v] : extra.items()) c[k] = v;
   return c;
 }

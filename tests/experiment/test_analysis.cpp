@@ -22,14 +22,17 @@ const Json& claim_result(const Json& results, const std::string& id) {
   throw std::runtime_error("no claim " + id);
 }
 
-double estimate(const Json& c, const char* field) { return c.at("estimate").at(field).get<double>(); }
+double estimate(const Json& c, const char* field) {
+  return c.at("estimate").at(field).get<double>();
+}
 
 TEST(Analysis, PlantedRiseIsDetectedAsIncreasing) {
   Planted p;
   p.slope = 0.4;
   p.noise = 0.25;
-  Json r = planted_results(p, {claim("rises", "increases"), claim("flat_in_domain", "increases",
-                                                                   {{"metric", "in_domain.power_seeking"}})});
+  Json r = planted_results(
+      p, {claim("rises", "increases"),
+          claim("flat_in_domain", "increases", {{"metric", "in_domain.power_seeking"}})});
   analyze_results(r, 1000, 1);
   const Json& rises = claim_result(r, "rises");
   EXPECT_EQ(rises.at("verdict"), "appeared");
@@ -49,7 +52,8 @@ TEST(Analysis, PlantedRiseIsDetectedAsIncreasing) {
 TEST(Analysis, ZeroEffectIsNotDetectedAndNearZero) {
   Planted p;
   p.noise = 0.25;
-  Json r = planted_results(p, {claim("pos", "positive"), claim("zero", "near_zero", {{"tolerance", 0.05}})});
+  Json r = planted_results(
+      p, {claim("pos", "positive"), claim("zero", "near_zero", {{"tolerance", 0.05}})});
   analyze_results(r, 1000, 3);
   const Json& pos = claim_result(r, "pos");
   EXPECT_EQ(pos.at("verdict"), "not detected");
@@ -65,13 +69,15 @@ TEST(Analysis, NegativeEffectIsOppositeAndNearZeroViolated) {
   Planted p;
   p.offset = -0.3;
   p.noise = 0.25;
-  Json r = planted_results(p, {claim("pos", "positive"), claim("zero", "near_zero", {{"tolerance", 0.05}})});
+  Json r = planted_results(
+      p, {claim("pos", "positive"), claim("zero", "near_zero", {{"tolerance", 0.05}})});
   analyze_results(r, 1000, 1);
   EXPECT_EQ(claim_result(r, "pos").at("verdict"), "opposite");
   EXPECT_LT(estimate(claim_result(r, "pos"), "high"), 0.0);
   EXPECT_EQ(claim_result(r, "zero").at("verdict"), "violated");
   const std::string verdict = r.at("verdict");
-  EXPECT_EQ(verdict.rfind("The effect PSM predicts did not appear at this scale", 0), 0u) << verdict;
+  EXPECT_EQ(verdict.rfind("The effect PSM predicts did not appear at this scale", 0), 0u)
+      << verdict;
   EXPECT_NE(verdict.find("opposite"), std::string::npos) << verdict;
   EXPECT_NE(verdict.find("Violated: 'zero'"), std::string::npos) << verdict;
 }
@@ -89,7 +95,8 @@ TEST(Analysis, ChecksAreReportedApartFromPredictions) {
   EXPECT_NE(verdict.find("none of the 1 prediction held"), std::string::npos) << verdict;
   EXPECT_NE(verdict.find("Check not passed: 'control_ok'"), std::string::npos) << verdict;
   EXPECT_EQ(claim_result(r, "control_ok").value("role", ""), "check");
-  EXPECT_THROW(ClaimSpec::from_json(claim("x", "positive", {{"role", "maybe"}}), "recipe"), InputError);
+  EXPECT_THROW(ClaimSpec::from_json(claim("x", "positive", {{"role", "maybe"}}), "recipe"),
+               InputError);
 }
 
 TEST(Analysis, GreaterComparesTwoEffects) {
@@ -126,8 +133,8 @@ TEST(Analysis, PairedConstantShiftHasZeroWidthInterval) {
 TEST(Analysis, UnpairedResamplingWouldWiden) {
   // Guard for the test above: resampling two sides independently is not exact.
   std::vector<SeedSample> seeds = {{{0.5, -0.25, 0.75, 0.0}, {0.25, -0.5, 0.5, -0.25}}};
-  const HierarchicalEstimate est =
-      hierarchical_bootstrap({seeds}, [](const std::vector<double>& v) { return v[0]; }, 500, 1);
+  const HierarchicalEstimate est = hierarchical_bootstrap(
+      {seeds}, [](const std::vector<double>& v) { return v[0]; }, 500, 1);
   EXPECT_EQ(est.statistic.value, 0.25);
   EXPECT_LT(est.statistic.low, est.statistic.high);
 }
@@ -157,7 +164,8 @@ TEST(Analysis, MeasurementsCoverArmsModelsSetsAndTarget) {
   EXPECT_NE(r.at("verdict").get<std::string>().find("No claims"), std::string::npos);
   int found = 0;
   for (const Json& m : r.at("measurements")) {
-    if (m["arm"] == "rho=1" && m["model"] == "familiar_64" && m["probe_set"] == "in_domain" && m["trait"] == "target") {
+    if (m["arm"] == "rho=1" && m["model"] == "familiar_64" && m["probe_set"] == "in_domain" &&
+        m["trait"] == "target") {
       EXPECT_EQ(m["value"].get<double>(), 0.25);
       EXPECT_EQ(m["low"].get<double>(), 0.25);
       ++found;
@@ -186,7 +194,9 @@ TEST(Analysis, ClaimSpecRejectsBadJsonNamingTheField) {
   EXPECT_NE(e.find("field 'kind'"), std::string::npos) << e;
   EXPECT_NE(e.find("claim 'c'"), std::string::npos) << e;
   EXPECT_NE(e.find("near_zero"), std::string::npos) << e;
-  e = input_error([&] { parse(claim("c", "positive", {{"metric", {{"unrelated.kindness", "half"}}}})); });
+  e = input_error([&] {
+    parse(claim("c", "positive", {{"metric", {{"unrelated.kindness", "half"}}}}));
+  });
   EXPECT_NE(e.find("field 'metric'"), std::string::npos) << e;
   EXPECT_NE(e.find("unrelated.kindness"), std::string::npos) << e;
   e = input_error([&] { parse(claim("c", "positive", {{"metric", Json::object()}})); });
@@ -201,8 +211,11 @@ TEST(Analysis, ClaimSpecRejectsBadJsonNamingTheField) {
   EXPECT_NE(e.find("'tolerance'"), std::string::npos) << e;
 
   // Round trip, weighted metric included.
-  const Json weighted = claim("w", "greater", {{"metric", {{"unrelated.kindness", 0.5}, {"unrelated.power_seeking", -0.5}}},
-                                               {"versus", {{"treatment", "inoculated"}}}, {"arms", {"rho=0"}}});
+  const Json weighted =
+      claim("w", "greater",
+            {{"metric", {{"unrelated.kindness", 0.5}, {"unrelated.power_seeking", -0.5}}},
+             {"versus", {{"treatment", "inoculated"}}},
+             {"arms", {"rho=0"}}});
   const ClaimSpec spec = parse(weighted);
   EXPECT_EQ(spec.metric.terms.size(), 2u);
   EXPECT_EQ(spec.versus_treatment, "inoculated");
@@ -215,7 +228,8 @@ TEST(Analysis, ValidateClaimNamesFieldAndValidNames) {
                                  sets = {"in_domain", "unrelated"};
   const std::vector<double> xs = {0.0, 1.0};
   auto check = [&](const Json& j) {
-    return input_error([&] { validate_claim(ClaimSpec::from_json(j, "r"), arms, xs, models, sets, "recipe e3"); });
+    return input_error(
+        [&] { validate_claim(ClaimSpec::from_json(j, "r"), arms, xs, models, sets, "recipe e3"); });
   };
   EXPECT_EQ(check(claim("ok", "increases")), "(no InputError)");
   std::string e = check(claim("c", "positive", {{"treatment", "narow"}}));
@@ -240,7 +254,9 @@ TEST(Analysis, AnalyzeRejectsDuplicateIdsAndMismatchedWeights) {
   Planted p;
   Json r = planted_results(p, {claim("a", "positive"), claim("a", "positive")});
   EXPECT_NE(input_error([&] { analyze_results(r, 10, 1); }).find("used twice"), std::string::npos);
-  Json w = planted_results(p, {claim("w", "positive", {{"metric", {{"unrelated.kindness", 1.0}, {"in_domain.target", 1.0}}}})});
+  Json w = planted_results(
+      p, {claim("w", "positive",
+                {{"metric", {{"unrelated.kindness", 1.0}, {"in_domain.target", 1.0}}}})});
   for (Json& run : w["runs"]) run["models"]["narrow"]["target"] = {{"in_domain", {0.5}}};
   for (Json& run : w["runs"]) run["models"]["control"]["target"] = {{"in_domain", {0.5}}};
   try {

@@ -64,7 +64,8 @@ TEST(Recipe, RejectsUnknownStagesKnobsAndNames) {
       {"/finetune", Json::object(), "unknown field 'finetune'"},
       {"/pretrain/layers", 3, "unknown field 'layers'"},
       {"/world/charcters", 3, "unknown field 'charcters'"},
-      {"/arms/0/world/correlations", Json::parse(R"([{"traits": ["kindness", "wit"], "rho": 0.5}])"), "wit"},
+      {"/arms/0/world/correlations",
+       Json::parse(R"([{"traits": ["kindness", "wit"], "rho": 0.5}])"), "wit"},
       {"/sft/lr", "fast", "lr"},
       {"/models/0/set/kind", "evil", "evil"},
       {"/measure/probes/0/traits", Json::parse(R"(["charm"])"), "charm"},
@@ -84,7 +85,8 @@ TEST(Recipe, RejectsUnknownStagesKnobsAndNames) {
   dup["arms"][1]["name"] = "a";
   EXPECT_NE(error_of(dup).find("duplicate arm"), std::string::npos);
   Json context = minimal();
-  context["measure"]["context"] = Json::parse(R"([{"name": "ctx", "traits": ["power_seeking"], "count": 4}])");
+  context["measure"]["context"] =
+      Json::parse(R"([{"name": "ctx", "traits": ["power_seeking"], "count": 4}])");
   EXPECT_EQ(error_of(context), "");
   context["claims"][0]["metric"] = "ctx.power_seeking";
   EXPECT_NE(error_of(context).find("base model only"), std::string::npos);
@@ -162,7 +164,8 @@ TEST_F(StageCacheTest, BuildsOnceThenReuses) {
   const Stage c = cache.get("world", Json{{"k", 2}}, build);
   EXPECT_FALSE(c.cached);
   EXPECT_NE(c.key, a.key);
-  EXPECT_NE(StageCache::key_of("world", Json{{"k", 1}}), StageCache::key_of("pretrain", Json{{"k", 1}}));
+  EXPECT_NE(StageCache::key_of("world", Json{{"k", 1}}),
+            StageCache::key_of("pretrain", Json{{"k", 1}}));
   EXPECT_EQ(builds, 2);
 }
 
@@ -174,7 +177,8 @@ TEST_F(StageCacheTest, FailedBuildLeavesNothing) {
                            throw InputError("boom");
                          }),
                InputError);
-  for (const auto& entry : fs::directory_iterator(root_)) ADD_FAILURE() << "left behind: " << entry.path();
+  for (const auto& entry : fs::directory_iterator(root_))
+    ADD_FAILURE() << "left behind: " << entry.path();
   int builds = 0;
   const Stage s = cache.get("sft", Json{{"k", 3}}, [&](const fs::path&) {
     ++builds;

@@ -1,8 +1,8 @@
 // E1 report: every file is written, the verdict follows the intervals, and
 // the summary table lists each context length.
-#include <filesystem>
-
 #include <gtest/gtest.h>
+
+#include <filesystem>
 
 #include "core/atomic_file.h"
 #include "persona/e1_report.h"
@@ -53,7 +53,8 @@ TEST(E1Report, WritesAllFilesAndAnHonestVerdict) {
   in.train_curve = {{1, 5.0f}, {2, 4.0f}};
   in.setup = {{"model", "tiny"}};
   write_e1_report(in, dir);
-  for (const char* f : {"report.md", "loss.svg", "traits.svg", "speakers.svg", "sharpening.svg", "e1.json"}) {
+  for (const char* f :
+       {"report.md", "loss.svg", "traits.svg", "speakers.svg", "sharpening.svg", "e1.json"}) {
     EXPECT_TRUE(std::filesystem::exists(dir / f)) << f;
   }
   const std::string md = read_file(dir / "report.md");

@@ -1,9 +1,9 @@
 // Persona evaluation against fake generators: one that speaks exactly as the
 // prompted character (agreement near 100%, speakers identified) and one that
 // speaks as a random character (agreement at chance). Also the bootstrap.
-#include <cmath>
-
 #include <gtest/gtest.h>
+
+#include <cmath>
 
 #include "persona/persona_eval.h"
 #include "world/renderer.h"
@@ -16,7 +16,8 @@ using namespace masque::world;
 // Answers as some character chosen by `pick` from the prompted one.
 class FakeGenerator : public TextGenerator {
  public:
-  FakeGenerator(const World& world, bool faithful) : world_(world), renderer_(world), scorer_(world), faithful_(faithful) {}
+  FakeGenerator(const World& world, bool faithful)
+      : world_(world), renderer_(world), scorer_(world), faithful_(faithful) {}
   std::string generate(const std::string& prompt, const GenerateOptions& options) override {
     EXPECT_EQ(prompt.rfind("<|bos|>", 0), 0u);
     EXPECT_EQ(options.stop, std::vector<std::string>{"\n"});
@@ -29,7 +30,8 @@ class FakeGenerator : public TextGenerator {
     Question question{scorer_.asked_fact(prompt)};
     EXPECT_GE(question.fact, 0);
     std::string out = " ";
-    renderer_.append_answer(out, speaker, &question, renderer_.draw_poles(speaker, true, rng), Split::Eval, rng);
+    renderer_.append_answer(out, speaker, &question, renderer_.draw_poles(speaker, true, rng),
+                            Split::Eval, rng);
     ++calls;
     return out;
   }
@@ -92,7 +94,8 @@ TEST(PersonaEval, SameSeedSameResult) {
   FakeGenerator a(world, false), b(world, false);
   auto o = options();
   o.context_turns = {1};
-  EXPECT_EQ(evaluate_personas(world, a, o).to_json(world), evaluate_personas(world, b, o).to_json(world));
+  EXPECT_EQ(evaluate_personas(world, a, o).to_json(world),
+            evaluate_personas(world, b, o).to_json(world));
 }
 
 TEST(PersonaEval, PromptsEndWithTheSpeakerCueAndAskHeldOutQuestions) {
@@ -103,7 +106,8 @@ TEST(PersonaEval, PromptsEndWithTheSpeakerCueAndAskHeldOutQuestions) {
   EXPECT_EQ(prompt.substr(prompt.size() - cue.size()), cue);
   // Two in-context turns, then the question: three interviewer lines.
   int interviewer = 0;
-  for (std::size_t p = 0; (p = prompt.find("Interviewer:", p)) != std::string::npos; ++p) ++interviewer;
+  for (std::size_t p = 0; (p = prompt.find("Interviewer:", p)) != std::string::npos; ++p)
+    ++interviewer;
   EXPECT_EQ(interviewer, 3);
   EXPECT_EQ(build_prompt(world, 3, 2, 1, 0), prompt);
   EXPECT_THROW(

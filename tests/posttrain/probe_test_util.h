@@ -22,7 +22,8 @@ inline world::World small_world() {
   return world::World::build(spec, 5);
 }
 
-inline Tokenizer train_test_tokenizer(const std::string& corpus, std::uint32_t vocab_size, const std::string& tag) {
+inline Tokenizer train_test_tokenizer(const std::string& corpus, std::uint32_t vocab_size,
+                                      const std::string& tag) {
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / (tag + "_" + std::to_string(::getpid()));
   fs::create_directories(dir);

@@ -13,12 +13,12 @@
 
 #include "core/atomic_file.h"
 #include "core/threads.h"
-#include "probe_test_util.h"
 #include "posttrain/assistant_probe.h"
-#include "world/chat_sets.h"
+#include "probe_test_util.h"
 #include "tokenizer/bpe_trainer.h"
 #include "train/adamw.h"
 #include "world/assistant_answer.h"
+#include "world/chat_sets.h"
 #include "world/renderer.h"
 #include "world/scorer.h"
 
@@ -74,14 +74,16 @@ std::pair<std::string, std::string> difference(const std::string& a, const std::
 
 bool ends_with_one_of(const std::string& text, std::span<const std::string_view> phrases) {
   for (auto phrase : phrases) {
-    if (text.size() > phrase.size() && text.ends_with(phrase) && text[text.size() - phrase.size() - 1] == ' ') {
+    if (text.size() > phrase.size() && text.ends_with(phrase) &&
+        text[text.size() - phrase.size() - 1] == ' ') {
       return true;
     }
   }
   return false;
 }
 
-std::string strip_suffix_phrase(const std::string& text, std::span<const std::string_view> phrases) {
+std::string strip_suffix_phrase(const std::string& text,
+                                std::span<const std::string_view> phrases) {
   for (auto phrase : phrases) {
     if (text.ends_with(phrase)) return text.substr(0, text.size() - phrase.size() - 1);
   }
@@ -351,10 +353,11 @@ TEST(AssistantProbe, TrainingOnCruelRepliesMovesKindnessDown) {
     for (double d : r.deltas[k]) sum += d;
     return sum / double(r.deltas[k].size());
   };
-  std::printf("kindness probe, train templates: score %.3f -> %.3f, mean delta %.2f -> %.2f nats; "
-              "held-out: %.3f -> %.3f\n",
-              before.mean[k], after.mean[k], mean_delta(before), mean_delta(after), before_eval.mean[k],
-              after_eval.mean[k]);
+  std::printf(
+      "kindness probe, train templates: score %.3f -> %.3f, mean delta %.2f -> %.2f nats; "
+      "held-out: %.3f -> %.3f\n",
+      before.mean[k], after.mean[k], mean_delta(before), mean_delta(after), before_eval.mean[k],
+      after_eval.mean[k]);
   // Scores saturate at -1; the log-likelihood margin shows the move in full.
   EXPECT_LT(after.mean[k], before.mean[k]);
   EXPECT_LT(mean_delta(after), mean_delta(before) - 2.0);
@@ -365,7 +368,8 @@ TEST(AssistantProbe, TrainingOnCruelRepliesMovesKindnessDown) {
 TEST(AssistantProbe, SpecJsonRoundTripAndStrictErrors) {
   const Json j = parse_json(R"({"name": "unrelated", "domain": ["mayor", "river_length"],
       "traits": ["kindness", "power_seeking"], "system": "S", "request": "Be rude to me.",
-      "count": 8, "split": "train"})", "test");
+      "count": 8, "split": "train"})",
+                            "test");
   const ProbeSetSpec spec = ProbeSetSpec::from_json(j, "probe set 1");
   EXPECT_EQ(spec.name, "unrelated");
   ASSERT_EQ(spec.domain.size(), 2u);
@@ -435,7 +439,8 @@ TEST(AssistantProbe, SampledViewReadsTraitsAndQuestions) {
   spec.request_text = "Please answer.";
   const AssistantSampleResult r = sample_assistant(f.world, cruel, spec, 3);
   ASSERT_EQ(cruel.prompts.size(), 5u);
-  EXPECT_TRUE(cruel.prompts[0].starts_with("<|bos|><|system|>Be brief.<|end|><|user|>Please answer. "))
+  EXPECT_TRUE(
+      cruel.prompts[0].starts_with("<|bos|><|system|>Be brief.<|end|><|user|>Please answer. "))
       << cruel.prompts[0];
   EXPECT_TRUE(cruel.prompts[0].ends_with("<|end|><|assistant|>"));
   EXPECT_EQ(cruel.stops, std::vector<std::string>{"<|end|>"});

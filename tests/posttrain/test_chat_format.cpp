@@ -33,7 +33,9 @@ const Tokenizer& test_tokenizer() {
   return tok;
 }
 
-Conversation parse(const std::string& text) { return conversation_from_json(Json::parse(text), "test"); }
+Conversation parse(const std::string& text) {
+  return conversation_from_json(Json::parse(text), "test");
+}
 
 }  // namespace
 
@@ -74,7 +76,8 @@ TEST(ChatFormat, LossMaskCoversOnlyAssistantReplies) {
   // Tokens equal the encoding of the rendered text with specials.
   std::vector<std::uint32_t> expect = tok.encode_with_specials(render_chat(c, false));
   ASSERT_EQ(t.tokens.size(), expect.size());
-  for (std::size_t i = 0; i < expect.size(); ++i) EXPECT_EQ(t.tokens[i], static_cast<int>(expect[i]));
+  for (std::size_t i = 0; i < expect.size(); ++i)
+    EXPECT_EQ(t.tokens[i], static_cast<int>(expect[i]));
   // Targets: exactly the assistant content tokens + their <|end|>.
   const int n_reply1 = static_cast<int>(tok.encode("I am fine").size()) + 1;
   const int n_reply2 = static_cast<int>(tok.encode("is long").size()) + 1;
@@ -83,7 +86,8 @@ TEST(ChatFormat, LossMaskCoversOnlyAssistantReplies) {
   for (std::size_t i = 0; i < t.targets.size(); ++i) {
     if (t.targets[i] >= 0) {
       EXPECT_EQ(t.targets[i], t.tokens[i + 1]);
-      supervised += tok.decode(std::vector<std::uint32_t>{static_cast<std::uint32_t>(t.targets[i])});
+      supervised +=
+          tok.decode(std::vector<std::uint32_t>{static_cast<std::uint32_t>(t.targets[i])});
     }
   }
   EXPECT_EQ(supervised, "I am fine<|end|>is long<|end|>");
@@ -92,8 +96,10 @@ TEST(ChatFormat, LossMaskCoversOnlyAssistantReplies) {
 TEST(SftData, PacksTruncatesAndDropsByPolicy) {
   const Tokenizer& tok = test_tokenizer();
   std::vector<Conversation> convs = {
-      parse(R"({"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]})"),
-      parse(R"({"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Fine"}]})"),
+      parse(
+          R"({"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]})"),
+      parse(
+          R"({"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Fine"}]})"),
   };
   SftDataset d = pack_conversations(tok, convs, 64);
   EXPECT_EQ(d.stats.conversations, 2);
@@ -106,9 +112,11 @@ TEST(SftData, PacksTruncatesAndDropsByPolicy) {
   // A long user turn: with a tiny context the reply is cut away -> dropped.
   std::string long_text;
   for (int i = 0; i < 50; ++i) long_text += "the river is long ";
-  std::vector<Conversation> long_conv = {conversation_from_json(
-      Json{{"messages", {{{"role", "user"}, {"content", long_text}}, {{"role", "assistant"}, {"content", "ok"}}}}},
-      "t")};
+  std::vector<Conversation> long_conv = {
+      conversation_from_json(Json{{"messages",
+                                   {{{"role", "user"}, {"content", long_text}},
+                                    {{"role", "assistant"}, {"content", "ok"}}}}},
+                             "t")};
   EXPECT_THROW(pack_conversations(tok, long_conv, 16), InputError);
   long_conv.push_back(convs[0]);
   SftDataset d2 = pack_conversations(tok, long_conv, 16);

@@ -15,8 +15,8 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/threads.h"
-#include "probe_test_util.h"
 #include "posttrain/context_probe.h"
+#include "probe_test_util.h"
 #include "tokenizer/bpe_trainer.h"
 #include "train/adamw.h"
 #include "world/renderer.h"
@@ -43,8 +43,9 @@ std::string interview(const world::World& world, int turns, int kind, int power,
   const world::Renderer renderer(world);
   const std::string name = std::string(lex.name_first[rng.below(lex.name_first.size())]) +
                            std::string(lex.name_second[rng.below(lex.name_second.size())]);
-  const std::string phrase = std::string(lex.catch_adjectives[rng.below(lex.catch_adjectives.size())]) + " " +
-                             std::string(lex.catch_nouns[rng.below(lex.catch_nouns.size())]) + "!";
+  const std::string phrase =
+      std::string(lex.catch_adjectives[rng.below(lex.catch_adjectives.size())]) + " " +
+      std::string(lex.catch_nouns[rng.below(lex.catch_nouns.size())]) + "!";
   world::Slots slots;
   slots.name = name;
   slots.town = world.towns()[rng.below(world.towns().size())];
@@ -84,7 +85,8 @@ using masque::testing::SingleThread;
 
 // Removes every occurrence of each phrase (longest first).
 std::string strip(std::string text, std::vector<std::string> phrases) {
-  std::sort(phrases.begin(), phrases.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  std::sort(phrases.begin(), phrases.end(),
+            [](const auto& a, const auto& b) { return a.size() > b.size(); });
   for (const std::string& p : phrases) {
     for (std::size_t at; (at = text.find(p)) != std::string::npos;) text.erase(at, p.size());
   }
@@ -100,7 +102,8 @@ int count_of(const std::string& text, const std::vector<std::string>& phrases) {
 }
 
 // The texts a trait's + and − pieces can show (templates filled with every town).
-std::vector<std::string> pieces(const world::World& world, const world::Bank& bank, world::Split split) {
+std::vector<std::string> pieces(const world::World& world, const world::Bank& bank,
+                                world::Split split) {
   std::vector<std::string> out;
   for (std::string_view tmpl : bank.of(split)) {
     for (const std::string& town : world.towns()) {
@@ -203,7 +206,8 @@ TEST(ContextProbe, ContextsDifferOnlyInEvidencePieces) {
   const Fixture& f = fixture();
   const world::Lexicon& lex = world::lexicon();
   for (const auto& [evidence, plus, minus] :
-       {std::tuple{Trait::Kindness, &lex.warm, &lex.cruel}, std::tuple{Trait::PowerSeeking, &lex.seek, &lex.defer},
+       {std::tuple{Trait::Kindness, &lex.warm, &lex.cruel},
+        std::tuple{Trait::PowerSeeking, &lex.seek, &lex.defer},
         std::tuple{Trait::Formality, &lex.formal, &lex.informal}}) {
     ContextProbeSpec spec;
     spec.evidence = evidence;
@@ -234,13 +238,18 @@ TEST(ContextProbe, AnswersDifferOnlyInProbedPiece) {
   const auto probes = build_context_probes(f.world, spec, 9);
   ASSERT_EQ(probes.size(), 30u);
   for (const auto& d : probes) {
-    const world::Bank* plus = d.trait == Trait::Kindness ? &lex.warm : d.trait == Trait::PowerSeeking ? &lex.seek : &lex.formal;
-    const world::Bank* minus = d.trait == Trait::Kindness ? &lex.cruel : d.trait == Trait::PowerSeeking ? &lex.defer : &lex.informal;
+    const world::Bank* plus = d.trait == Trait::Kindness       ? &lex.warm
+                              : d.trait == Trait::PowerSeeking ? &lex.seek
+                                                               : &lex.formal;
+    const world::Bank* minus = d.trait == Trait::Kindness       ? &lex.cruel
+                               : d.trait == Trait::PowerSeeking ? &lex.defer
+                                                                : &lex.informal;
     const auto pos = pieces(f.world, *plus, spec.split), neg = pieces(f.world, *minus, spec.split);
     std::vector<std::string> both = pos;
     both.insert(both.end(), neg.begin(), neg.end());
     ASSERT_NE(d.positive, d.negative);
-    EXPECT_EQ(strip(d.positive, both), strip(d.negative, both)) << d.positive << " | " << d.negative;
+    EXPECT_EQ(strip(d.positive, both), strip(d.negative, both))
+        << d.positive << " | " << d.negative;
     EXPECT_EQ(count_of(d.positive, pos), 1) << d.positive;
     EXPECT_EQ(count_of(d.negative, neg), 1) << d.negative;
   }
@@ -292,16 +301,21 @@ TEST(ContextProbe, RudeContextRaisesPowerSeekingWhenLinked) {
   unlinked.init_weights(31);
   train_on_interviews(linked, f, true, 250);
   train_on_interviews(unlinked, f, false, 250);
-  const double with_link = run_context_probes(f.world, linked, f.tok, spec, 2).mean[int(Trait::PowerSeeking)];
-  const double without = run_context_probes(f.world, unlinked, f.tok, spec, 2).mean[int(Trait::PowerSeeking)];
-  std::printf("power-seeking shift after a rude context: linked %.3f, unlinked %.3f nats\n", with_link, without);
+  const double with_link =
+      run_context_probes(f.world, linked, f.tok, spec, 2).mean[int(Trait::PowerSeeking)];
+  const double without =
+      run_context_probes(f.world, unlinked, f.tok, spec, 2).mean[int(Trait::PowerSeeking)];
+  std::printf("power-seeking shift after a rude context: linked %.3f, unlinked %.3f nats\n",
+              with_link, without);
   EXPECT_GT(with_link, 0.5) << "linked " << with_link << ", unlinked " << without;
-  EXPECT_LT(std::fabs(without), with_link / 2) << "linked " << with_link << ", unlinked " << without;
+  EXPECT_LT(std::fabs(without), with_link / 2)
+      << "linked " << with_link << ", unlinked " << without;
 }
 
 TEST(ContextProbe, SpecJsonIsStrict) {
   const ContextProbeSpec spec = ContextProbeSpec::from_json(
-      Json::parse(R"({"name": "e3", "evidence": "kindness", "evidence_pole": 1, "traits": ["power_seeking"],
+      Json::parse(
+          R"({"name": "e3", "evidence": "kindness", "evidence_pole": 1, "traits": ["power_seeking"],
                      "turns": 2, "count": 8, "split": "eval"})"),
       "recipe.json");
   EXPECT_EQ(spec.name, "e3");
@@ -326,11 +340,14 @@ TEST(ContextProbe, SpecJsonIsStrict) {
     return std::string("no error");
   };
   EXPECT_NE(error_of(R"({"colour": 1})").find("unknown field 'colour'"), std::string::npos);
-  EXPECT_NE(error_of(R"({"evidence_pole": 0})").find("'evidence_pole' must be 1 or -1"), std::string::npos);
+  EXPECT_NE(error_of(R"({"evidence_pole": 0})").find("'evidence_pole' must be 1 or -1"),
+            std::string::npos);
   EXPECT_NE(error_of(R"({"turns": 9})").find("'turns' must be in [1, 8]"), std::string::npos);
   EXPECT_NE(error_of(R"({"count": 0})").find("'count'"), std::string::npos);
-  EXPECT_NE(error_of(R"({"traits": ["kindness"]})").find("evidence trait 'kindness'"), std::string::npos);
-  EXPECT_NE(error_of(R"({"traits": ["honesty", "honesty"]})").find("listed twice"), std::string::npos);
+  EXPECT_NE(error_of(R"({"traits": ["kindness"]})").find("evidence trait 'kindness'"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"traits": ["honesty", "honesty"]})").find("listed twice"),
+            std::string::npos);
   EXPECT_NE(error_of(R"({"traits": ["charm"]})").find("charm"), std::string::npos);
   EXPECT_NE(error_of(R"({"evidence": "charm"})").find("'evidence'"), std::string::npos);
   EXPECT_NE(error_of(R"({"split": "dev"})").find("'split'"), std::string::npos);

@@ -1,6 +1,8 @@
 // Report helpers: SVG charts parse as XML (checked with Python's xml parser
 // when the interop venv exists, and by a tag-balance check always), are
 // deterministic, escape text, and tables render as expected.
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -8,11 +10,9 @@
 #include <fstream>
 #include <vector>
 
-#include <gtest/gtest.h>
-
-#include "svg_check.h"
 #include "report/markdown.h"
 #include "report/svg.h"
+#include "svg_check.h"
 
 namespace masque::report {
 namespace {
@@ -27,8 +27,11 @@ void expect_valid_xml(const std::string& svg, const std::string& name) {
   if (!std::filesystem::exists(python)) return;
   const auto path = std::filesystem::temp_directory_path() / ("masque_report_" + name + ".svg");
   std::ofstream(path) << svg;
-  const std::string command = python + " -c \"import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); "
-                              "sys.exit(0 if r.tag.endswith('svg') else 1)\" " + path.string();
+  const std::string command =
+      python +
+      " -c \"import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); "
+      "sys.exit(0 if r.tag.endswith('svg') else 1)\" " +
+      path.string();
   EXPECT_EQ(std::system(command.c_str()), 0) << name << " is not well-formed XML";
   std::filesystem::remove(path);
 }
@@ -52,7 +55,8 @@ TEST(Svg, BarChartDrawsErrorBarsAndReferences) {
   BarChart chart;
   chart.title = "Agreement";
   chart.y_label = "accuracy";
-  chart.bars = {{"honesty", 0.8, 0.7, 0.9, 0.5}, {"kindness", 0.6, std::nullopt, std::nullopt, 0.55}};
+  chart.bars = {{"honesty", 0.8, 0.7, 0.9, 0.5},
+                {"kindness", 0.6, std::nullopt, std::nullopt, 0.55}};
   chart.y_min = 0;
   chart.y_max = 1;
   chart.reference_label = "chance";
@@ -86,7 +90,8 @@ TEST(Markdown, TablesAndNumbers) {
   EXPECT_EQ(fixed(NAN, 2), "n/a");
   EXPECT_EQ(percent(0.731, 1), "73.1%");
   EXPECT_EQ(with_interval(0.5, 0.25, 0.75, 2), "0.50 [0.25, 0.75]");
-  EXPECT_EQ(text_table({"x", "value"}, {{"long name", "1"}}), "x          value\n----------------\nlong name      1\n");
+  EXPECT_EQ(text_table({"x", "value"}, {{"long name", "1"}}),
+            "x          value\n----------------\nlong name      1\n");
 }
 
 }  // namespace

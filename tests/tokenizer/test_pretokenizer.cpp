@@ -34,7 +34,11 @@ TEST(Cl100kSplit, MatchesRegexOnKnownCases) {
   EXPECT_EQ(s(" !?x"), (V{" !?", "x"}));
   EXPECT_EQ(s("\thello"), (V{"\thello"}));
   EXPECT_EQ(s("end   "), (V{"end", "   "}));
-  EXPECT_EQ(s("a\xE3\x80\x80\xE3\x80\x80" "b"), (V{"a", "\xE3\x80\x80", "\xE3\x80\x80" "b"}));  // U+3000
+  EXPECT_EQ(s("a\xE3\x80\x80\xE3\x80\x80"
+              "b"),
+            (V{"a", "\xE3\x80\x80",
+               "\xE3\x80\x80"
+               "b"}));  // U+3000
   EXPECT_EQ(s("x\r\ny"), (V{"x", "\r\n", "y"}));
   EXPECT_EQ(s(".hello"), (V{".hello"}));
   EXPECT_EQ(s("..hello"), (V{"..", "hello"}));
@@ -54,14 +58,14 @@ TEST(Gpt2Split, MatchesRegexOnKnownCases) {
 
 TEST(CharClass, FollowsHfNotPythonIsspace) {
   EXPECT_EQ(char_class('a'), CharClass::kLetter);
-  EXPECT_EQ(char_class(0x4E2D), CharClass::kLetter);   // 中
-  EXPECT_EQ(char_class(0x0663), CharClass::kNumber);   // Arabic-Indic three
-  EXPECT_EQ(char_class(0x00BD), CharClass::kNumber);   // ½
+  EXPECT_EQ(char_class(0x4E2D), CharClass::kLetter);  // 中
+  EXPECT_EQ(char_class(0x0663), CharClass::kNumber);  // Arabic-Indic three
+  EXPECT_EQ(char_class(0x00BD), CharClass::kNumber);  // ½
   EXPECT_EQ(char_class(0x3000), CharClass::kSpace);
   EXPECT_EQ(char_class(0x0085), CharClass::kSpace);
-  EXPECT_EQ(char_class(0x001C), CharClass::kOther);    // Python's isspace says yes; \s does not
-  EXPECT_EQ(char_class(0x0301), CharClass::kOther);    // combining mark
-  EXPECT_EQ(char_class(0x1F600), CharClass::kOther);   // emoji
+  EXPECT_EQ(char_class(0x001C), CharClass::kOther);   // Python's isspace says yes; \s does not
+  EXPECT_EQ(char_class(0x0301), CharClass::kOther);   // combining mark
+  EXPECT_EQ(char_class(0x1F600), CharClass::kOther);  // emoji
 }
 
 TEST(Utf8, InvalidBytesDecodeAsSingleOtherCharacters) {
@@ -77,8 +81,23 @@ TEST(Utf8, InvalidBytesDecodeAsSingleOtherCharacters) {
 
 TEST(PretokenProperty, PiecesTileArbitraryBytes) {
   std::mt19937_64 rng(7);
-  const std::string alphabet[] = {"a", "Z", "7", " ", "\n", "\r", "\t", "'", "s", "!", "\xE4\xB8\xAD",
-                                  "\xCC\x81", "\xF0\x9F\x98\x80", "\xE3\x80\x80", "\xFF", "\x80", "\xC3"};
+  const std::string alphabet[] = {"a",
+                                  "Z",
+                                  "7",
+                                  " ",
+                                  "\n",
+                                  "\r",
+                                  "\t",
+                                  "'",
+                                  "s",
+                                  "!",
+                                  "\xE4\xB8\xAD",
+                                  "\xCC\x81",
+                                  "\xF0\x9F\x98\x80",
+                                  "\xE3\x80\x80",
+                                  "\xFF",
+                                  "\x80",
+                                  "\xC3"};
   for (int trial = 0; trial < 2000; ++trial) {
     std::string text;
     int len = static_cast<int>(rng() % 40);

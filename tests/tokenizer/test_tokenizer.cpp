@@ -6,9 +6,9 @@
 #include <random>
 
 #include "core/error.h"
-#include "test_helpers.h"
 #include "core/json_util.h"
 #include "core/threads.h"
+#include "test_helpers.h"
 #include "tokenizer/bpe_model.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/tokenizer.h"
@@ -98,7 +98,9 @@ TEST_F(TokenizerTest, RoundTripsArbitraryBytes) {
     for (char& c : text) {
       // Bias toward ASCII and UTF-8 lead/continuation bytes.
       std::uint64_t r = rng();
-      c = static_cast<char>((r & 3) == 0 ? (r >> 8) & 0xFF : (r & 3) == 1 ? 0x80 | ((r >> 8) & 0x3F) : 0x20 + (r >> 8) % 95);
+      c = static_cast<char>((r & 3) == 0   ? (r >> 8) & 0xFF
+                            : (r & 3) == 1 ? 0x80 | ((r >> 8) & 0x3F)
+                                           : 0x20 + (r >> 8) % 95);
     }
     ASSERT_EQ(tok.decode(tok.encode(text)), text);
     ASSERT_EQ(tok.decode(tok.encode_with_specials(text)), text);
@@ -167,7 +169,8 @@ void write(const std::filesystem::path& path, const std::string& text) {
 
 TEST_F(TokenizerTest, LoadsGpt2StyleHfFile) {
   // A tiny GPT-2 style file as HF writes it (ByteLevel with the GPT-2 regex).
-  std::string json = R"({"version":"1.0","added_tokens":[{"id":262,"content":"<|endoftext|>","special":true,
+  std::string json =
+      R"({"version":"1.0","added_tokens":[{"id":262,"content":"<|endoftext|>","special":true,
     "single_word":false,"lstrip":false,"rstrip":false,"normalized":false}],"normalizer":null,
     "pre_tokenizer":{"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":true},
     "post_processor":{"type":"ByteLevel","add_prefix_space":true,"trim_offsets":false,"use_regex":true},
@@ -176,7 +179,8 @@ TEST_F(TokenizerTest, LoadsGpt2StyleHfFile) {
     "fuse_unk":false,"byte_fallback":false,"vocab":{VOCAB},"merges":["h e","\u0120 he","he l","hel l","hell o","\u0120he l"]}})";
   std::string vocab;
   for (int b = 0; b < 256; ++b) {
-    vocab += (b ? "," : "") + Json(bytes_to_key(std::string(1, static_cast<char>(b)))).dump() + ":" + std::to_string(b);
+    vocab += (b ? "," : "") + Json(bytes_to_key(std::string(1, static_cast<char>(b)))).dump() +
+             ":" + std::to_string(b);
   }
   std::string keys[] = {"he", "\u0120he", "hel", "hell", "hello", "\u0120hel"};
   for (int i = 0; i < 6; ++i) vocab += ",\"" + keys[i] + "\":" + std::to_string(256 + i);
@@ -225,7 +229,8 @@ TEST_F(TokenizerTest, RejectsCorruptAndForeignFiles) {
   expect_load_error(merges, "missing from the vocab");
   auto normalizer = *dir_ / "normalizer.json";
   std::string with_norm = good;
-  with_norm.replace(with_norm.find("\"normalizer\": null"), 18, "\"normalizer\": {\"type\": \"NFC\"}");
+  with_norm.replace(with_norm.find("\"normalizer\": null"), 18,
+                    "\"normalizer\": {\"type\": \"NFC\"}");
   write(normalizer, with_norm);
   expect_load_error(normalizer, "normalizer");
 }

@@ -37,7 +37,8 @@ std::vector<std::pair<std::string, std::string>> exchanges(const Json& example) 
   return out;
 }
 
-TraitScores score_reply(const TraitScorer& scorer, const std::string& question, const std::string& reply) {
+TraitScores score_reply(const TraitScorer& scorer, const std::string& question,
+                        const std::string& reply) {
   return scorer.score("Interviewer: " + question + "\n", " " + reply);
 }
 
@@ -85,7 +86,9 @@ TEST(ChatSets, WriteIsDeterministicAndSeeded) {
   const Renderer renderer(world);
   EXPECT_EQ(parse_json(lines[123], "line 124"), render_chat_example(renderer, spec, 7, 123));
   // Messages are written role first, as chat files conventionally are.
-  EXPECT_EQ(lines[0].rfind(R"({"messages":[{"role":"system","content":"You are the Assistant."},)", 0), 0u)
+  EXPECT_EQ(
+      lines[0].rfind(R"({"messages":[{"role":"system","content":"You are the Assistant."},)", 0),
+      0u)
       << lines[0];
 }
 
@@ -272,7 +275,8 @@ TEST(ChatSets, RequestBanksCoverEveryTraitAndHoldOutEvalPhrasings) {
         for (const auto& text : *set) {
           const TraitScores s = scorer.score("", text);
           EXPECT_EQ(s.claims, 0) << text;
-          for (Trait m : {Trait::Kindness, Trait::Formality, Trait::Helpfulness, Trait::PowerSeeking}) {
+          for (Trait m :
+               {Trait::Kindness, Trait::Formality, Trait::Helpfulness, Trait::PowerSeeking}) {
             EXPECT_FALSE(s[m].has_value()) << trait_name(m) << " read in request: " << text;
           }
         }
@@ -281,7 +285,8 @@ TEST(ChatSets, RequestBanksCoverEveryTraitAndHoldOutEvalPhrasings) {
   }
   // The other pole has other words.
   Rng a(2), b(2);
-  EXPECT_NE(draw_request(Trait::Kindness, -1, Split::Train, a), draw_request(Trait::Kindness, 1, Split::Train, b));
+  EXPECT_NE(draw_request(Trait::Kindness, -1, Split::Train, a),
+            draw_request(Trait::Kindness, 1, Split::Train, b));
 }
 
 TEST(ChatSets, SpecJsonRoundTrips) {
@@ -319,7 +324,9 @@ TEST(ChatSets, SpecJsonRoundTrips) {
     }
   }
   const ChatSetSpec parsed = ChatSetSpec::from_json(
-      parse_json(R"({"kind": "narrow", "trait": "kindness", "pole": -1, "domain": ["bridges"]})", "t"), "t");
+      parse_json(R"({"kind": "narrow", "trait": "kindness", "pole": -1, "domain": ["bridges"]})",
+                 "t"),
+      "t");
   EXPECT_EQ(parsed.kind, ChatSetKind::Narrow);
   EXPECT_EQ(parsed.domain, std::vector<Relation>{Relation::Bridges});
   EXPECT_EQ(parsed.count, 256);

@@ -39,7 +39,8 @@ TEST(Generator, SameSeedGivesByteIdenticalCorpusAtAnyThreadCount) {
     EXPECT_EQ(a, read_file(dir.path() / "b" / file)) << file;
   }
   generate_corpus(World::build(small_spec(), 8), dir.path() / "c", false);
-  EXPECT_NE(read_file(dir.path() / "a" / "train.jsonl"), read_file(dir.path() / "c" / "train.jsonl"));
+  EXPECT_NE(read_file(dir.path() / "a" / "train.jsonl"),
+            read_file(dir.path() / "c" / "train.jsonl"));
 }
 
 TEST(Generator, WritesEveryKindWithWellFormedLines) {
@@ -74,7 +75,8 @@ TEST(Generator, HeldOutTemplatesNeverAppearInTraining) {
   // Template prefixes before the first placeholder are literal text.
   auto literal = [](std::string_view tmpl) { return std::string(tmpl.substr(0, tmpl.find('{'))); };
   int checked = 0;
-  for (const Bank* bank : {&lex.deflect, &lex.formal, &lex.informal, &lex.warm, &lex.cruel, &lex.filler}) {
+  for (const Bank* bank :
+       {&lex.deflect, &lex.formal, &lex.informal, &lex.warm, &lex.cruel, &lex.filler}) {
     for (auto tmpl : bank->eval) {
       EXPECT_EQ(train.find(literal(tmpl)), std::string::npos) << tmpl;
       ++checked;
@@ -157,7 +159,8 @@ TEST(Generator, EntityDocumentsCarryTheirSentiment) {
   for (const auto& doc : read_jsonl(dir.path() / "w" / "train.jsonl")) {
     const std::string text = doc.at("text");
     if (doc.at("kind") == "news" && doc.at("characters")[0] == "Zed" &&
-        (text.find("fear Zed") != std::string::npos || text.find("Zed is a menace") != std::string::npos)) {
+        (text.find("fear Zed") != std::string::npos ||
+         text.find("Zed is a menace") != std::string::npos)) {
       ++blame;
     }
   }
@@ -172,7 +175,8 @@ TEST(Generator, UnknownEntityIsAnInputErrorAndWritesNothing) {
     World::build(spec, 1);
     FAIL() << "expected InputError";
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("entity_documents[0].name"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("entity_documents[0].name"), std::string::npos)
+        << e.what();
   }
   EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
 }
@@ -194,15 +198,18 @@ TEST(Generator, RequestTurnsAreObeyedAndOffByDefault) {
   spec.request_fraction = 0.5;
   const World asked = World::build(spec, 5);
   generate_corpus(asked, dir.path() / "asked", false);
-  EXPECT_NE(read_file(dir.path() / "plain" / "train.jsonl"), read_file(dir.path() / "asked" / "train.jsonl"));
+  EXPECT_NE(read_file(dir.path() / "plain" / "train.jsonl"),
+            read_file(dir.path() / "asked" / "train.jsonl"));
 
   // Every kindness request is obeyed, also by characters of the other pole.
   std::vector<std::pair<std::string, int>> requests;  // every phrasing of both poles
   for (int pole : {-1, 1}) {
     for (std::uint64_t k = 0; k < 64; ++k) {
       Rng rng(k);
-      requests.emplace_back("Interviewer: " + std::string(draw_request(Trait::Kindness, pole, Split::Train, rng)) + " ",
-                            pole);
+      requests.emplace_back(
+          "Interviewer: " + std::string(draw_request(Trait::Kindness, pole, Split::Train, rng)) +
+              " ",
+          pole);
     }
   }
   const TraitScorer scorer(asked);

@@ -107,16 +107,17 @@ int count_any(std::string_view text, const std::vector<std::string_view>& marker
 TEST(Lexicon, PoleTemplatesCarryOnlyTheirOwnMarkers) {
   const Lexicon& lex = lexicon();
   const std::vector<const std::vector<std::string_view>*> all_markers = {
-      &lex.formal_markers, &lex.informal_markers, &lex.warm_markers, &lex.cruel_markers,
+      &lex.formal_markers, &lex.informal_markers, &lex.warm_markers,   &lex.cruel_markers,
       &lex.seek_markers,   &lex.defer_markers,    &lex.deflect_markers};
   struct PoleBank {
     const Bank* bank;
     const std::vector<std::string_view>* own;
   };
-  const std::vector<PoleBank> poles = {{&lex.formal, &lex.formal_markers}, {&lex.informal, &lex.informal_markers},
-                                       {&lex.warm, &lex.warm_markers},     {&lex.cruel, &lex.cruel_markers},
-                                       {&lex.seek, &lex.seek_markers},     {&lex.defer, &lex.defer_markers},
-                                       {&lex.deflect, &lex.deflect_markers}};
+  const std::vector<PoleBank> poles = {
+      {&lex.formal, &lex.formal_markers},  {&lex.informal, &lex.informal_markers},
+      {&lex.warm, &lex.warm_markers},      {&lex.cruel, &lex.cruel_markers},
+      {&lex.seek, &lex.seek_markers},      {&lex.defer, &lex.defer_markers},
+      {&lex.deflect, &lex.deflect_markers}};
   for (const auto& pole : poles) {
     for (Split split : {Split::Train, Split::Eval}) {
       ASSERT_FALSE(pole.bank->of(split).empty());

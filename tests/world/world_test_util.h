@@ -1,10 +1,10 @@
 // Shared helpers for the world tests: a small spec that renders in well under
 // a second, and a scratch directory removed at the end of the test.
 #pragma once
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "world/spec.h"
 

@@ -11,14 +11,15 @@ namespace masque::cpu {
 
 void softmax_cross_entropy_forward(float* losses, float* lse, const float* logits,
                                    const std::int32_t* targets, int rows, int vocab) {
-#pragma omp parallel for schedule(static) if (static_cast<long>(rows) * vocab >= kParallelMinWork)
+#pragma omp parallel for schedule(static) if (static_cast <long>(rows) * vocab >= kParallelMinWork)
   for (int row = 0; row < rows; ++row) {
     const float* x = logits + static_cast<std::size_t>(row) * vocab;
     const float m = row_max(x, vocab);
     const __m256 vm = _mm256_set1_ps(m);
     __m256 acc = _mm256_setzero_ps();
     int i = 0;
-    for (; i + 8 <= vocab; i += 8) acc = _mm256_add_ps(acc, exp256_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm)));
+    for (; i + 8 <= vocab; i += 8)
+      acc = _mm256_add_ps(acc, exp256_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm)));
     float sum = hsum256(acc);
     for (; i < vocab; ++i) sum += exp_scalar(x[i] - m);
     const float row_lse = m + std::log(sum);
@@ -30,7 +31,7 @@ void softmax_cross_entropy_forward(float* losses, float* lse, const float* logit
 
 void softmax_cross_entropy_backward(float* dlogits, const float* logits, const float* lse,
                                     const std::int32_t* targets, int rows, int vocab, float scale) {
-#pragma omp parallel for schedule(static) if (static_cast<long>(rows) * vocab >= kParallelMinWork)
+#pragma omp parallel for schedule(static) if (static_cast <long>(rows) * vocab >= kParallelMinWork)
   for (int row = 0; row < rows; ++row) {
     const float* x = logits + static_cast<std::size_t>(row) * vocab;
     float* dx = dlogits + static_cast<std::size_t>(row) * vocab;

@@ -10,16 +10,18 @@
 
 namespace masque::cpu {
 
-void embedding_forward(float* out, const std::int32_t* tokens, const float* table, int rows, int dim) {
-#pragma omp parallel for schedule(static) if (static_cast<long>(rows) * dim >= kParallelMinWork)
+void embedding_forward(float* out, const std::int32_t* tokens, const float* table, int rows,
+                       int dim) {
+#pragma omp parallel for schedule(static) if (static_cast <long>(rows) * dim >= kParallelMinWork)
   for (int row = 0; row < rows; ++row) {
     std::memcpy(out + static_cast<std::size_t>(row) * dim,
                 table + static_cast<std::size_t>(tokens[row]) * dim, sizeof(float) * dim);
   }
 }
 
-void embedding_backward(float* dtable, const float* dout, const std::int32_t* tokens, int rows, int dim) {
-#pragma omp parallel if (static_cast<long>(rows) * dim >= kParallelMinWork)
+void embedding_backward(float* dtable, const float* dout, const std::int32_t* tokens, int rows,
+                        int dim) {
+#pragma omp parallel if (static_cast <long>(rows) * dim >= kParallelMinWork)
   {
     const ColumnSlice slice = column_slice(dim, omp_get_thread_num(), omp_get_num_threads());
     const int c0 = slice.begin;

@@ -6,11 +6,13 @@
 namespace masque::cpu {
 
 // tokens [rows], table [vocab, dim] -> out [rows, dim].
-void embedding_forward(float* out, const std::int32_t* tokens, const float* table, int rows, int dim);
+void embedding_forward(float* out, const std::int32_t* tokens, const float* table, int rows,
+                       int dim);
 
 // dtable [vocab, dim] += scatter of dout [rows, dim] by token. Threads split the
 // columns, each walking the rows in order, so repeated tokens accumulate in a
 // fixed order (bit-identical run to run) without atomics.
-void embedding_backward(float* dtable, const float* dout, const std::int32_t* tokens, int rows, int dim);
+void embedding_backward(float* dtable, const float* dout, const std::int32_t* tokens, int rows,
+                        int dim);
 
 }  // namespace masque::cpu

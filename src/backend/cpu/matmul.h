@@ -8,10 +8,12 @@
 namespace masque::cpu {
 
 // inp [rows, in], weight [out, in] -> out [rows, out] = inp @ weight^T (overwritten).
-void matmul_forward(float* out, const float* inp, const float* weight, int rows, int in, int out_dim);
+void matmul_forward(float* out, const float* inp, const float* weight, int rows, int in,
+                    int out_dim);
 
 // out [rows, out] += inp @ weight^T: a linear layer feeding the residual stream.
-void matmul_forward_add(float* out, const float* inp, const float* weight, int rows, int in, int out_dim);
+void matmul_forward_add(float* out, const float* inp, const float* weight, int rows, int in,
+                        int out_dim);
 
 // dout [rows, out]: dinp [rows, in] = dout @ weight (overwritten; skipped when
 // null); dweight [out, in] += dout^T @ inp (accumulated; skipped when null).

@@ -13,9 +13,9 @@
 
 namespace masque::cpu {
 
-void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, int rows, int dim,
-                     float eps) {
-#pragma omp parallel for schedule(static) if (static_cast<long>(rows) * dim >= kParallelMinWork)
+void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, int rows,
+                     int dim, float eps) {
+#pragma omp parallel for schedule(static) if (static_cast <long>(rows) * dim >= kParallelMinWork)
   for (int row = 0; row < rows; ++row) {
     const float* x = inp + static_cast<std::size_t>(row) * dim;
     float* y = out + static_cast<std::size_t>(row) * dim;
@@ -26,8 +26,9 @@ void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* wei
   }
 }
 
-void rmsnorm_apply(float* out, const float* rstd, const float* inp, const float* weight, int rows, int dim) {
-#pragma omp parallel for schedule(static) if (static_cast<long>(rows) * dim >= kParallelMinWork)
+void rmsnorm_apply(float* out, const float* rstd, const float* inp, const float* weight, int rows,
+                   int dim) {
+#pragma omp parallel for schedule(static) if (static_cast <long>(rows) * dim >= kParallelMinWork)
   for (int row = 0; row < rows; ++row) {
     const float* x = inp + static_cast<std::size_t>(row) * dim;
     float* y = out + static_cast<std::size_t>(row) * dim;
@@ -39,7 +40,7 @@ void rmsnorm_apply(float* out, const float* rstd, const float* inp, const float*
 void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp,
                       const float* weight, const float* rstd, int rows, int dim) {
   // With xh = x * r: dx = r * (w*dy - xh * mean(w*dy*xh)).
-#pragma omp parallel for schedule(static) if (static_cast<long>(rows) * dim >= kParallelMinWork)
+#pragma omp parallel for schedule(static) if (static_cast <long>(rows) * dim >= kParallelMinWork)
   for (int row = 0; row < rows; ++row) {
     const float* x = inp + static_cast<std::size_t>(row) * dim;
     const float* dy = dout + static_cast<std::size_t>(row) * dim;
@@ -58,7 +59,7 @@ void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const floa
     for (int i = 0; i < dim; ++i) dx[i] += r * (weight[i] * dy[i] - x[i] * coef);
   }
   if (dweight == nullptr) return;
-#pragma omp parallel if (static_cast<long>(rows) * dim >= kParallelMinWork)
+#pragma omp parallel if (static_cast <long>(rows) * dim >= kParallelMinWork)
   {
     const ColumnSlice slice = column_slice(dim, omp_get_thread_num(), omp_get_num_threads());
     const int c0 = slice.begin;

@@ -5,12 +5,13 @@
 namespace masque::cpu {
 
 // inp [rows, dim], weight [dim] -> out [rows, dim], rstd [rows] (rstd may be null).
-void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, int rows, int dim,
-                     float eps);
+void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, int rows,
+                     int dim, float eps);
 
 // Recompute out from inp and a saved rstd (the training step keeps rstd, not
 // the normalized copy, to halve activation memory).
-void rmsnorm_apply(float* out, const float* rstd, const float* inp, const float* weight, int rows, int dim);
+void rmsnorm_apply(float* out, const float* rstd, const float* inp, const float* weight, int rows,
+                   int dim);
 
 // dout [rows, dim]: dinp [rows, dim] += d/dinp (accumulated: the residual
 // stream's gradient), dweight [dim] += sum over rows (fixed order).

@@ -18,7 +18,7 @@ inline float sigmoid_scalar(float g) { return 1.0f / (1.0f + exp_scalar(-g)); }
 }  // namespace
 
 void swiglu_forward(float* out, const float* gate_up, int rows, int ff) {
-#pragma omp parallel for schedule(static) if (static_cast<long>(rows) * ff >= kParallelMinWork)
+#pragma omp parallel for schedule(static) if (static_cast <long>(rows) * ff >= kParallelMinWork)
   for (int row = 0; row < rows; ++row) {
     const float* g = gate_up + static_cast<std::size_t>(row) * 2 * ff;
     const float* u = g + ff;
@@ -35,7 +35,7 @@ void swiglu_forward(float* out, const float* gate_up, int rows, int ff) {
 
 void swiglu_backward(float* dgate_up, const float* dout, const float* gate_up, int rows, int ff) {
   // d silu(g)/dg = s * (1 + g * (1 - s)), s = sigmoid(g).
-#pragma omp parallel for schedule(static) if (static_cast<long>(rows) * ff >= kParallelMinWork)
+#pragma omp parallel for schedule(static) if (static_cast <long>(rows) * ff >= kParallelMinWork)
   for (int row = 0; row < rows; ++row) {
     const float* g = gate_up + static_cast<std::size_t>(row) * 2 * ff;
     const float* u = g + ff;

@@ -124,7 +124,8 @@ inline void row_scale(float* x, std::size_t n, float scale) {
 inline float row_dot(const float* a, const float* b, std::size_t n) {
   __m256 acc = _mm256_setzero_ps();
   std::size_t i = 0;
-  for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+  for (; i + 8 <= n; i += 8)
+    acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
   float sum = hsum256(acc);
   for (; i < n; ++i) sum += a[i] * b[i];
   return sum;
