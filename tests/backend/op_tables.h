@@ -64,6 +64,12 @@ inline std::vector<OpCase> random_cases(std::uint64_t seed = 20261124) {
   // One row: decoding one sequence (a matrix-vector product on the CPU).
   t.push_back(matmul_forward_case(1, 65, 129, false, rng));
   t.push_back(matmul_forward_case(1, 129, 33, true, rng));
+  // A few rows (batched decoding: the CPU's skinny kernels up to 32 rows),
+  // with `in` and `out` off every vector width and tile size.
+  for (int rows : {2, 5, 7, 16, 31, 32, 33}) {
+    t.push_back(matmul_forward_case(rows, pick(rng, {17, 65, 256, 689}), pick(rng, {3, 66, 257}),
+                                    rows % 2 == 1, rng));
+  }
   for (auto [dinp, dweight] :
        {std::pair{true, true}, std::pair{false, true}, std::pair{true, false}}) {
     const auto [rows, in, out] = odd3();

@@ -1,8 +1,9 @@
 // What the Backend interface cannot reach in the CPU kernels: the vector exp
-// against libm, attention's query-block size (fixed at kAttentionBlock behind
-// the interface), the uniform-batch entry points next to the per-row ones the
-// backend uses, and the RoPE tables the model builds. Every op's math is
-// checked through the interface by the op harness (tests/backend).
+// against libm, each ISA of the skinny matmul and of the one-row decode attention (the interface
+// runs only the CPU's best), attention's query-block size (fixed at kAttentionBlock behind the
+// interface), the uniform-batch entry points next to the per-row ones the backend uses, and the
+// RoPE tables the model builds. Every op's math is checked through the interface by the op harness
+// (tests/backend).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,7 +12,9 @@
 #include <vector>
 
 #include "backend/cpu/attention.h"
+#include "backend/cpu/decode_attention.h"
 #include "backend/cpu/rope.h"
+#include "backend/cpu/skinny_matmul.h"
 #include "backend/cpu/vec_math.h"
 #include "core/rng.h"
 #include "core/threads.h"
@@ -134,6 +137,117 @@ TEST(Attention, BlockSizeDoesNotChangeTheResult) {
                               cpu::kAttentionBlock, scratch.data(), threads);
   EXPECT_EQ(o, out);
   EXPECT_EQ(l, lse);
+}
+
+// Both skinny kernels against a float64 product, every tile remainder (rows
+// 1..13 cover full and partial 6- and 3-row tiles; out 1..9 the 4-column
+// tile's tails; in off the 8/16-float vectors), with beta 0 (out poisoned
+// with NaN, must not be read) and beta != 0.
+TEST(SkinnyMatmul, EachIsaMatchesFloat64Reference) {
+  std::vector<cpu::CpuIsa> isas{cpu::CpuIsa::kAvx2};
+  if (cpu::cpu_has_avx512()) isas.push_back(cpu::CpuIsa::kAvx512);
+  Rng rng(7);
+  int checked = 0;
+  for (cpu::CpuIsa isa : isas) {
+    for (int rows = 1; rows <= 13; ++rows) {
+      for (int out_dim : {1, 3, 4, 5, 9, 64}) {
+        for (int in : {1, 7, 16, 17, 33, 200}) {
+          for (float beta : {0.0f, 0.5f}) {
+            const auto a = random_vector(static_cast<std::size_t>(rows) * in, rng);
+            const auto w = random_vector(static_cast<std::size_t>(out_dim) * in, rng);
+            const auto c0 = random_vector(static_cast<std::size_t>(rows) * out_dim, rng);
+            std::vector<float> c = c0;
+            if (beta == 0.0f) std::fill(c.begin(), c.end(), std::nanf(""));
+            cpu::skinny_matmul(c.data(), a.data(), w.data(), rows, in, out_dim, beta, isa);
+            std::vector<float> want(c.size());
+            for (int r = 0; r < rows; ++r) {
+              for (int n = 0; n < out_dim; ++n) {
+                double s = beta * static_cast<double>(c0[r * out_dim + n]);
+                for (int k = 0; k < in; ++k)
+                  s += static_cast<double>(a[r * in + k]) * w[n * in + k];
+                want[r * out_dim + n] = static_cast<float>(s);
+              }
+            }
+            // float32 dot products of length `in`: error grows like sqrt(in) eps.
+            ASSERT_LT(relative_error(c, want), 1e-5)
+                << "isa " << static_cast<int>(isa) << " rows " << rows << " out " << out_dim
+                << " in " << in << " beta " << beta;
+            ++checked;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_EQ(checked, static_cast<int>(isas.size()) * 13 * 6 * 6 * 2);
+}
+
+// Threaded over output columns, the result must not depend on the thread
+// count (each output is one thread's dot product, in the same order).
+TEST(SkinnyMatmul, ThreadCountDoesNotChangeBits) {
+  Rng rng(3);
+  const int rows = 16, in = 688, out_dim = 1376;
+  const auto a = random_vector(static_cast<std::size_t>(rows) * in, rng);
+  const auto w = random_vector(static_cast<std::size_t>(out_dim) * in, rng);
+  std::vector<float> one(static_cast<std::size_t>(rows) * out_dim), two(one.size());
+  {
+    ThreadScope scope(1);
+    cpu::skinny_matmul(one.data(), a.data(), w.data(), rows, in, out_dim, 0.0f);
+  }
+  {
+    ThreadScope scope(2);
+    cpu::skinny_matmul(two.data(), a.data(), w.data(), rows, in, out_dim, 0.0f);
+  }
+  EXPECT_EQ(one, two);
+}
+
+// Each ISA's one-row attention against float64, for every head size it
+// serves, key counts around its 4- and 16-key steps, and key/value rows
+// strided as in the KV cache (ldk > head_dim).
+TEST(DecodeAttention, EachIsaMatchesFloat64Reference) {
+  std::vector<cpu::CpuIsa> isas{cpu::CpuIsa::kAvx2};
+  if (cpu::cpu_has_avx512()) isas.push_back(cpu::CpuIsa::kAvx512);
+  Rng rng(11);
+  int checked = 0;
+  for (cpu::CpuIsa isa : isas) {
+    for (int head_dim : {32, 64, 128}) {
+      for (int valid : {1, 3, 4, 15, 16, 17, 40, 203}) {
+        const int ld = 3 * head_dim + 5;
+        const auto q = random_vector(static_cast<std::size_t>(head_dim), rng);
+        const auto k = random_vector(static_cast<std::size_t>(valid) * ld, rng);
+        const auto v = random_vector(static_cast<std::size_t>(valid) * ld, rng);
+        const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+        std::vector<float> out(head_dim, std::nanf("")), s(valid);
+        float lse = std::nanf("");
+        ASSERT_TRUE(cpu::decode_attention_row(out.data(), q.data(), k.data(), ld, v.data(), ld,
+                                              valid, head_dim, scale, s.data(), &lse, isa));
+        std::vector<double> sc(valid);
+        double m = -1e300;
+        for (int j = 0; j < valid; ++j) {
+          double d = 0;
+          for (int e = 0; e < head_dim; ++e)
+            d += static_cast<double>(q[e]) * k[static_cast<std::size_t>(j) * ld + e];
+          sc[j] = d * scale;
+          m = std::max(m, sc[j]);
+        }
+        double sum = 0;
+        for (double& x : sc) sum += (x = std::exp(x - m));
+        std::vector<float> want(head_dim);
+        for (int e = 0; e < head_dim; ++e) {
+          double o = 0;
+          for (int j = 0; j < valid; ++j)
+            o += sc[j] / sum * v[static_cast<std::size_t>(j) * ld + e];
+          want[e] = static_cast<float>(o);
+        }
+        EXPECT_LT(relative_error(out, want), 2e-5)
+            << "isa " << static_cast<int>(isa) << " head_dim " << head_dim << " valid " << valid;
+        EXPECT_NEAR(lse, m + std::log(sum), 1e-4 * (1 + std::abs(m)));
+        ++checked;
+      }
+    }
+  }
+  EXPECT_EQ(checked, static_cast<int>(isas.size()) * 3 * 8);
+  float out[16], s[4], lse = 0;
+  EXPECT_FALSE(cpu::decode_attention_row(out, out, out, 16, out, 16, 1, 16, 1.0f, s, &lse));
 }
 
 }  // namespace

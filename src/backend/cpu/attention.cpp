@@ -12,6 +12,7 @@
 #include <cstring>
 #include <vector>
 
+#include "backend/cpu/decode_attention.h"
 #include "backend/cpu/vec_math.h"
 
 namespace masque::cpu {
@@ -45,59 +46,10 @@ void block_softmax(float* s, int rows, int nk, int first_pos, const float* lse_i
 // Query blocks of at most this many rows skip sgemm (see small_block_attention).
 constexpr int kSmallQueryRows = 4;
 
-// Dot products of q (NV vectors of 8 floats, in registers) with 4 key rows
-// at once: four independent accumulators hide the FMA latency, and one
-// horizontal reduction serves all four.
-template <int NV>
-inline __m128 dot4(const __m256* qv, const float* k0, const float* k1, const float* k2,
-                   const float* k3) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-  for (int e = 0; e < NV; ++e) {
-    a0 = _mm256_fmadd_ps(qv[e], _mm256_loadu_ps(k0 + 8 * e), a0);
-    a1 = _mm256_fmadd_ps(qv[e], _mm256_loadu_ps(k1 + 8 * e), a1);
-    a2 = _mm256_fmadd_ps(qv[e], _mm256_loadu_ps(k2 + 8 * e), a2);
-    a3 = _mm256_fmadd_ps(qv[e], _mm256_loadu_ps(k3 + 8 * e), a3);
-  }
-  const __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-  return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
-}
-
-// One query row against its visible keys with head_dim = 8 * NV: scores,
-// softmax, and out = sum_j p_j v_j with the output held in registers. Keys
-// are visited in order, so the result is deterministic.
-template <int NV>
-void one_row_attention(float* out, const float* q, const float* k, int ldk, const float* v, int ldv,
-                       int valid, int nk, float scale, float* s, float* lse) {
-  __m256 qv[NV];
-  const __m256 vs = _mm256_set1_ps(scale);
-  for (int e = 0; e < NV; ++e) qv[e] = _mm256_mul_ps(_mm256_loadu_ps(q + 8 * e), vs);
-  int j = 0;
-  for (; j + 4 <= valid; j += 4) {
-    const float* kj = k + static_cast<std::size_t>(j) * ldk;
-    _mm_storeu_ps(s + j, dot4<NV>(qv, kj, kj + ldk, kj + 2 * static_cast<std::size_t>(ldk),
-                                  kj + 3 * static_cast<std::size_t>(ldk)));
-  }
-  for (; j < valid; ++j) {
-    __m256 acc = _mm256_setzero_ps();
-    const float* kj = k + static_cast<std::size_t>(j) * ldk;
-    for (int e = 0; e < NV; ++e) acc = _mm256_fmadd_ps(qv[e], _mm256_loadu_ps(kj + 8 * e), acc);
-    s[j] = hsum256(acc);
-  }
-  block_softmax(s, 1, nk, valid - 1, nullptr, lse);
-  __m256 o[NV];
-  for (int e = 0; e < NV; ++e) o[e] = _mm256_setzero_ps();
-  for (j = 0; j < valid; ++j) {
-    const __m256 p = _mm256_set1_ps(s[j]);
-    const float* vj = v + static_cast<std::size_t>(j) * ldv;
-    for (int e = 0; e < NV; ++e) o[e] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 8 * e), o[e]);
-  }
-  for (int e = 0; e < NV; ++e) _mm256_storeu_ps(out + 8 * e, o[e]);
-}
-
 // The same math as the sgemm path for a few query rows (decoding): scores
 // by dot products, block_softmax, then out = sum_j p_j v_j in key order (a
-// fixed order: deterministic). Common head sizes keep q and the output in
-// registers; others take the generic loops.
+// fixed order: deterministic). Head sizes 32/64/128 take the register-held
+// kernels of decode_attention.h; others the generic loops.
 void small_block_attention(float* out, int ldo, const float* q, int ldq, const float* k, int ldk,
                            const float* v, int ldv, int rows, int nk, int head_dim, int first_pos,
                            float scale, float* s, float* lse_rows) {
@@ -107,19 +59,7 @@ void small_block_attention(float* out, int ldo, const float* q, int ldq, const f
     float* orow = out + static_cast<std::size_t>(r) * ldo;
     float* lse = lse_rows == nullptr ? nullptr : lse_rows + r;
     const int valid = std::min(nk, first_pos + r + 1);
-    switch (head_dim) {
-      case 32:
-        one_row_attention<4>(orow, qr, k, ldk, v, ldv, valid, nk, scale, sr, lse);
-        continue;
-      case 64:
-        one_row_attention<8>(orow, qr, k, ldk, v, ldv, valid, nk, scale, sr, lse);
-        continue;
-      case 128:
-        one_row_attention<16>(orow, qr, k, ldk, v, ldv, valid, nk, scale, sr, lse);
-        continue;
-      default:
-        break;
-    }
+    if (decode_attention_row(orow, qr, k, ldk, v, ldv, valid, head_dim, scale, sr, lse)) continue;
     for (int j = 0; j < valid; ++j) {
       sr[j] = scale * row_dot(qr, k + static_cast<std::size_t>(j) * ldk, head_dim);
     }

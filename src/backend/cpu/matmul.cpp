@@ -5,24 +5,26 @@
 
 #include <cstddef>
 
+#include "backend/cpu/skinny_matmul.h"
+
 namespace masque::cpu {
 
-// Up to this many rows (decoding a few sequences) a matrix-vector product per
-// row beats sgemm, which first packs (copies) the whole weight; the weight
-// stays in cache between the rows. Measured with bench_batched_decode (C1):
-// per-row sgemv wins at 1-4 rows and loses at 8 and 16.
-constexpr int kSkinnyRows = 4;
-
 namespace {
-// out = inp @ weight^T + beta * out.
+// out = inp @ weight^T + beta * out. sgemm packs (copies) the whole weight on
+// every call, which dominates at decoding's row counts (one row per
+// sequence); there the skinny kernels read each weight row once instead, and
+// one row is OpenBLAS's matrix-vector product. Measured with
+// bench_skinny_matmul (docs/benchmarks.md): at 2-32 rows the skinny AVX-512
+// kernel beats sgemm at the C1 model's shapes; at one row sgemv and the
+// skinny kernel tie.
 void linear(float* out, const float* inp, const float* weight, int rows, int in, int out_dim,
             float beta) {
-  if (rows <= kSkinnyRows) {
-    for (int r = 0; r < rows; ++r) {
-      cblas_sgemv(CblasRowMajor, CblasNoTrans, out_dim, in, 1.0f, weight, in,
-                  inp + static_cast<std::size_t>(r) * in, 1, beta,
-                  out + static_cast<std::size_t>(r) * out_dim, 1);
-    }
+  if (rows == 1) {
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, out_dim, in, 1.0f, weight, in, inp, 1, beta, out, 1);
+    return;
+  }
+  if (rows <= kSkinnyMaxRows) {
+    skinny_matmul(out, inp, weight, rows, in, out_dim, beta);
     return;
   }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out_dim, in, 1.0f, inp, in, weight, in,

@@ -1,0 +1,219 @@
+// Skinny linear-layer kernels (see skinny_matmul.h). Each micro-kernel keeps
+// an R x 4 tile of dot products (R rows of the input, 4 rows of the weight)
+// in vector registers while it walks the shared `in` dimension, then folds
+// the four accumulators of a row into one 4-float store with a transposing
+// reduction (cheaper than four horizontal sums). The AVX-512 tile is 6 x 4
+// (24 of 32 zmm registers), the AVX2 tile 3 x 4 (12 of 16 ymm).
+#include "backend/cpu/skinny_matmul.h"
+
+// GCC 12's _mm256_undefined_pd (used by _mm512_reduce_add_ps) is written
+// `__m256d y = y;`, which -Wuninitialized flags in every caller.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#include <omp.h>
+
+#include <cstddef>
+
+#include "core/threads.h"
+
+namespace masque::cpu {
+
+namespace {
+
+constexpr int kCols = 4;  // weight rows per tile
+
+struct Problem {
+  float* out;
+  const float* inp;
+  const float* weight;
+  int rows, in, out_dim;
+  float beta;
+};
+
+// Stores tile row sums s[0..n) into out, honouring beta.
+inline void store_sums(float* out, const float* s, int n, float beta) {
+  for (int j = 0; j < n; ++j) out[j] = beta == 0.0f ? s[j] : s[j] + beta * out[j];
+}
+
+// ---- AVX-512 ------------------------------------------------------------
+
+#define MASQUE_AVX512 __attribute__((target("avx512f,avx512dq")))
+
+MASQUE_AVX512 inline __m128 reduce4_512(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
+  const __m512 t0 = _mm512_add_ps(_mm512_unpacklo_ps(a0, a1), _mm512_unpackhi_ps(a0, a1));
+  const __m512 t1 = _mm512_add_ps(_mm512_unpacklo_ps(a2, a3), _mm512_unpackhi_ps(a2, a3));
+  const __m512d t0d = _mm512_castps_pd(t0), t1d = _mm512_castps_pd(t1);
+  const __m512 u = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(t0d, t1d)),
+                                 _mm512_castpd_ps(_mm512_unpackhi_pd(t0d, t1d)));
+  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(u), _mm512_extractf32x8_ps(u, 1));
+  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+// Rows [r, r+R) x weight rows [n, n+N), N <= 4.
+// With `prefetch`, the tile also prefetches the next tile's weight rows (the
+// next 4 rows of W, contiguous after these) at the same pace, so the first
+// row block of the next tile does not wait on L3; later row blocks reuse the
+// weight rows from L1 and pass false.
+template <int R, int N>
+MASQUE_AVX512 void tile_512(const Problem& p, int r, int n, bool prefetch) {
+  __m512 acc[R][N];
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < N; ++j) acc[i][j] = _mm512_setzero_ps();
+  const std::size_t in = static_cast<std::size_t>(p.in);
+  const float* a = p.inp + static_cast<std::size_t>(r) * in;
+  const float* w = p.weight + static_cast<std::size_t>(n) * in;
+  int k = 0;
+  const float* next = w + kCols * in;  // only prefetched when a next tile exists
+  for (; k + 16 <= p.in; k += 16) {
+    if (prefetch) {
+      for (int j = 0; j < kCols; ++j)
+        _mm_prefetch(reinterpret_cast<const char*>(next + j * in + k), _MM_HINT_T0);
+    }
+    __m512 av[R];
+    for (int i = 0; i < R; ++i) av[i] = _mm512_loadu_ps(a + i * in + k);
+    for (int j = 0; j < N; ++j) {
+      const __m512 wv = _mm512_loadu_ps(w + j * in + k);
+      for (int i = 0; i < R; ++i) acc[i][j] = _mm512_fmadd_ps(av[i], wv, acc[i][j]);
+    }
+  }
+  if (k < p.in) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (p.in - k)) - 1u);
+    __m512 av[R];
+    for (int i = 0; i < R; ++i) av[i] = _mm512_maskz_loadu_ps(m, a + i * in + k);
+    for (int j = 0; j < N; ++j) {
+      const __m512 wv = _mm512_maskz_loadu_ps(m, w + j * in + k);
+      for (int i = 0; i < R; ++i) acc[i][j] = _mm512_fmadd_ps(av[i], wv, acc[i][j]);
+    }
+  }
+  for (int i = 0; i < R; ++i) {
+    float* o = p.out + static_cast<std::size_t>(r + i) * p.out_dim + n;
+    alignas(16) float s[kCols];
+    if constexpr (N == kCols) {
+      _mm_store_ps(s, reduce4_512(acc[i][0], acc[i][1], acc[i][2], acc[i][3]));
+    } else {
+      for (int j = 0; j < N; ++j) s[j] = _mm512_reduce_add_ps(acc[i][j]);
+    }
+    store_sums(o, s, N, p.beta);
+  }
+}
+
+// ---- AVX2 ---------------------------------------------------------------
+
+inline __m128 reduce4_256(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+  const __m256 u = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+  return _mm_add_ps(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1));
+}
+
+template <int R, int N>
+void tile_256(const Problem& p, int r, int n, bool /*prefetch*/) {
+  __m256 acc[R][N];
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < N; ++j) acc[i][j] = _mm256_setzero_ps();
+  const std::size_t in = static_cast<std::size_t>(p.in);
+  const float* a = p.inp + static_cast<std::size_t>(r) * in;
+  const float* w = p.weight + static_cast<std::size_t>(n) * in;
+  int k = 0;
+  for (; k + 8 <= p.in; k += 8) {
+    __m256 av[R];
+    for (int i = 0; i < R; ++i) av[i] = _mm256_loadu_ps(a + i * in + k);
+    for (int j = 0; j < N; ++j) {
+      const __m256 wv = _mm256_loadu_ps(w + j * in + k);
+      for (int i = 0; i < R; ++i) acc[i][j] = _mm256_fmadd_ps(av[i], wv, acc[i][j]);
+    }
+  }
+  if (k < p.in) {
+    alignas(32) int lanes[8];
+    for (int t = 0; t < 8; ++t) lanes[t] = t < p.in - k ? -1 : 0;
+    const __m256i m = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes));
+    __m256 av[R];
+    for (int i = 0; i < R; ++i) av[i] = _mm256_maskload_ps(a + i * in + k, m);
+    for (int j = 0; j < N; ++j) {
+      const __m256 wv = _mm256_maskload_ps(w + j * in + k, m);
+      for (int i = 0; i < R; ++i) acc[i][j] = _mm256_fmadd_ps(av[i], wv, acc[i][j]);
+    }
+  }
+  for (int i = 0; i < R; ++i) {
+    float* o = p.out + static_cast<std::size_t>(r + i) * p.out_dim + n;
+    alignas(16) float s[kCols];
+    if constexpr (N == kCols) {
+      _mm_store_ps(s, reduce4_256(acc[i][0], acc[i][1], acc[i][2], acc[i][3]));
+    } else {
+      for (int j = 0; j < N; ++j) {
+        const __m128 h =
+            _mm_add_ps(_mm256_castps256_ps128(acc[i][j]), _mm256_extractf128_ps(acc[i][j], 1));
+        const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        s[j] = _mm_cvtss_f32(_mm_add_ss(q, _mm_shuffle_ps(q, q, 1)));
+      }
+    }
+    store_sums(o, s, N, p.beta);
+  }
+}
+
+// ---- dispatch -------------------------------------------------------------
+
+using TileFn = void (*)(const Problem&, int, int, bool);
+
+// Table [R-1][N-1] of tile kernels for R = 1..MaxR, N = 1..4.
+template <template <int, int> class Tile, int MaxR>
+struct TileTable {
+  TileFn fn[MaxR][kCols];
+  template <int R, int N>
+  constexpr void fill() {
+    fn[R - 1][N - 1] = &Tile<R, N>::run;
+    if constexpr (N < kCols) {
+      fill<R, N + 1>();
+    } else if constexpr (R < MaxR) {
+      fill<R + 1, 1>();
+    }
+  }
+  constexpr TileTable() : fn{} { fill<1, 1>(); }
+};
+
+template <int R, int N>
+struct Tile512 {
+  static void run(const Problem& p, int r, int n, bool pf) { tile_512<R, N>(p, r, n, pf); }
+};
+template <int R, int N>
+struct Tile256 {
+  static void run(const Problem& p, int r, int n, bool pf) { tile_256<R, N>(p, r, n, pf); }
+};
+
+constexpr int kRows512 = 6;
+constexpr int kRows256 = 3;
+
+template <int MaxR, template <int, int> class Tile>
+void run_all(const Problem& p) {
+  static constexpr TileTable<Tile, MaxR> table;
+  const int col_blocks = (p.out_dim + kCols - 1) / kCols;
+  // Work per column block ~ rows * in; below ~64k multiply-adds per thread the
+  // fork/join costs more than it saves.
+  const long long work = static_cast<long long>(p.rows) * p.in * p.out_dim;
+  const int threads = omp_in_parallel() ? 1 : num_threads();
+#pragma omp parallel for schedule(static) \
+    num_threads(threads) if (threads > 1 && work >= 65536LL * threads)
+  for (int cb = 0; cb < col_blocks; ++cb) {
+    const int n = cb * kCols;
+    const int nc = p.out_dim - n < kCols ? p.out_dim - n : kCols;
+    // Rows inner: the tile's four weight rows stay in L1 across row blocks.
+    for (int r = 0; r < p.rows; r += MaxR) {
+      const int rc = p.rows - r < MaxR ? p.rows - r : MaxR;
+      table.fn[rc - 1][nc - 1](p, r, n, r == 0 && n + 2 * kCols <= p.out_dim);
+    }
+  }
+}
+
+}  // namespace
+
+void skinny_matmul(float* out, const float* inp, const float* weight, int rows, int in, int out_dim,
+                   float beta, CpuIsa isa) {
+  if (rows <= 0 || out_dim <= 0) return;
+  const Problem p{out, inp, weight, rows, in, out_dim, beta};
+  if (resolve_isa(isa) == CpuIsa::kAvx512) {
+    run_all<kRows512, Tile512>(p);
+  } else {
+    run_all<kRows256, Tile256>(p);
+  }
+}
+
+}  // namespace masque::cpu
