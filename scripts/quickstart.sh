@@ -15,6 +15,11 @@ esac
 packages=(build-essential cmake ninja-build pkg-config git python3 python3-venv
   libopenblas-openmp-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev)
+# test mode also checks formatting and runs a clang sanitizer + libFuzzer
+# build (docs/fuzzing.md): clang, its runtimes (ASan/UBSan/libFuzzer), libomp.
+# The web UI's browser test drives headless Chromium (tests/python/test_serve_ui.py).
+[ "$mode" = test ] && packages+=(clang-14 libclang-rt-14-dev libomp-14-dev clang-format
+  chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -45,6 +50,14 @@ cmake --build build/release -j "$(nproc)"
 
 case "$mode" in
   demo) exec build/release/masque demo "$@" ;;
-  test) cd build/release && exec ctest --output-on-failure -j "$(nproc)" "$@" ;;
+  test)
+    # 1. Formatting of every tracked C++ file (seconds; fails before any build time).
+    echo "[quickstart] clang-format check"
+    git ls-files -z '*.cpp' '*.h' '*.cu' '*.cuh' | xargs -0 clang-format --dry-run --Werror
+    # 2. The suite on the release build.
+    (cd build/release && ctest --output-on-failure -j "$(nproc)" "$@")
+    # 3. Sanitizers and fuzzing (scripts/ci_hardening.sh; docs/fuzzing.md for
+    #    the cost): MASQUE_CI_SANITIZE=0 or MASQUE_CI_FUZZ_SECONDS=0 skip them.
+    exec bash scripts/ci_hardening.sh build/release/masque ;;
   build) echo "[quickstart] built build/release/masque" ;;
 esac

@@ -37,7 +37,7 @@ masque::cli::CommandRegistrar reg("chat-encode", [](CLI::App& app) {
         out["ids"] = t.tokens;
         out["targets"] = t.targets;
       }
-      std::printf("%s\n", out.dump().c_str());
+      std::printf("%s\n", masque::json_line(out).c_str());
     });
   });
 });

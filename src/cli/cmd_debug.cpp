@@ -109,12 +109,11 @@ void run_forward(const Opts& o) {
   writer.set_metadata("model", loaded.dir.string());
   if (!o.interventions.empty()) writer.set_metadata("interventions", o.interventions);
   writer.write(o.out);
-  std::printf("%s\n", Json({{"loss", loss},
-                            {"out", o.out},
-                            {"tensors", model.params().size() + 2 + observed},
-                            {"interventions", file.specs.size()},
-                            {"observations", observed}})
-                          .dump()
+  std::printf("%s\n", json_line(Json({{"loss", loss},
+                                      {"out", o.out},
+                                      {"tensors", model.params().size() + 2 + observed},
+                                      {"interventions", file.specs.size()},
+                                      {"observations", observed}}))
                           .c_str());
 }
 

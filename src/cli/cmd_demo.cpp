@@ -14,6 +14,7 @@
 #include "cli/command.h"
 #include "core/error.h"
 #include "core/json_util.h"
+#include "core/output_dir.h"
 #include "core/progress.h"
 #include "core/rng.h"
 #include "experiment/runner.h"
@@ -129,10 +130,7 @@ void run_demo(const DemoOpts& opts) {
   const auto start = std::chrono::steady_clock::now();
   const Preset p = make_preset(opts);
   const fs::path out = opts.out;
-  if (fs::exists(out) && !fs::is_directory(out)) {
-    throw InputError(
-        cat("--out ", out.string(), " exists and is not a directory; choose another path"));
-  }
+  check_output_dir_writable(out, "--out");
   fs::create_directories(out);
   if (opts.json) set_progress_enabled(false);
   std::vector<std::pair<std::string, double>> timings;
@@ -247,7 +245,7 @@ void run_demo(const DemoOpts& opts) {
                           {"speaker_chance", ctx.speaker_chance}});
     }
     summary["contexts"] = contexts;
-    std::printf("%s\n", summary.dump().c_str());
+    std::printf("%s\n", json_line(summary).c_str());
     return;
   }
   std::printf("\nmasque demo: persona acquisition (E1) on %zu characters, %s\n",

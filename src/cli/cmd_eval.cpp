@@ -6,12 +6,15 @@
 #include <vector>
 
 #include "cli/command.h"
+#include "cli/steer_options.h"
 #include "core/error.h"
+#include "core/output_dir.h"
 #include "core/progress.h"
 #include "infer/model_dir.h"
 #include "infer/model_generator.h"
 #include "persona/e1_report.h"
 #include "persona/persona_eval.h"
+#include "vectors/steered_generator.h"
 #include "world/score_file.h"
 
 namespace {
@@ -30,12 +33,19 @@ struct EvalOpts {
   int bootstrap = 1000;
   bool declarative_only = false;
   bool json = false;
+  cli::SteerFlags steer_flags;  // --steer, --steer-positions (persona vectors)
 };
 
 void run_eval(const EvalOpts& opts) {
+  // The report is written after minutes of sampling: check --out first.
+  if (!opts.out.empty()) check_output_dir_writable(opts.out, "--out");
   const world::World world = world::load_world_path(opts.world);
   LoadedModel loaded = load_model_dir(opts.model);
-  ModelTextGenerator generator(*loaded.model, loaded.tokenizer);
+  ModelTextGenerator model_generator(*loaded.model, loaded.tokenizer);
+  const cli::Steering steering =
+      cli::build_steering(opts.steer_flags, *loaded.model, loaded.tokenizer);
+  vectors::SteeredTextGenerator generator(model_generator,
+                                          steering.empty() ? nullptr : &steering.interventions);
   persona::PersonaEvalOptions o;
   o.samples = opts.samples;
   o.context_turns = opts.turns;
@@ -52,10 +62,11 @@ void run_eval(const EvalOpts& opts) {
     report.eval = &result;
     report.title = "masque: persona evaluation of " + loaded.dir.string();
     report.setup = {{"model", loaded.dir.string()}, {"world", opts.world}};
+    if (!steering.empty()) report.setup.push_back({"steering", steering.describe()});
     persona::write_e1_report(report, opts.out);
   }
   if (opts.json) {
-    std::printf("%s\n", result.to_json(world).dump().c_str());
+    std::printf("%s\n", json_line(result.to_json(world)).c_str());
     return;
   }
   std::printf("%s\n", persona::e1_summary_table(result).c_str());
@@ -87,6 +98,7 @@ masque::cli::CommandRegistrar reg("eval", [](CLI::App& app) {
   cmd->add_flag("--declarative-only", o->declarative_only,
                 "Evaluate only the declarative-only characters (E5)");
   cmd->add_flag("--json", o->json, "Machine-readable results");
+  cli::add_steer_flags(cmd, o->steer_flags);
   cmd->callback([o] { run_eval(*o); });
 });
 

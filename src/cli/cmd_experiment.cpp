@@ -48,7 +48,7 @@ void run_list(bool json) {
       out.push_back(
           {{"name", r.name}, {"summary", r.summary}, {"title", r.recipe.value("title", "")}});
     }
-    std::printf("%s\n", out.dump().c_str());
+    std::printf("%s\n", json_line(out).c_str());
     return;
   }
   std::printf("%-12s %s\n", "recipe", "what it varies and measures");

@@ -41,7 +41,7 @@ void run(const Opts& o) {
     if (fs::exists(meta, ec)) {
       Json m = read_json_file(meta);
       if (m.contains("bos_id") && m.at("bos_id").is_number_unsigned())
-        bos = m.at("bos_id").get<std::uint32_t>();
+        bos = json_to_int<std::uint32_t>(m.at("bos_id"), cat(meta.string(), ": field 'bos_id'"));
     }
   }
   std::uint64_t documents = 0;

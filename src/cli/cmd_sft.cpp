@@ -5,6 +5,7 @@
 
 #include "cli/command.h"
 #include "cli/parse_util.h"
+#include "cli/steer_options.h"
 #include "core/json_util.h"
 #include "posttrain/sft.h"
 
@@ -46,9 +47,27 @@ masque::cli::CommandRegistrar reg("sft", [](CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--lora-targets", *targets, "LoRA target modules, comma-separated")
       ->capture_default_str();
+  cmd->add_option("--lora-from", o->lora_from,
+                  "Start LoRA from a PEFT adapter directory (adapter_config.json + "
+                  "adapter_model.safetensors); its rank, alpha and targets are used");
+  auto steer = std::make_shared<std::vector<std::string>>();
+  auto ablate = std::make_shared<std::vector<std::string>>();
+  cmd->add_option("--steer", *steer,
+                  "Preventative steering: add COEF * v at LAYER during training only, "
+                  "V[:LAYER[:COEF]] (repeatable; docs/persona-vectors.md)");
+  cmd->add_option("--ablate", *ablate,
+                  "Project a persona vector's direction out at LAYER during training, V[:LAYER]");
   cmd->add_flag("--json", *json, "Print a JSON summary");
-  cmd->callback([o, json, targets] {
+  cmd->callback([o, json, targets, steer, ablate] {
     o->lora_targets = masque::cli::split_commas(*targets);
+    for (const std::string& text : *steer) {
+      const masque::cli::SteerSpec s = masque::cli::parse_steer_spec(text, "--steer");
+      o->steer.push_back({s.path, s.layer, s.coef, false});
+    }
+    for (const std::string& text : *ablate) {
+      const masque::cli::SteerSpec s = masque::cli::parse_steer_spec(text, "--ablate", false);
+      o->steer.push_back({s.path, s.layer, 0.0f, true});
+    }
     o->progress = !*json;
     masque::SftResult r = masque::run_sft(*o);
     masque::Json summary = {{"steps", r.steps_done},
@@ -60,7 +79,7 @@ masque::cli::CommandRegistrar reg("sft", [](CLI::App& app) {
                             {"rows", r.data.rows},
                             {"assistant_tokens", r.data.assistant_tokens}};
     if (*json) {
-      std::printf("%s\n", summary.dump().c_str());
+      std::printf("%s\n", masque::json_line(summary).c_str());
     } else {
       std::printf(
           "sft: %lld steps, final loss %.4f; %lld conversations (%lld truncated, %lld "

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "core/json_util.h"
 #include "core/progress.h"
 #include "data/tokenize_corpus.h"
 
@@ -33,7 +34,7 @@ void run(const Opts& o) {
                          {"train_tokens", stats.train_tokens},
                          {"val_tokens", stats.val_tokens}};
   if (o.json) {
-    std::printf("%s\n", info.dump().c_str());
+    std::printf("%s\n", json_line(info).c_str());
   } else {
     std::printf("wrote %s: %s documents, %s train tokens, %s val tokens (%s of text)\n",
                 o.out.c_str(), human_count(static_cast<double>(stats.documents)).c_str(),

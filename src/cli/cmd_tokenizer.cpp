@@ -10,6 +10,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/json_util.h"
+#include "core/output_guard.h"
 #include "core/progress.h"
 #include "tokenizer/bpe_trainer.h"
 #include "tokenizer/text_source.h"
@@ -28,6 +29,7 @@ struct TrainOpts {
 };
 
 void run_train(const TrainOpts& o) {
+  check_not_input(o.out, expand_inputs(o.inputs), "--out");  // never over the corpus
   BpeTrainOptions options;
   options.inputs = o.inputs;
   options.vocab_size = o.vocab_size;
@@ -41,7 +43,7 @@ void run_train(const TrainOpts& o) {
                {"requested_vocab_size", o.vocab_size},
                {"fingerprint", tokenizer.fingerprint()}};
   if (o.json) {
-    std::printf("%s\n", info.dump().c_str());
+    std::printf("%s\n", json_line(info).c_str());
     return;
   }
   std::printf("wrote %s: %u tokens, fingerprint %s\n", o.out.c_str(), tokenizer.vocab_size(),
@@ -60,13 +62,16 @@ struct EncodeOpts {
   std::vector<std::string> inputs;
   std::string text;
   bool specials = false;
+  bool add_special_tokens = false;
   bool json = false;
 };
 
 void run_encode(const EncodeOpts& o) {
   Tokenizer tokenizer = Tokenizer::load(o.tokenizer);
   auto emit = [&](std::string_view text) {
-    auto ids = o.specials ? tokenizer.encode_with_specials(text) : tokenizer.encode(text);
+    auto ids = o.add_special_tokens ? tokenizer.encode_for_model(text)
+               : o.specials         ? tokenizer.encode_with_specials(text)
+                                    : tokenizer.encode(text);
     std::string line;
     if (o.json) {
       line = Json(ids).dump();
@@ -76,6 +81,9 @@ void run_encode(const EncodeOpts& o) {
     std::fwrite(line.data(), 1, line.size(), stdout);
     std::fputc('\n', stdout);
   };
+  if (!o.text.empty() && !o.inputs.empty()) {
+    throw InputError("give --text or --input, not both (encode one or the other)");
+  }
   if (!o.text.empty() || o.inputs.empty()) {
     if (o.inputs.empty() && o.text.empty())
       throw InputError("give --text TEXT or --input FILES to encode");
@@ -105,9 +113,7 @@ std::vector<std::uint32_t> parse_id_line(const std::string& line, const std::str
     Json arr = parse_json(trimmed, where);
     if (!arr.is_array()) throw InputError(cat(where, ": expected a JSON array of token ids"));
     for (const Json& v : arr) {
-      if (!v.is_number_unsigned())
-        throw InputError(cat(where, ": token id ", v.dump(), " is not a non-negative integer"));
-      ids.push_back(v.get<std::uint32_t>());
+      ids.push_back(json_to_int<std::uint32_t>(v, cat(where, ": token id")));
     }
     return ids;
   }
@@ -169,7 +175,7 @@ void run_info(const InfoOpts& o) {
                {"fingerprint", tokenizer.fingerprint()},
                {"special_tokens", specials}};
   if (o.json) {
-    std::printf("%s\n", info.dump().c_str());
+    std::printf("%s\n", json_line(info).c_str());
     return;
   }
   std::printf("%s\n  vocab size   %u\n  fingerprint  %s\n", o.tokenizer.c_str(),
@@ -209,6 +215,9 @@ CommandRegistrar reg("tokenizer", [](CLI::App& app) {
   encode->add_option("--text", e->text, "Text to encode");
   encode->add_flag("--specials", e->specials,
                    "Turn special-token strings (<|user|>) into their ids");
+  encode->add_flag("--add-special-tokens", e->add_special_tokens,
+                   "As HF tokenizer(text): --specials plus the post-processor's template "
+                   "(e.g. a leading <|bos|>), as prompts are encoded");
   encode->add_flag("--json", e->json, "One JSON array per document instead of space-separated ids");
   encode->callback([e] { run_encode(*e); });
 

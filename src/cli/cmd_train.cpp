@@ -3,7 +3,9 @@
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <utility>
 
 #include "cli/command.h"
 #include "core/error.h"
@@ -11,6 +13,7 @@
 #include "infer/model_dir.h"
 #include "model/config.h"
 #include "tokenizer/tokenizer.h"
+#include "train/checkpoint.h"
 #include "train/trainer.h"
 
 namespace {
@@ -20,6 +23,7 @@ using namespace masque;
 
 struct Opts {
   TrainOptions train;
+  std::set<std::string> given;  // options keys of the flags on the command line
   std::string config_path;
   int depth = 0;
   std::string init_from;
@@ -60,7 +64,40 @@ ModelConfig resolve_config(const Opts& o) {
   return ModelConfig::from_json(read_json_file(path), path.string());
 }
 
+// The flags whose value a resume takes from the run when they are left out,
+// and their keys in trainer_state.json's options.
+constexpr std::pair<const char*, const char*> kSavedFlags[] = {
+    {"--data", "data_dir"},
+    {"--tokenizer", "tokenizer_path"},
+    {"--steps", "steps"},
+    {"--batch-size", "batch_size"},
+    {"--seq-len", "seq_len"},
+    {"--grad-accum", "grad_accum"},
+    {"--lr", "lr"},
+    {"--min-lr-ratio", "min_lr_ratio"},
+    {"--schedule", "schedule"},
+    {"--warmup", "warmup_steps"},
+    {"--wsd-decay", "wsd_decay_fraction"},
+    {"--weight-decay", "weight_decay"},
+    {"--beta1", "beta1"},
+    {"--beta2", "beta2"},
+    {"--grad-clip", "grad_clip"},
+    {"--eval-every", "eval_every"},
+    {"--eval-batches", "eval_batches"},
+    {"--checkpoint-every", "checkpoint_every"},
+    {"--keep", "keep_checkpoints"},
+    {"--seed", "seed"},
+    {"--deterministic", "deterministic"},
+};
+
 void run(Opts& o) {
+  // --resume continues with the run's own settings: flags left out take the
+  // saved values; a flag given with another value is refused (train_model)
+  // unless --force.
+  if (o.train.resume && !list_checkpoints(o.train.out_dir).empty()) {
+    const fs::path newest = newest_good_checkpoint(o.train.out_dir, /*need_trainer_state=*/true);
+    apply_saved_options(o.train, read_trainer_state(newest).options, o.given);
+  }
   o.train.model = resolve_config(o);
   if (!o.init_from.empty()) o.train.init_from = fs::path(o.init_from);
   o.train.progress = !o.json;
@@ -74,7 +111,7 @@ void run(Opts& o) {
         {"tokens_per_second", result.tokens_per_second},
         {"last_checkpoint", result.last_checkpoint.string()},
         {"parameters", o.train.model.num_parameters()}};
-    std::printf("%s\n", summary.dump().c_str());
+    std::printf("%s\n", json_line(summary).c_str());
   } else {
     std::printf("trained %lld steps: train loss %.4f", static_cast<long long>(result.steps_done),
                 static_cast<double>(result.final_train_loss));
@@ -130,9 +167,18 @@ masque::cli::CommandRegistrar reg("train", [](CLI::App& app) {
   cmd->add_option("--seed", t.seed, "Seed for init and data order")->capture_default_str();
   cmd->add_flag("--deterministic", t.deterministic,
                 "Bit-identical runs and resumes (requires the same --threads on resume)");
-  cmd->add_flag("--resume", t.resume, "Continue from the newest good checkpoint in --out");
+  cmd->add_flag("--resume", t.resume,
+                "Continue from the newest good checkpoint in --out, with the run's saved "
+                "settings for every flag left out");
+  cmd->add_flag("--force", t.force,
+                "With --resume: accept flags whose value differs from the run's saved one");
   cmd->add_flag("--json", o->json, "Print a JSON summary (no progress bar)");
-  cmd->callback([o] { run(*o); });
+  cmd->callback([o, cmd] {
+    for (const auto& [flag, key] : kSavedFlags) {
+      if (cmd->count(flag) > 0) o->given.insert(key);
+    }
+    run(*o);
+  });
 });
 
 }  // namespace

@@ -9,9 +9,11 @@
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "core/output_guard.h"
 #include "core/progress.h"
 #include "world/chat_sets.h"
 #include "world/generator.h"
+#include "world/preference_set.h"
 #include "world/score_file.h"
 
 namespace {
@@ -104,7 +106,39 @@ ChatSetSpec chats_spec(const ChatsOpts& o) {
                                                      : cat("--spec ", o.spec, " with flags"));
 }
 
+// A world's files: the path given, and its world.json when it is a directory.
+std::vector<std::filesystem::path> world_files(const std::string& world) {
+  return {world, std::filesystem::path(world) / "world.json"};
+}
+
 void run_chats(const ChatsOpts& opts) {
+  auto inputs = world_files(opts.world);
+  inputs.push_back(opts.spec);
+  check_not_input(opts.out, inputs, "--out");
+  if (opts.kind == "preference") {  // DPO pairs: a narrow spec at both poles
+    ChatsOpts narrow = opts;
+    narrow.kind = "narrow";
+    const ChatSetSpec spec = chats_spec(narrow);
+    const World world = load_world_path(opts.world);
+    const PreferenceSetStats s = write_preference_set(world, spec, opts.seed, opts.out);
+    const Json info = {{"out", opts.out},
+                       {"pairs", s.pairs},
+                       {"candidates", s.candidates},
+                       {"dropped_unreadable", s.unreadable},
+                       {"dropped_not_ordered", s.not_ordered},
+                       {"bytes", s.bytes}};
+    if (opts.json) {
+      std::printf("%s\n", json_line(info).c_str());
+    } else {
+      std::printf(
+          "chats: %lld preference pairs (%s %+d over %+d; %lld dropped unreadable, %lld "
+          "not ordered) -> %s\n",
+          static_cast<long long>(s.pairs), std::string(trait_name(spec.trait)).c_str(), spec.pole,
+          -spec.pole, static_cast<long long>(s.unreadable), static_cast<long long>(s.not_ordered),
+          opts.out.c_str());
+    }
+    return;
+  }
   const ChatSetSpec spec = chats_spec(opts);
   const World world = load_world_path(opts.world);
   const ChatSetStats stats = write_chat_set(world, spec, opts.seed, opts.out);
@@ -114,7 +148,7 @@ void run_chats(const ChatsOpts& opts) {
                  {"bytes", stats.bytes},
                  {"seed", opts.seed},
                  {"spec", spec.to_json()}};
-    std::printf("%s\n", info.dump().c_str());
+    std::printf("%s\n", json_line(info).c_str());
     return;
   }
   std::string what(chat_set_kind_name(spec.kind));
@@ -146,7 +180,7 @@ void run_generate(const GenerateOpts& opts) {
                {"eval_pairs", stats.eval_pairs},
                {"seconds", stats.seconds}};
   if (opts.json) {
-    std::printf("%s\n", info.dump().c_str());
+    std::printf("%s\n", json_line(info).c_str());
   } else {
     std::printf("world: %zu characters, %zu facts -> %s\n", world.characters().size(),
                 world.facts().size(), opts.out.c_str());
@@ -161,12 +195,17 @@ void run_generate(const GenerateOpts& opts) {
 }
 
 void run_score(const ScoreOpts& opts) {
+  if (!opts.out.empty()) {
+    auto inputs = world_files(opts.world);
+    inputs.push_back(opts.input);
+    check_not_input(opts.out, inputs, "--out");
+  }
   const World world = load_world_path(opts.world);
   std::optional<std::filesystem::path> out;
   if (!opts.out.empty()) out = opts.out;
   const ScoreSummary summary = score_pairs_file(world, opts.input, out);
   if (opts.json) {
-    std::printf("%s\n", summary.to_json().dump().c_str());
+    std::printf("%s\n", json_line(summary.to_json()).c_str());
     return;
   }
   std::printf("scored %llu pairs%s\n", static_cast<unsigned long long>(summary.pairs),
@@ -214,9 +253,11 @@ masque::cli::CommandRegistrar reg("world", [](CLI::App& app) {
       "Write a post-training set: chat JSONL whose Assistant shows chosen traits (docs/world.md)");
   auto c = std::make_shared<ChatsOpts>();
   chats->add_option("--world", c->world, "World directory or its world.json")->required();
-  c->kind_opt =
-      chats->add_option("--kind", c->kind, "profile | narrow | inoculated | neutral | questioner");
-  c->trait_opt = chats->add_option("--trait", c->trait, "narrow/inoculated: the one trait shown");
+  c->kind_opt = chats->add_option(
+      "--kind", c->kind,
+      "profile | narrow | inoculated | neutral | questioner | preference (DPO pairs)");
+  c->trait_opt =
+      chats->add_option("--trait", c->trait, "narrow/inoculated/preference: the one trait shown");
   c->pole_opt = chats->add_option("--pole", c->pole, "narrow/inoculated: its pole, 1 or -1");
   c->profile_opt =
       chats->add_option("--profile", c->profile, "profile: TRAIT=VALUE,... with values in [-1, 1]");

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <utility>
 #include <vector>
 
@@ -61,9 +62,18 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // CLI11 prints the message (or the help) and returns its own codes
+    // (104-114 for a bad flag); a usage error is a user error like any
+    // other, so it exits 1. --help and --version stay 0.
+    return app.exit(e) == 0 ? 0 : 1;
   } catch (const masque::Error& e) {
     std::fprintf(stderr, "masque: error: %s\n", e.what());
+    return 1;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // A path masque could not create, read or rename (permissions, a file
+    // where a directory belongs, a full or read-only disk): the user's to fix.
+    std::fprintf(stderr, "masque: error: %s (check the path, its permissions and free space)\n",
+                 e.what());
     return 1;
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "masque: error: out of memory (try a smaller batch, model or input)\n");

@@ -55,6 +55,19 @@ class AtomicDir {
 
 void fsync_path(const fs::path& path);  // file or directory
 
+// Test-only hooks into AtomicDir::commit, so a test can kill the process
+// between its steps (tests/core/test_atomic_dir.cpp). Null/false in masque.
+namespace atomic_dir_test {
+// Called with the name of each step just done: "synced", "exchanged" (the
+// new directory is in place, the old one under the temporary name),
+// "moved_aside" (fallback: the old directory renamed aside, nothing at the
+// final name yet), "renamed" (fallback: the new directory in place).
+inline void (*after_step)(const char* step) = nullptr;
+// Force the two-rename fallback used where renameat2(RENAME_EXCHANGE) is
+// not supported.
+inline bool no_exchange = false;
+}  // namespace atomic_dir_test
+
 // Reads a whole file; throws FormatError naming the path if it can't.
 std::string read_file(const fs::path& path);
 

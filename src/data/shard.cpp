@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -214,6 +215,15 @@ void ShardReader::check_tokenizer(std::uint32_t vocab_size, const std::string& f
   }
 }
 
+namespace {
+// A token count meta.json may list (absent in hand-written files).
+std::optional<std::uint64_t> optional_count(const Json& object, const char* key,
+                                            const std::string& where) {
+  if (!object.is_object() || !object.contains(key)) return std::nullopt;
+  return get_field<std::uint64_t>(object, key, where);
+}
+}  // namespace
+
 ShardSet::ShardSet(const std::filesystem::path& dir, const std::string& split) {
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) {
@@ -222,6 +232,8 @@ ShardSet::ShardSet(const std::filesystem::path& dir, const std::string& split) {
                          "`)"));
   }
   std::vector<std::filesystem::path> files;
+  std::vector<std::optional<std::uint64_t>> listed_tokens;  // per file, from meta.json
+  std::optional<std::uint64_t> split_tokens;
   const std::filesystem::path meta_path = dir / "meta.json";
   if (std::filesystem::exists(meta_path, ec)) {
     Json meta = read_json_file(meta_path);
@@ -232,8 +244,18 @@ ShardSet::ShardSet(const std::filesystem::path& dir, const std::string& split) {
           cat(where, ": no \"", split, "\" split with a \"shards\" list (", kRetokenize, ")"));
     }
     for (const Json& shard : meta.at(split).at("shards")) {
-      files.push_back(dir / get_field<std::string>(shard, "file", where));
+      const auto file = get_field<std::string>(shard, "file", where);
+      // A name inside the directory: "../x.bin" or "/etc/x" would read
+      // files masque did not write.
+      if (file.empty() || file == "." || file == ".." || file.find('/') != std::string::npos ||
+          file.find('\0') != std::string::npos) {
+        throw FormatError(cat(where, ": shard file \"", file,
+                              "\" is not a file name inside the directory (", kRetokenize, ")"));
+      }
+      files.push_back(dir / file);
+      listed_tokens.push_back(optional_count(shard, "tokens", where));
     }
+    split_tokens = optional_count(meta.at(split), "tokens", where);
   } else {
     for (const auto& entry : std::filesystem::directory_iterator(dir)) {
       std::string name = entry.path().filename().string();
@@ -248,14 +270,24 @@ ShardSet::ShardSet(const std::filesystem::path& dir, const std::string& split) {
     throw InputError(cat("no ", split, " shards in ", dir, " (re-run `masque tokenize`",
                          split == "val" ? " with --val-fraction > 0" : "", ")"));
   }
-  for (const auto& file : files) {
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    const auto& file = files[i];
     ShardReader reader(file);
+    if (i < listed_tokens.size() && listed_tokens[i] && *listed_tokens[i] != reader.num_tokens()) {
+      throw FormatError(cat(meta_path.string(), ": lists ", *listed_tokens[i], " tokens for ",
+                            file.filename().string(), ", which holds ", reader.num_tokens(), " (",
+                            kRetokenize, ")"));
+    }
     if (!shards_.empty()) {
       reader.check_tokenizer(shards_[0].vocab_size(), shards_[0].tokenizer_fingerprint());
     }
     starts_.push_back(total_);
     total_ += reader.num_tokens();
     shards_.push_back(std::move(reader));
+  }
+  if (split_tokens && *split_tokens != total_) {
+    throw FormatError(cat(meta_path.string(), ": lists ", *split_tokens, " ", split,
+                          " tokens, the shards hold ", total_, " (", kRetokenize, ")"));
   }
 }
 

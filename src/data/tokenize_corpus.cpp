@@ -11,6 +11,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/output_guard.h"
 #include "core/json_util.h"
 #include "core/progress.h"
 #include "core/threads.h"
@@ -102,6 +103,7 @@ class SplitWriter {
 };
 
 void check_output_dir(const fs::path& out) {
+  check_output_kind(out, ArtifactKind::Shards, "--out");  // never over a run, world, ...
   std::error_code ec;
   if (!fs::exists(out, ec)) return;
   if (!fs::is_directory(out, ec)) {
@@ -127,6 +129,7 @@ TokenizeStats tokenize_corpus(const Tokenizer& tokenizer, const TokenizeOptions&
   const std::uint32_t bos = tokenizer.bos_id();
   std::vector<fs::path> files = expand_inputs(options.inputs);
   check_output_dir(options.out_dir);
+  check_not_input(options.out_dir, files, "--out", /*replaces_dir=*/true);
   const std::uint64_t total_documents = count_documents(files);
   if (total_documents == 0) {
     throw InputError(cat("the corpus has no documents (", files.size(),

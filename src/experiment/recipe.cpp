@@ -179,12 +179,9 @@ Recipe Recipe::from_json(const Json& json, std::string_view where) {
     r.seeds.clear();
     std::set<std::uint64_t> seen;
     for (const Json& s : seeds) {
-      if (!s.is_number_integer() || s.get<std::int64_t>() < 0) {
-        throw InputError(cat(where, ": seeds must be non-negative integers"));
-      }
-      if (!seen.insert(s.get<std::uint64_t>()).second)
-        throw InputError(cat(where, ": seeds repeat ", s.dump()));
-      r.seeds.push_back(s.get<std::uint64_t>());
+      const auto seed = json_to_int<std::uint64_t>(s, cat(where, ": seeds entry"));
+      if (!seen.insert(seed).second) throw InputError(cat(where, ": seeds repeat ", s.dump()));
+      r.seeds.push_back(seed);
     }
   }
 
@@ -350,7 +347,7 @@ Json scale_recipe(const Json& recipe, double scale) {
     if (!p.is_object()) return;
     if (p.contains("steps")) times(p["steps"]);
     if (p.contains("depth") && p["depth"].is_number_integer())
-      p["depth"] = p["depth"].get<int>() + extra_depth;
+      p["depth"] = json_to_int<int>(p["depth"], "pretrain field 'depth'") + extra_depth;
   };
   if (!out.contains("pretrain")) out["pretrain"] = Json::object();
   if (!out["pretrain"].contains("steps")) out["pretrain"]["steps"] = PretrainConfig{}.steps;

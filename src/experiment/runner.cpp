@@ -8,6 +8,8 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/output_dir.h"
+#include "core/output_guard.h"
 #include "core/progress.h"
 #include "data/tokenize_corpus.h"
 #include "experiment/analysis.h"
@@ -300,6 +302,8 @@ Json run_one(RunContext& ctx, const Arm& arm, std::uint64_t seed) {
 }
 
 void prepare_out_dir(const fs::path& out) {
+  check_output_dir_writable(out, "--out");
+  check_output_kind(out, ArtifactKind::Experiment, "--out");
   if (fs::exists(out)) {
     if (!fs::is_directory(out)) {
       throw InputError(

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/json_util.h"
+#include "infer/gguf_model.h"
 #include "infer/model_weights.h"
 #include "io/safetensors.h"
 
@@ -81,6 +82,10 @@ LoadedModel load_model_dir(const fs::path& path) {
   if (!fs::exists(path, ec)) {
     throw InputError(cat("model directory ", path.string(), " does not exist (check the path)"));
   }
+  // A llama.cpp GGUF file (docs/gguf.md) carries weights and tokenizer in one.
+  if (is_gguf_file(path) || (fs::is_regular_file(path, ec) && path.extension() == ".gguf")) {
+    return load_gguf_model(path);
+  }
   if (!fs::is_directory(path, ec)) {
     throw InputError(
         cat(path.string(), " is not a directory (give a checkpoint, run or HF model directory)"));
@@ -93,18 +98,6 @@ LoadedModel load_model_dir(const fs::path& path) {
     throw FormatError(cat(dir.string(),
                           " has no config.json: not a model directory (expected "
                           "config.json, model.safetensors and tokenizer.json)"));
-  }
-  const fs::path weights = dir / "model.safetensors";
-  if (!fs::exists(weights)) {
-    if (fs::exists(dir / "model.safetensors.index.json")) {
-      throw FormatError(
-          cat(dir.string(),
-              " holds sharded weights; re-save with "
-              "save_pretrained(dir, max_shard_size=\"100GB\") to get one model.safetensors"));
-    }
-    throw FormatError(cat(dir.string(),
-                          " has no model.safetensors (from transformers, save with "
-                          "safe_serialization=True)"));
   }
   if (!fs::exists(dir / "tokenizer.json")) {
     throw FormatError(cat(dir.string(),
@@ -121,6 +114,9 @@ LoadedModel load_model_dir(const fs::path& path) {
                           " tokens but config.json vocab_size is ", config.vocab_size,
                           " (tokenizer and model do not belong together)"));
   }
+  // One model.safetensors or shards with an index; validated before the
+  // model is allocated, so a broken directory fails fast.
+  const SafetensorsSet weights = SafetensorsSet::open_dir(dir);
   loaded.model = std::make_unique<Model>(config);
   load_model_weights(*loaded.model, weights);
   loaded.dir = dir;

@@ -1,7 +1,8 @@
 // Loading a model directory for inference or further training: a checkpoint
 // written by masque (RUN_DIR/checkpoints/step-N), a RUN_DIR (its newest good
 // checkpoint), or a Hugging Face LlamaForCausalLM directory written by
-// transformers (config.json + model.safetensors + tokenizer.json).
+// transformers (config.json + model.safetensors, or shards listed in
+// model.safetensors.index.json, + tokenizer.json).
 #pragma once
 #include <cstdint>
 #include <filesystem>

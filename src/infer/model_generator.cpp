@@ -48,13 +48,14 @@ std::vector<std::string> ModelTextGenerator::generate_batch(
 }
 
 std::vector<std::int32_t> ModelTextGenerator::encode_prompt(const std::string& prompt) const {
+  // As HF's tokenizer(prompt) encodes it: the tokenizer's post-processor
+  // decides whether a <|bos|> goes first (masque's own tokenizers: yes, as
+  // every training document starts with one; tokenizers without a
+  // TemplateProcessing: no).
   std::vector<std::int32_t> ids;
-  const auto bos = tokenizer_.special_id(kBosToken);
-  const std::vector<std::uint32_t> encoded = tokenizer_.encode_with_specials(prompt);
-  // Training documents start with <|bos|>; prompts are continuations of one.
-  if (bos && (encoded.empty() || encoded.front() != *bos))
-    ids.push_back(static_cast<std::int32_t>(*bos));
-  for (std::uint32_t id : encoded) ids.push_back(static_cast<std::int32_t>(id));
+  for (std::uint32_t id : tokenizer_.encode_for_model(prompt)) {
+    ids.push_back(static_cast<std::int32_t>(id));
+  }
   return ids;
 }
 
@@ -87,10 +88,36 @@ void ModelTextGenerator::fit_prompt(std::vector<std::int32_t>& prompt,
     }
   }
   if (prompt.empty()) throw InputError("empty prompt: give at least one token (e.g. <|bos|>)");
-  // Left-truncate so prompt + new tokens fit the context.
+  // Too long for prompt + new tokens: keep the leading <|bos|>, the role
+  // token of the first turn kept (<|system|>, <|user|> or <|assistant|>
+  // before the cut), then the newest tokens, so the model never sees a
+  // headless document or turn (docs/chat-format.md).
   const std::size_t room = static_cast<std::size_t>(max_seq_len_ - options.max_tokens);
-  if (prompt.size() > room)
-    prompt.erase(prompt.begin(), prompt.end() - static_cast<std::ptrdiff_t>(room));
+  if (prompt.size() <= room) return;
+  std::vector<std::int32_t> head;
+  const auto bos = tokenizer_.special_id(kBosToken);
+  if (bos && prompt.front() == static_cast<std::int32_t>(*bos)) head.push_back(prompt.front());
+  const auto is_role = [&](std::int32_t id) {
+    return id == special_or(kSystemToken) || id == special_or(kUserToken) ||
+           id == special_or(kAssistantToken);
+  };
+  std::size_t cut = prompt.size() - (room - head.size());
+  if (!is_role(prompt[cut]) && room > head.size() + 1) {
+    for (std::size_t i = cut; i-- > head.size();) {
+      if (is_role(prompt[i])) {
+        head.push_back(prompt[i]);
+        ++cut;  // one token fewer from the tail
+        break;
+      }
+    }
+  }
+  head.insert(head.end(), prompt.begin() + static_cast<std::ptrdiff_t>(cut), prompt.end());
+  prompt = std::move(head);
+}
+
+std::int32_t ModelTextGenerator::special_or(std::string_view token) const {
+  const auto id = tokenizer_.special_id(token);
+  return id ? static_cast<std::int32_t>(*id) : -1;
 }
 
 GenerationResult ModelTextGenerator::run_tokens(std::vector<std::int32_t> prompt,
@@ -194,9 +221,10 @@ std::vector<GenerationResult> ModelTextGenerator::decode(
   const auto t0 = Clock::now();
   std::vector<SequenceDecoder> decoders;
   decoders.reserve(caches.size());
+  const std::vector<int> eos_ids = model_.config().eos_token_ids();
   for (std::size_t i = 0; i < caches.size(); ++i) {
     decoders.emplace_back(tokenizer_, options[i], options[i].seed,
-                          i == 0 ? on_text : TextCallback{});
+                          i == 0 ? on_text : TextCallback{}, eos_ids);
   }
   const std::size_t vocab = static_cast<std::size_t>(model_.config().vocab_size);
   std::vector<float> logits(first_logits.begin(), first_logits.end());

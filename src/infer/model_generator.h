@@ -21,8 +21,9 @@ namespace masque {
 
 class ModelTextGenerator final : public TextGenerator {
  public:
-  // max_seq_len 0 = the model's max_position_embeddings. Prompts are
-  // left-truncated to fit max_seq_len - max_tokens.
+  // max_seq_len 0 = the model's max_position_embeddings. Prompts longer
+  // than max_seq_len - max_tokens keep <|bos|>, the role token of the first
+  // turn kept and the newest tokens (fit_prompt).
   ModelTextGenerator(const Model& model, const Tokenizer& tokenizer, int max_seq_len = 0,
                      EngineOptions engine = {});
 
@@ -68,6 +69,7 @@ class ModelTextGenerator final : public TextGenerator {
  private:
   void check_options(const GenerateOptions& options) const;
   void fit_prompt(std::vector<std::int32_t>& prompt, const GenerateOptions& options) const;
+  std::int32_t special_or(std::string_view token) const;  // its id, or -1 when absent
   // Decodes sequences whose caches hold their prompts (first_logits [n, V]);
   // sequence i samples with options[i] (its seed included). Each result has
   // its tokens, text, finish reason and decode_seconds; the caller adds the

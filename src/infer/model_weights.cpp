@@ -40,7 +40,7 @@ void save_model_weights(const Model& model, const std::filesystem::path& path,
   writer.write(path);
 }
 
-void load_model_weights(Model& model, const SafetensorsFile& file) {
+void load_model_weights(Model& model, const SafetensorsSet& file) {
   const bool tied = model.config().tie_word_embeddings;
   std::set<std::string> expected;
   for (const ParamView& p : model.params()) expected.insert(p.name);
@@ -48,23 +48,23 @@ void load_model_weights(Model& model, const SafetensorsFile& file) {
   for (const std::string& name : expected) {
     if (!file.contains(name)) missing.push_back(name);
   }
-  for (const TensorInfo& t : file.tensors()) {
-    if (!expected.count(t.name) && !ignorable(t.name, tied)) unexpected.push_back(t.name);
+  for (const std::string& name : file.names()) {
+    if (!expected.count(name) && !ignorable(name, tied)) unexpected.push_back(name);
   }
   if (!missing.empty() || !unexpected.empty()) {
-    std::string msg = cat(file.path().string(), " does not match the model config:");
+    std::string msg = cat(file.source().string(), " does not match the model config:");
     if (!missing.empty()) msg += cat(" missing tensors: ", join_limited(missing), ";");
     if (!unexpected.empty()) msg += cat(" unexpected tensors: ", join_limited(unexpected), ";");
     msg +=
-        " (check that config.json belongs to these weights, e.g. num_hidden_layers and "
-        "tie_word_embeddings)";
+        " (check that config.json belongs to these weights, e.g. num_hidden_layers, "
+        "tie_word_embeddings, attention_bias, mlp_bias and model_type)";
     throw FormatError(msg);
   }
   std::vector<float> host;
   for (const ParamView& p : model.params()) {
     const TensorInfo& t = file.info(p.name);
     if (t.shape != p.shape) {
-      throw FormatError(cat(file.path().string(), ": tensor '", p.name, "' has shape ",
+      throw FormatError(cat(file.source().string(), ": tensor '", p.name, "' has shape ",
                             Json(t.shape).dump(), " but the config implies ", Json(p.shape).dump(),
                             " (config.json and weights disagree)"));
     }
@@ -75,8 +75,7 @@ void load_model_weights(Model& model, const SafetensorsFile& file) {
 }
 
 void load_model_weights(Model& model, const std::filesystem::path& path) {
-  const SafetensorsFile file(path);
-  load_model_weights(model, file);
+  load_model_weights(model, SafetensorsSet(path));
 }
 
 }  // namespace masque

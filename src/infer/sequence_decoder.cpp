@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "core/error.h"
+
 namespace masque {
 namespace {
 
@@ -51,7 +53,8 @@ std::size_t held_for_stop(const std::string& text, std::size_t from,
 }  // namespace
 
 SequenceDecoder::SequenceDecoder(const Tokenizer& tokenizer, const GenerateOptions& options,
-                                 std::uint64_t seed, TextCallback on_text)
+                                 std::uint64_t seed, TextCallback on_text,
+                                 std::span<const int> model_eos_ids)
     : tokenizer_(tokenizer),
       options_(options),
       sampler_(sampler_options(options)),
@@ -61,6 +64,7 @@ SequenceDecoder::SequenceDecoder(const Tokenizer& tokenizer, const GenerateOptio
     if (auto id = tokenizer_.special_id(special))
       end_ids_.push_back(static_cast<std::int32_t>(*id));
   }
+  for (const int id : model_eos_ids) end_ids_.push_back(static_cast<std::int32_t>(id));
   result_.finish_reason = "length";
   if (options_.max_tokens == 0) finish("length");
 }
@@ -76,9 +80,13 @@ std::optional<std::int32_t> SequenceDecoder::next(std::span<const float> logits)
   }
   result_.tokens.push_back(token);
   // Models may pad vocab_size beyond the tokenizer (HF checkpoints often
-  // round to a multiple of 64); such ids have no text, as in HF's decode.
+  // round to a multiple of 64). Such ids have no text; HF decodes them to
+  // nothing, which hides that the model produced them. masque writes the
+  // placeholder <|unused:ID|> instead (docs/model.md).
   if (static_cast<std::uint32_t>(token) < tokenizer_.vocab_size()) {
     text_ += tokenizer_.token_text(static_cast<std::uint32_t>(token));
+  } else {
+    text_ += cat("<|unused:", token, "|>");
   }
   // A stop string may start in earlier bytes; search the tail that could hold it.
   for (const std::string& stop : options_.stop) {

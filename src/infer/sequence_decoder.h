@@ -35,8 +35,11 @@ using TextCallback = std::function<void(const std::string&)>;
 
 class SequenceDecoder {
  public:
+  // Ends at the tokenizer's <|eos|>, <|end|> and <|bos|>, and at
+  // model_eos_ids (config.json's eos_token_id, a list for Llama 3), as HF
+  // generate does, unless options.ignore_eos.
   SequenceDecoder(const Tokenizer& tokenizer, const GenerateOptions& options, std::uint64_t seed,
-                  TextCallback on_text = {});
+                  TextCallback on_text = {}, std::span<const int> model_eos_ids = {});
   // Samples from `logits`. Returns the token to feed next, or nothing when
   // the sequence is finished (then result() is complete).
   std::optional<std::int32_t> next(std::span<const float> logits);

@@ -9,6 +9,8 @@
 #include <array>
 #include <cstring>
 #include <limits>
+#include <set>
+#include <string>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -203,12 +205,28 @@ void SafetensorsFile::validate_bytes(const std::uint8_t* data, std::size_t size,
   const std::uint8_t* text = data + 8;
   if (!valid_utf8(text, n)) throw fail("header is not valid UTF-8");
   if (n == 0 || text[0] != '{') throw fail("header does not start with '{'");
+  // nlohmann keeps the last of duplicate keys; the reference reader (serde)
+  // rejects them, so a tensor or __metadata__ given twice is an error here.
+  std::vector<std::set<std::string>> keys_in_open_objects;
+  std::string duplicate;
+  const Json::parser_callback_t track_keys = [&](int, Json::parse_event_t event, Json& parsed) {
+    if (event == Json::parse_event_t::object_start) {
+      keys_in_open_objects.emplace_back();
+    } else if (event == Json::parse_event_t::object_end) {
+      keys_in_open_objects.pop_back();
+    } else if (event == Json::parse_event_t::key && duplicate.empty() &&
+               !keys_in_open_objects.back().insert(parsed.get<std::string>()).second) {
+      duplicate = parsed.get<std::string>();
+    }
+    return true;
+  };
   Json header;
   try {
-    header = Json::parse(text, text + n);
+    header = Json::parse(text, text + n, track_keys);
   } catch (const Json::exception& e) {
     throw fail("header is not valid JSON (", e.what(), ")");
   }
+  if (!duplicate.empty()) throw fail("header has the key '", duplicate, "' twice");
   if (!header.is_object()) throw fail("header is not a JSON object");
 
   std::vector<TensorInfo> tensors;

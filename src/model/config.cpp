@@ -1,97 +1,14 @@
-// ModelConfig <-> Hugging Face LlamaConfig JSON, validation with actionable
-// errors, the --depth preset, and parameter/FLOP counts.
+// ModelConfig validation with actionable errors, the --depth preset, and
+// parameter/FLOP counts. The JSON form (HF config.json) is in hf_config.cpp.
 #include "model/config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
 #include "core/error.h"
 
 namespace masque {
-
-namespace {
-
-void require_equal(const Json& json, std::string_view where, const char* key, const Json& expected,
-                   const char* fix) {
-  if (!json.contains(key) || json.at(key).is_null()) return;
-  if (json.at(key) != expected) {
-    throw InputError(cat(where, ": field '", key, "' is ", json.at(key).dump(),
-                         " but masque supports only ", expected.dump(), ": ", fix));
-  }
-}
-
-}  // namespace
-
-ModelConfig ModelConfig::from_json(const Json& json, std::string_view where) {
-  if (!json.is_object()) {
-    throw InputError(cat(where, ": expected a JSON object (a Hugging Face LlamaConfig), got ",
-                         json_type_name(json)));
-  }
-  require_equal(json, where, "model_type", "llama",
-                "convert the model to a LlamaForCausalLM config");
-  require_equal(json, where, "hidden_act", "silu", "use a SwiGLU (silu) Llama model");
-  require_equal(json, where, "attention_bias", false, "set it to false (bias-free projections)");
-  require_equal(json, where, "mlp_bias", false, "set it to false (bias-free MLP)");
-  if (json.contains("rope_scaling") && !json.at("rope_scaling").is_null()) {
-    throw InputError(cat(where, ": field 'rope_scaling' is ", json.at("rope_scaling").dump(),
-                         " but masque implements plain RoPE only: set it to null"));
-  }
-  ModelConfig c;
-  c.vocab_size = get_field<int>(json, "vocab_size", where);
-  c.hidden_size = get_field<int>(json, "hidden_size", where);
-  c.intermediate_size = get_field<int>(json, "intermediate_size", where);
-  c.num_hidden_layers = get_field<int>(json, "num_hidden_layers", where);
-  c.num_attention_heads = get_field<int>(json, "num_attention_heads", where);
-  c.num_key_value_heads =
-      get_field_or<int>(json, "num_key_value_heads", where, c.num_attention_heads);
-  // Absent fields take LlamaConfig's defaults, so HF files read as HF reads them.
-  c.max_position_embeddings = get_field_or<int>(json, "max_position_embeddings", where, 2048);
-  c.rms_norm_eps = get_field_or<float>(json, "rms_norm_eps", where, 1e-6f);
-  c.rope_theta = get_field_or<float>(json, "rope_theta", where, 10000.0f);
-  c.tie_word_embeddings = get_field_or<bool>(json, "tie_word_embeddings", where, false);
-  c.bos_token_id = get_field_or<int>(json, "bos_token_id", where, 1);
-  c.eos_token_id = get_field_or<int>(json, "eos_token_id", where, 2);
-  const int default_head_dim =
-      (c.num_attention_heads > 0 && c.hidden_size % c.num_attention_heads == 0)
-          ? c.hidden_size / c.num_attention_heads
-          : 0;
-  c.head_dim = get_field_or<int>(json, "head_dim", where, default_head_dim);
-  try {
-    c.validate();
-  } catch (const InputError& e) {
-    throw InputError(cat(where, ": ", e.what()));
-  }
-  return c;
-}
-
-Json ModelConfig::to_json() const {
-  Json j;
-  j["architectures"] = Json::array({"LlamaForCausalLM"});
-  j["model_type"] = "llama";
-  j["vocab_size"] = vocab_size;
-  j["hidden_size"] = hidden_size;
-  j["intermediate_size"] = intermediate_size;
-  j["num_hidden_layers"] = num_hidden_layers;
-  j["num_attention_heads"] = num_attention_heads;
-  j["num_key_value_heads"] = num_key_value_heads;
-  j["head_dim"] = head_dim;
-  j["hidden_act"] = "silu";
-  j["max_position_embeddings"] = max_position_embeddings;
-  j["rms_norm_eps"] = rms_norm_eps;
-  j["rope_theta"] = rope_theta;
-  j["rope_scaling"] = nullptr;
-  j["attention_bias"] = false;
-  j["attention_dropout"] = 0.0;
-  j["mlp_bias"] = false;
-  j["initializer_range"] = 0.02;
-  j["pretraining_tp"] = 1;
-  j["use_cache"] = true;
-  j["tie_word_embeddings"] = tie_word_embeddings;
-  j["bos_token_id"] = bos_token_id;
-  j["eos_token_id"] = eos_token_id;
-  j["torch_dtype"] = "float32";
-  return j;
-}
 
 void ModelConfig::validate() const {
   auto positive = [](const char* field, long long value) {
@@ -103,14 +20,6 @@ void ModelConfig::validate() const {
   positive("num_hidden_layers", num_hidden_layers);
   positive("num_attention_heads", num_attention_heads);
   positive("max_position_embeddings", max_position_embeddings);
-  if (hidden_size % num_attention_heads != 0) {
-    const int lower = hidden_size / num_attention_heads * num_attention_heads;
-    throw InputError(cat("hidden_size ", hidden_size, " is not divisible by num_attention_heads ",
-                         num_attention_heads, ": choose a hidden_size that is a multiple of ",
-                         num_attention_heads, " (e.g. ", lower > 0 ? lower : num_attention_heads,
-                         " or ", lower + num_attention_heads, ") or a head count that divides ",
-                         hidden_size));
-  }
   if (num_key_value_heads <= 0 || num_key_value_heads > num_attention_heads ||
       num_attention_heads % num_key_value_heads != 0) {
     throw InputError(
@@ -123,8 +32,36 @@ void ModelConfig::validate() const {
   if (head_dim <= 0 || head_dim % 2 != 0) {
     throw InputError(cat("head_dim ", head_dim,
                          " must be a positive even number (RoPE rotates pairs of dimensions): use "
-                         "hidden_size / num_attention_heads = ",
-                         hidden_size / num_attention_heads, " with an even quotient"));
+                         "e.g. hidden_size / num_attention_heads = ",
+                         hidden_size / num_attention_heads, " when that is even"));
+  }
+  if (rope_type == "linear" || rope_type == "llama3") {
+    if (!(rope_factor >= 1.0) || !std::isfinite(rope_factor)) {
+      throw InputError(cat("RoPE scaling factor must be a number >= 1, got ", rope_factor));
+    }
+    if (rope_type == "llama3" &&
+        (rope_original_max_position_embeddings <= 0 || !(rope_low_freq_factor > 0.0) ||
+         !(rope_high_freq_factor > rope_low_freq_factor))) {
+      throw InputError(
+          cat("llama3 RoPE scaling needs original_max_position_embeddings > 0 and "
+              "0 < low_freq_factor < high_freq_factor, got ",
+              rope_original_max_position_embeddings, ", ", rope_low_freq_factor, ", ",
+              rope_high_freq_factor));
+    }
+  } else if (rope_type != "default") {
+    throw InputError(cat("RoPE type '", rope_type,
+                         "' is not implemented: masque supports default, linear and llama3"));
+  }
+  if (model_type != "llama" && model_type != "qwen2") {
+    throw InputError(cat("model_type '", model_type, "' is not supported: use llama or qwen2"));
+  }
+  if (model_type == "qwen2" && (!qkv_bias || o_bias || mlp_bias)) {
+    throw InputError("a qwen2 model has q/k/v biases and no others (use model_type llama)");
+  }
+  if (model_type == "llama" && qkv_bias != o_bias) {
+    throw InputError(
+        "a llama model's attention_bias covers q, k, v and o together (q/k/v biases alone are "
+        "Qwen2's: use model_type qwen2)");
   }
   if (!(rms_norm_eps > 0.0f) || !std::isfinite(rms_norm_eps)) {
     throw InputError(
@@ -138,10 +75,20 @@ void ModelConfig::validate() const {
     throw InputError(cat("bos_token_id ", bos_token_id, " is outside the vocabulary [0, ",
                          vocab_size, "): use the tokenizer's <|bos|> id"));
   }
-  if (eos_token_id < 0 || eos_token_id >= vocab_size) {
-    throw InputError(cat("eos_token_id ", eos_token_id, " is outside the vocabulary [0, ",
-                         vocab_size, "): use the tokenizer's <|eos|> id"));
+  for (const int id : eos_token_ids()) {
+    if (id < 0 || id >= vocab_size) {
+      throw InputError(cat("eos_token_id ", id, " is outside the vocabulary [0, ", vocab_size,
+                           "): use the tokenizer's <|eos|> id"));
+    }
   }
+}
+
+std::vector<int> ModelConfig::eos_token_ids() const {
+  std::vector<int> ids{eos_token_id};
+  for (const int id : extra_eos_token_ids) {
+    if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+  }
+  return ids;
 }
 
 ModelConfig ModelConfig::from_depth(int depth, int vocab_size, int max_seq_len) {
@@ -179,8 +126,10 @@ std::int64_t ModelConfig::num_parameters() const {
   const std::int64_t d = hidden_size;
   const std::int64_t q_dim = static_cast<std::int64_t>(num_attention_heads) * head_dim;
   const std::int64_t kv_dim = static_cast<std::int64_t>(num_key_value_heads) * head_dim;
+  const std::int64_t biases = (qkv_bias ? q_dim + 2 * kv_dim : 0) + (o_bias ? d : 0) +
+                              (mlp_bias ? 2 * intermediate_size + d : 0);
   const std::int64_t per_layer =
-      d * q_dim + 2 * d * kv_dim + q_dim * d + 3 * d * intermediate_size + 2 * d;
+      d * q_dim + 2 * d * kv_dim + q_dim * d + 3 * d * intermediate_size + 2 * d + biases;
   const std::int64_t embed = static_cast<std::int64_t>(vocab_size) * d;
   return embed + num_hidden_layers * per_layer + d + (tie_word_embeddings ? 0 : embed);
 }

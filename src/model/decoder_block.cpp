@@ -25,21 +25,36 @@ AttentionHeads heads_of(const BlockDims& d, int key_stride) {
   return {d.n_heads, d.n_kv_heads, d.head_dim, d.qkv_dim, key_stride, key_stride, d.q_dim};
 }
 
-// dst = base + inp @ weight^T, with the sublayer's output exposed to the
-// interventions at `site` when any act there (else one fused GEMM).
+// x [rows, width] += bias on every row (a no-op without a bias): the rank-1
+// product ones [rows, 1] @ bias [1, width].
+void add_bias(const BlockContext& ctx, float* x, const float* bias, int width) {
+  if (bias == nullptr) return;
+  ctx.backend.matmul_forward(x, ctx.ones, bias, ctx.rows, 1, width, true);
+}
+
+// dbias [width] += column sums of dout [rows, width] (ones^T @ dout).
+void bias_grad(const BlockContext& ctx, float* dbias, const float* dout, int width) {
+  if (dbias == nullptr) return;
+  ctx.backend.matmul_backward(nullptr, dbias, dout, ctx.ones, nullptr, ctx.rows, 1, width);
+}
+
+// dst = base + inp @ weight^T + bias, with the sublayer's output exposed to
+// the interventions at `site` when any act there (else one fused GEMM).
 void sublayer_into_residual(const BlockContext& ctx, InterventionSite site, int layer, float* dst,
-                            const float* base, const float* inp, const float* weight, int in,
-                            float* site_buf) {
+                            const float* base, const float* inp, const float* weight,
+                            const float* bias, int in, float* site_buf) {
   const Backend& be = ctx.backend;
   const std::size_t n = static_cast<std::size_t>(ctx.rows) * ctx.dims.d;
   if (ctx.interventions.at(site, layer)) {
     be.matmul_forward(site_buf, inp, weight, ctx.rows, in, ctx.dims.d, false);
+    add_bias(ctx, site_buf, bias, ctx.dims.d);
     ctx.interventions.forward(site, layer, site_buf);
     if (dst != base) be.copy(dst, base, n * sizeof(float));
     be.add_inplace(dst, site_buf, n);
   } else {
     if (dst != base) be.copy(dst, base, n * sizeof(float));
     be.matmul_forward(dst, inp, weight, ctx.rows, in, ctx.dims.d, true);
+    add_bias(ctx, dst, bias, ctx.dims.d);
   }
 }
 
@@ -62,19 +77,21 @@ void block_forward(const BlockContext& ctx, int layer, const BlockWeights& w, co
   const int N = ctx.rows;
   be.rmsnorm_forward(s.norm, a.rstd1, a.resid, w.ln1, N, d.d, d.eps);
   be.matmul_forward(a.qkv, s.norm, w.wqkv, N, d.d, d.qkv_dim, false);
+  add_bias(ctx, a.qkv, w.bqkv, d.qkv_dim);
   be.rope_forward(a.qkv, ctx.positions, N, d.n_heads, d.head_dim, d.qkv_dim, ctx.rope_cos,
                   ctx.rope_sin);
   be.rope_forward(a.qkv + d.q_dim, ctx.positions, N, d.n_kv_heads, d.head_dim, d.qkv_dim,
                   ctx.rope_cos, ctx.rope_sin);
   const std::span<const AttentionSeq> seqs = kv.bind(layer, a.qkv);
   be.attention_forward(a.att, a.lse, a.qkv, seqs, heads_of(d, kv.key_stride()), ctx.workspace);
-  sublayer_into_residual(ctx, InterventionSite::kAttnOut, layer, a.mid, a.resid, a.att, w.wo,
+  sublayer_into_residual(ctx, InterventionSite::kAttnOut, layer, a.mid, a.resid, a.att, w.wo, w.bo,
                          d.q_dim, s.site);
   be.rmsnorm_forward(s.norm, a.rstd2, a.mid, w.ln2, N, d.d, d.eps);
   be.matmul_forward(a.gu, s.norm, w.wgu, N, d.d, 2 * d.ff, false);
+  add_bias(ctx, a.gu, w.bgu, 2 * d.ff);
   be.swiglu_forward(s.h, a.gu, N, d.ff);
-  sublayer_into_residual(ctx, InterventionSite::kMlpOut, layer, out, a.mid, s.h, w.wdown, d.ff,
-                         s.site);
+  sublayer_into_residual(ctx, InterventionSite::kMlpOut, layer, out, a.mid, s.h, w.wdown, w.bdown,
+                         d.ff, s.site);
   if (ctx.interventions.at(InterventionSite::kResidPost, layer)) {
     ctx.interventions.forward(InterventionSite::kResidPost, layer, out);
   }
@@ -91,14 +108,17 @@ void block_backward(const BlockContext& ctx, int layer, const BlockWeights& w,
   be.swiglu_forward(s.h, a.gu, N, d.ff);  // recompute h (cheaper than storing it per layer)
   const float* dmlp = sublayer_grad(ctx, InterventionSite::kMlpOut, layer, dres, s.site);
   be.matmul_backward(nullptr, g.wdown, dmlp, s.h, w.wdown, N, d.ff, d.d);
+  bias_grad(ctx, g.bdown, dmlp, d.d);
   be.matmul_backward(s.h, nullptr, dmlp, nullptr, w.wdown, N, d.ff, d.d);  // h := dh
   be.swiglu_backward(a.gu, s.h, a.gu, N, d.ff);                            // gu := d(gate|up)
+  bias_grad(ctx, g.bgu, a.gu, 2 * d.ff);
   be.rmsnorm_apply(s.norm, a.rstd2, a.mid, w.ln2, N, d.d);
   be.matmul_backward(s.dnorm, g.wgu, a.gu, s.norm, w.wgu, N, d.d, 2 * d.ff);
   be.rmsnorm_backward(dres, g.ln2, s.dnorm, a.mid, w.ln2, a.rstd2, N, d.d);
   // Attention. dres now holds d(mid).
   const float* dattn = sublayer_grad(ctx, InterventionSite::kAttnOut, layer, dres, s.site);
   be.matmul_backward(s.datt, g.wo, dattn, a.att, w.wo, N, d.q_dim, d.d);
+  bias_grad(ctx, g.bo, dattn, d.d);
   const AttentionHeads heads = heads_of(d, d.qkv_dim);
   be.attention_backward(s.dqkv, s.dqkv + d.q_dim, s.dqkv + d.q_dim + d.kv_dim, s.datt, a.att, a.lse,
                         a.qkv, a.qkv + d.q_dim, a.qkv + d.q_dim + d.kv_dim, batch, heads,
@@ -107,6 +127,7 @@ void block_backward(const BlockContext& ctx, int layer, const BlockWeights& w,
                    ctx.rope_sin);
   be.rope_backward(s.dqkv + d.q_dim, ctx.positions, N, d.n_kv_heads, d.head_dim, d.qkv_dim,
                    ctx.rope_cos, ctx.rope_sin);
+  bias_grad(ctx, g.bqkv, s.dqkv, d.qkv_dim);
   be.rmsnorm_apply(s.norm, a.rstd1, a.resid, w.ln1, N, d.d);
   be.matmul_backward(s.dnorm, g.wqkv, s.dqkv, s.norm, w.wqkv, N, d.d, d.qkv_dim);
   be.rmsnorm_backward(dres, g.ln1, s.dnorm, a.resid, w.ln1, a.rstd1, N, d.d);

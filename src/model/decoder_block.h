@@ -32,6 +32,12 @@ struct BlockWeights {  // device pointers; q|k|v and gate|up fused ([out, in] ea
   float* wdown = nullptr;
   float* ln1 = nullptr;
   float* ln2 = nullptr;
+  // Optional biases (null when the config has none): q|k|v [qkv_dim] (Qwen2,
+  // Llama attention_bias), o [d], gate|up [2 ff] and down [d] (mlp_bias).
+  float* bqkv = nullptr;
+  float* bo = nullptr;
+  float* bgu = nullptr;
+  float* bdown = nullptr;
 };
 
 // Activations of one block for `rows` rows. Training keeps one per layer for
@@ -90,6 +96,10 @@ struct BlockContext {
   const float* rope_sin;
   const InterventionPass& interventions;
   Workspace& workspace;
+  // Device [>= rows] of 1.0f, needed only when the block has biases: a bias
+  // is a rank-1 GEMM (ones [rows, 1] @ bias [1, out]) forward, and its
+  // gradient ones^T @ dout backward, so biases need no op of their own.
+  const float* ones = nullptr;
 };
 
 // out may alias acts.resid (inference); in training it is the next layer's resid.

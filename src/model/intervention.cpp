@@ -179,9 +179,7 @@ Intervention intervention_from_json(const Json& value, std::string_view where) {
     } else if (p.is_array()) {
       iv.scope = PositionScope::kExplicit;
       for (const Json& x : p) {
-        if (!x.is_number_integer())
-          throw InputError(cat(where, ": positions must be integers, got ", x.dump()));
-        iv.positions.push_back(x.get<std::int32_t>());
+        iv.positions.push_back(json_to_int<std::int32_t>(x, cat(where, ": positions entry")));
       }
     } else {
       throw InputError(cat(

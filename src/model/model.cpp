@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "model/model_impl.h"
+#include "model/rope_frequencies.h"
 
 namespace masque {
 
@@ -26,6 +27,7 @@ Model::Impl::Impl(const ModelConfig& config, const Backend& backend) : be(backen
       kv_dim, qkv_dim, cfg.rms_norm_eps};
   layout.vocab = cfg.vocab_size;
   layout.layers = cfg.num_hidden_layers;
+  layout.biases = cfg.has_biases();
 
   auto add = [&](std::string name, std::vector<std::int64_t> shape, bool decay) {
     ParamView view;
@@ -41,18 +43,53 @@ Model::Impl::Impl(const ModelConfig& config, const Backend& backend) : be(backen
   // Embeddings are not decayed: rows of rare tokens would only ever see the
   // decay and shrink toward zero between their few gradient updates.
   add("model.embed_tokens.weight", {V, d}, false);
+  // Per layer, the index of each tensor kind in `views` (-1: no such bias).
+  struct LayerIndex {
+    int q = -1, o = -1, gate = -1, down = -1, ln1 = -1, ln2 = -1;
+    int bq = -1, bo = -1, bgate = -1, bdown = -1;
+  };
+  std::vector<LayerIndex> index(cfg.num_hidden_layers);
+  const auto next = [&] { return static_cast<int>(views.size()); };
+  // Biases are not decayed (the usual policy: they set offsets, not scales).
   for (int l = 0; l < cfg.num_hidden_layers; ++l) {
     const std::string p = cat("model.layers.", l, ".");
+    LayerIndex& ix = index[l];
+    ix.q = next();
     add(p + "self_attn.q_proj.weight", {q_dim, d}, true);
     add(p + "self_attn.k_proj.weight", {kv_dim, d}, true);
     add(p + "self_attn.v_proj.weight", {kv_dim, d}, true);
+    if (cfg.qkv_bias) {  // q|k|v biases adjacent: one [qkv_dim] row
+      ix.bq = next();
+      add(p + "self_attn.q_proj.bias", {q_dim}, false);
+      add(p + "self_attn.k_proj.bias", {kv_dim}, false);
+      add(p + "self_attn.v_proj.bias", {kv_dim}, false);
+    }
+    ix.o = next();
     add(p + "self_attn.o_proj.weight", {d, q_dim}, true);
+    if (cfg.o_bias) {
+      ix.bo = next();
+      add(p + "self_attn.o_proj.bias", {d}, false);
+    }
+    ix.gate = next();
     add(p + "mlp.gate_proj.weight", {ff, d}, true);
     add(p + "mlp.up_proj.weight", {ff, d}, true);
+    if (cfg.mlp_bias) {  // gate|up biases adjacent: one [2 ff] row
+      ix.bgate = next();
+      add(p + "mlp.gate_proj.bias", {ff}, false);
+      add(p + "mlp.up_proj.bias", {ff}, false);
+    }
+    ix.down = next();
     add(p + "mlp.down_proj.weight", {d, ff}, true);
+    if (cfg.mlp_bias) {
+      ix.bdown = next();
+      add(p + "mlp.down_proj.bias", {d}, false);
+    }
+    ix.ln1 = next();
     add(p + "input_layernorm.weight", {d}, false);
+    ix.ln2 = next();
     add(p + "post_attention_layernorm.weight", {d}, false);
   }
+  const int norm_index = next();
   add("model.norm.weight", {d}, false);
   if (!cfg.tie_word_embeddings) add("lm_head.weight", {V, d}, true);
 
@@ -68,19 +105,23 @@ Model::Impl::Impl(const ModelConfig& config, const Backend& backend) : be(backen
   d_embed = views[0].grad;
   w.resize(cfg.num_hidden_layers);
   g.resize(cfg.num_hidden_layers);
+  const auto data = [&](int i) { return i < 0 ? nullptr : views[i].data; };
+  const auto grad = [&](int i) { return i < 0 ? nullptr : views[i].grad; };
   for (int l = 0; l < cfg.num_hidden_layers; ++l) {
-    const ParamView* v = &views[1 + 9 * static_cast<std::size_t>(l)];
+    const LayerIndex& ix = index[l];
     // q,k,v adjacent -> wqkv; gate,up adjacent -> wgu (see model_impl.h).
-    w[l] = {v[0].data, v[3].data, v[4].data, v[6].data, v[7].data, v[8].data};
-    g[l] = {v[0].grad, v[3].grad, v[4].grad, v[6].grad, v[7].grad, v[8].grad};
+    w[l] = {data(ix.q),   data(ix.o),  data(ix.gate), data(ix.down),  data(ix.ln1),
+            data(ix.ln2), data(ix.bq), data(ix.bo),   data(ix.bgate), data(ix.bdown)};
+    g[l] = {grad(ix.q),   grad(ix.o),  grad(ix.gate), grad(ix.down),  grad(ix.ln1),
+            grad(ix.ln2), grad(ix.bq), grad(ix.bo),   grad(ix.bgate), grad(ix.bdown)};
   }
-  const ParamView& norm_view = views[1 + 9 * static_cast<std::size_t>(cfg.num_hidden_layers)];
+  const ParamView& norm_view = views[norm_index];
   norm_f = norm_view.data;
   d_norm_f = norm_view.grad;
   lm_head = cfg.tie_word_embeddings ? embed : views.back().data;
   d_lm_head = cfg.tie_word_embeddings ? d_embed : views.back().grad;
   const cpu::RopeTables rope =
-      cpu::make_rope_tables(cfg.max_position_embeddings, cfg.head_dim, cfg.rope_theta);
+      cpu::make_rope_tables(cfg.max_position_embeddings, rope_inv_freq(cfg));
   rope_cos = DeviceBuffer::floats(be, rope.cos.size());
   rope_sin = DeviceBuffer::floats(be, rope.sin.size());
   rope_cos.upload(rope.cos.data(), rope.cos.size() * sizeof(float));
@@ -110,6 +151,7 @@ void Model::Impl::reserve(int B, int T) {
       n * (d + 1 + d + ff + d + d + d + qkv_dim + q_dim + 2) + static_cast<std::size_t>(chunk) * V;
   arena = DeviceBuffer::floats(be, per_layer * L + shared);
   int_arena = DeviceBuffer::ints(be, 3 * n);
+  if (cfg.has_biases()) train_ones = make_ones(be, n);
   float* cursor = arena.f32();
   auto take = [&](std::size_t count) {
     float* p = cursor;
@@ -200,8 +242,8 @@ void Model::init_weights(std::uint64_t seed) {
   for (int i = 0; i < count; ++i) {
     const ParamView& view = m.views[i];
     float* out = host + view.offset;
-    if (view.shape.size() == 1) {
-      std::fill(out, out + view.numel, 1.0f);
+    if (view.shape.size() == 1) {  // norms start at one, biases at zero
+      std::fill(out, out + view.numel, view.name.ends_with(".bias") ? 0.0f : 1.0f);
       continue;
     }
     const bool residual_out =

@@ -41,6 +41,14 @@ struct CallOptions {
   // [B*T] 1 where a position holds a response token; needed by interventions
   // scoped to prompt or response positions (e.g. SFT's Assistant tokens).
   const std::uint8_t* response_mask = nullptr;
+  // [B*T] per-position weight of the loss gradient (DPO, posttrain/dpo.h).
+  // When set, forward_backward adds grad_scale * loss_weights[i] *
+  // d(CE_i)/d(param) for every position i with a target, instead of the
+  // gradient of the mean; null keeps the mean (pretraining, SFT) unchanged.
+  const float* loss_weights = nullptr;
+  // [B*T] host output of forward_backward / forward_loss: each position's
+  // cross-entropy -log p(target), 0 where the target is -1.
+  float* token_losses = nullptr;
 };
 
 class Model {

@@ -9,6 +9,13 @@
 
 namespace masque {
 
+DeviceBuffer make_ones(const Backend& be, std::size_t n) {
+  DeviceBuffer ones = DeviceBuffer::floats(be, n);
+  const std::vector<float> host(n, 1.0f);
+  ones.upload(host.data(), n * sizeof(float));
+  return ones;
+}
+
 void InferenceScratch::ensure(const ModelLayout& layout, int n) {
   if (n <= rows) return;
   const BlockDims& d = layout.dims;
@@ -34,6 +41,7 @@ void InferenceScratch::ensure(const ModelLayout& layout, int n) {
   scratch.h = take(r * d.ff);
   scratch.site = take(r * d.d);
   scratch.dnorm = take(r * d.d);  // the picked rows' final norm in logits_of_rows
+  if (layout.biases) ones = make_ones(be, r);
   rows = n;
 }
 
@@ -47,8 +55,8 @@ void Model::Impl::forward_rows(InferenceScratch& s, const std::int32_t* tokens_h
   const std::int32_t* positions = device_ints(be, positions_host, n, s.positions.i32());
   be.embedding_forward(s.acts.resid, tokens, embed, rows, d);
   if (iv.at(InterventionSite::kEmbed, -1)) iv.forward(InterventionSite::kEmbed, -1, s.acts.resid);
-  const BlockContext ctx{be, layout.dims, rows, positions, rope_cos.f32(), rope_sin.f32(),
-                         iv, s.workspace};
+  const BlockContext ctx{be, layout.dims, rows,        positions, rope_cos.f32(), rope_sin.f32(),
+                         iv, s.workspace, s.ones.f32()};
   for (int l = 0; l < cfg.num_hidden_layers; ++l) {
     block_forward(ctx, l, w[l], s.acts, s.scratch, kv, s.acts.resid);
   }

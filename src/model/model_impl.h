@@ -33,7 +33,11 @@ struct ModelLayout {
   BlockDims dims;
   int vocab = 0;
   int layers = 0;
+  bool biases = false;  // any bias: forwards then need a column of ones
 };
+
+// Device [n] of 1.0f (the bias GEMMs' column of ones, see BlockContext).
+DeviceBuffer make_ones(const Backend& be, std::size_t n);
 
 // Activations of a forward pass that keeps nothing for a backward (scoring,
 // prefill, decoding): every layer reuses one BlockActs. Grown on demand.
@@ -45,6 +49,7 @@ struct InferenceScratch {
   DeviceBuffer positions;  // int32 [rows]
   DeviceBuffer tokens;     // int32 [rows]
   DeviceBuffer logits;     // [logit_rows, V] (device backends only)
+  DeviceBuffer ones;       // [rows] of 1.0f when the model has biases
   int logit_rows = 0;
   BlockActs acts;  // resid = x (the running residual stream)
   BlockScratch scratch;
@@ -74,7 +79,8 @@ struct Model::Impl {
   int cap_rows = 0, cap_T = 0;
   int ce_chunk = 0;  // rows per cross-entropy chunk
   DeviceBuffer arena;
-  DeviceBuffer int_arena;  // positions, tokens, targets [cap_rows] each
+  DeviceBuffer int_arena;   // positions, tokens, targets [cap_rows] each
+  DeviceBuffer train_ones;  // [cap_rows] of 1.0f when the model has biases
   std::vector<BlockActs> acts;
   float* resid_final = nullptr;  // [N, d] output of the last block
   float* rstd_f = nullptr;       // [N]
@@ -101,7 +107,8 @@ struct Model::Impl {
   // Chunked LM head + cross-entropy over train_scratch.norm. With backward,
   // writes dnorm and accumulates the LM head gradient, scaled by
   // grad_scale / n_valid. Returns the mean loss over non-ignored targets.
-  float head_loss(const std::int32_t* targets_host, int rows, bool backward, float grad_scale);
+  float head_loss(const std::int32_t* targets_host, int rows, bool backward, float grad_scale,
+                  const CallOptions& call = {});
   // Backward through the final norm, the blocks and the embedding, from dnorm.
   void backward_blocks(int B, int T, const InterventionPass& iv);
 

@@ -18,8 +18,15 @@ void Model::Impl::forward_blocks(const std::int32_t* tokens, int B, int T,
   forward_tokens = device_ints(be, tokens, static_cast<std::size_t>(N), dev_tokens);
   be.embedding_forward(acts[0].resid, forward_tokens, embed, N, d);
   if (iv.at(InterventionSite::kEmbed, -1)) iv.forward(InterventionSite::kEmbed, -1, acts[0].resid);
-  const BlockContext ctx{be, layout.dims,     N, dev_positions, rope_cos.f32(), rope_sin.f32(),
-                         iv, *train_workspace};
+  const BlockContext ctx{be,
+                         layout.dims,
+                         N,
+                         dev_positions,
+                         rope_cos.f32(),
+                         rope_sin.f32(),
+                         iv,
+                         *train_workspace,
+                         train_ones.f32()};
   SelfAttentionKv kv(B, T, layout.dims);
   for (int l = 0; l < L; ++l) {
     float* out = l + 1 < L ? acts[l + 1].resid : resid_final;
@@ -28,11 +35,12 @@ void Model::Impl::forward_blocks(const std::int32_t* tokens, int B, int T,
   be.rmsnorm_forward(train_scratch.norm, rstd_f, resid_final, norm_f, N, d, cfg.rms_norm_eps);
 }
 
-float Model::Impl::head_loss(const std::int32_t* targets, int rows, bool backward,
-                             float grad_scale) {
+float Model::Impl::head_loss(const std::int32_t* targets, int rows, bool backward, float grad_scale,
+                             const CallOptions& call) {
   const int V = cfg.vocab_size;
   std::size_t valid = 0;
   for (int i = 0; i < rows; ++i) valid += targets[i] >= 0 ? 1 : 0;
+  if (call.token_losses) std::fill_n(call.token_losses, rows, 0.0f);
   if (valid == 0) return 0.0f;
   const float scale = grad_scale / static_cast<float>(valid);
   const std::int32_t* dev_t = device_ints(be, targets, static_cast<std::size_t>(rows), dev_targets);
@@ -53,7 +61,21 @@ float Model::Impl::head_loss(const std::int32_t* targets, int rows, bool backwar
     be.cross_entropy_forward(losses + r0, lse_ce + r0, logits, dev_t + r0, count, V);
     be.download(chunk_losses.data(), losses + r0, sizeof(float) * count);
     for (int i = 0; i < count; ++i) total += chunk_losses[i];
-    if (backward) {
+    if (call.token_losses) std::copy_n(chunk_losses.data(), count, call.token_losses + r0);
+    if (backward && call.loss_weights) {
+      // Per-position weights: one backward call per run of equal weight
+      // (DPO's weights are constant over a sequence, so runs are long).
+      const float* wt = call.loss_weights + r0;
+      for (int a = 0; a < count;) {
+        int b = a + 1;
+        while (b < count && wt[b] == wt[a]) ++b;
+        be.cross_entropy_backward(logits + static_cast<std::size_t>(a) * V,
+                                  logits + static_cast<std::size_t>(a) * V, lse_ce + r0 + a,
+                                  dev_t + r0 + a, b - a, V, grad_scale * wt[a]);
+        a = b;
+      }
+      be.matmul_backward(chunk_dnorm, d_lm_head, logits, chunk_norm, lm_head, count, d, V);
+    } else if (backward) {
       be.cross_entropy_backward(logits, logits, lse_ce + r0, dev_t + r0, count, V, scale);
       be.matmul_backward(chunk_dnorm, d_lm_head, logits, chunk_norm, lm_head, count, d, V);
     }
@@ -64,8 +86,15 @@ float Model::Impl::head_loss(const std::int32_t* targets, int rows, bool backwar
 void Model::Impl::backward_blocks(int B, int T, const InterventionPass& iv) {
   const int N = B * T;
   const int L = cfg.num_hidden_layers;
-  const BlockContext ctx{be, layout.dims,     N, dev_positions, rope_cos.f32(), rope_sin.f32(),
-                         iv, *train_workspace};
+  const BlockContext ctx{be,
+                         layout.dims,
+                         N,
+                         dev_positions,
+                         rope_cos.f32(),
+                         rope_sin.f32(),
+                         iv,
+                         *train_workspace,
+                         train_ones.f32()};
   const AttentionBatch batch{B, T};
   be.fill_zero(dres, sizeof(float) * static_cast<std::size_t>(N) * d);
   be.rmsnorm_backward(dres, d_norm_f, train_scratch.dnorm, resid_final, norm_f, rstd_f, N, d);
@@ -83,7 +112,7 @@ float Model::forward_backward(const std::int32_t* tokens, const std::int32_t* ta
   const CallRows rows = m.training_rows(B, T, call.response_mask);
   const InterventionPass iv(call.interventions, m.be, rows, m.d);
   m.forward_blocks(tokens, B, T, iv);
-  const float loss = m.head_loss(targets, B * T, true, grad_scale);
+  const float loss = m.head_loss(targets, B * T, true, grad_scale, call);
   const bool any_target = std::any_of(targets, targets + static_cast<std::size_t>(B) * T,
                                       [](std::int32_t t) { return t >= 0; });
   if (any_target) m.backward_blocks(B, T, iv);
@@ -98,7 +127,7 @@ float Model::forward_loss(const std::int32_t* tokens, const std::int32_t* target
   const CallRows rows = m.training_rows(B, T, call.response_mask);
   const InterventionPass iv(call.interventions, m.be, rows, m.d);
   m.forward_blocks(tokens, B, T, iv);
-  return m.head_loss(targets, B * T, false, 0.0f);
+  return m.head_loss(targets, B * T, false, 0.0f, call);
 }
 
 }  // namespace masque

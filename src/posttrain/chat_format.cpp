@@ -118,6 +118,8 @@ ChatTokens tokenize_chat(const Tokenizer& tokenizer, const Conversation& convers
     push(end_id, reply);
   }
   out.targets.assign(out.tokens.size(), -1);
+  // (Content above goes through encode(), never encode_with_specials: user
+  // text cannot become a role or control token.)
   for (std::size_t i = 0; i + 1 < out.tokens.size(); ++i) {
     if (in_reply[i + 1]) {
       out.targets[i] = out.tokens[i + 1];
@@ -125,6 +127,18 @@ ChatTokens tokenize_chat(const Tokenizer& tokenizer, const Conversation& convers
     }
   }
   return out;
+}
+
+std::vector<std::int32_t> chat_prompt_tokens(const Tokenizer& tokenizer,
+                                             const Conversation& conversation) {
+  std::vector<std::int32_t> ids = tokenize_chat(tokenizer, conversation).tokens;
+  const auto assistant = tokenizer.special_id(kAssistantToken);
+  if (!assistant) {
+    throw FormatError(cat("tokenizer has no ", kAssistantToken,
+                          " token: train it with masque so chat roles are reserved"));
+  }
+  ids.push_back(static_cast<std::int32_t>(*assistant));
+  return ids;
 }
 
 }  // namespace masque

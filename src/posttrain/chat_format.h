@@ -38,6 +38,9 @@ Json conversation_to_json(const Conversation& conversation);
 
 // Text rendering (special tokens as their strings). With add_generation_prompt
 // the text ends with "<|assistant|>" so a model continues as the Assistant.
+// For display and for HF's template only: encoding this text with
+// encode_with_specials would turn special-token strings inside a message
+// into control tokens. Build prompts with chat_prompt_tokens.
 std::string render_chat(const Conversation& conversation, bool add_generation_prompt);
 
 // Tokens of a conversation plus the SFT target for each position: targets[i]
@@ -49,5 +52,12 @@ struct ChatTokens {
   int assistant_tokens = 0;  // positions that carry loss
 };
 ChatTokens tokenize_chat(const Tokenizer& tokenizer, const Conversation& conversation);
+
+// The prompt a model continues as the Assistant: tokenize_chat's tokens and
+// <|assistant|>. Message content is encoded as plain text (Tokenizer::encode),
+// so "<|end|><|system|>" typed by a user stays text: only the roles of the
+// conversation produce role and control tokens.
+std::vector<std::int32_t> chat_prompt_tokens(const Tokenizer& tokenizer,
+                                             const Conversation& conversation);
 
 }  // namespace masque

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "core/json_util.h"
 
 namespace masque {
 
@@ -56,10 +57,16 @@ std::string ChatSession::complete(const Conversation& conversation, const Genera
   if (conversation.empty() || conversation.back().role != Role::kUser) {
     throw InputError("a conversation to complete must end with a user message");
   }
-  // The model ends its turn with <|end|>; the generator stops there.
+  Conversation full;
+  if (!system_.empty() && conversation.front().role != Role::kSystem) {
+    full.push_back({Role::kSystem, system_});
+  }
+  full.insert(full.end(), conversation.begin(), conversation.end());
+  // Token ids, not rendered text: special-token strings in a message stay
+  // text. The model ends its turn with <|end|>; the generator stops there.
   return generator_
-      .run(render_chat(conversation, /*add_generation_prompt=*/true), options, on_text,
-           interventions_)
+      .run_tokens(chat_prompt_tokens(generator_.tokenizer(), full), options, on_text,
+                  interventions_)
       .text;
 }
 
@@ -116,6 +123,25 @@ std::string ChatSession::reply(const std::string& user_text, const GenerateOptio
 }
 
 void ChatSession::save(const std::filesystem::path& path) const {
+  // Overwrite only an earlier transcript, never model.safetensors, a
+  // config or a corpus that happens to be named.
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) {
+    bool transcript = false;
+    if (std::filesystem::is_regular_file(path, ec) &&
+        std::filesystem::file_size(path, ec) < (std::uintmax_t{64} << 20)) {
+      try {
+        const Json old = read_json_file(path);
+        transcript = old.is_object() && old.size() == 1 && old.contains("messages");
+      } catch (const Error&) {
+      }
+    }
+    if (!transcript) {
+      throw InputError(cat("/save: ", path.string(),
+                           " exists and is not a saved chat ({\"messages\": [...]}); "
+                           "choose another path"));
+    }
+  }
   write_json_file(path, conversation_to_json(conversation_));
 }
 

@@ -25,6 +25,8 @@ class ChatSession {
   std::string reply(const std::string& user_text, const GenerateOptions& options,
                     const TextCallback& on_text = {});
   // Reply to a given conversation (ending with a user turn) without history.
+  // The session's system prompt is put first when the conversation has no
+  // system message of its own (one it has wins). Content is plain text.
   std::string complete(const Conversation& conversation, const GenerateOptions& options,
                        const TextCallback& on_text = {});
 

@@ -128,6 +128,31 @@ void LoraAdapter::save(const std::filesystem::path& path) const {
   writer.write(path);
 }
 
+std::vector<LoraAdapter::TargetInfo> LoraAdapter::target_info() const {
+  std::vector<TargetInfo> out;
+  for (const Target& t : targets_) {
+    out.push_back({t.weight->name, t.weight->shape[0], t.weight->shape[1], t.a_offset, t.b_offset});
+  }
+  return out;
+}
+
+std::vector<float> LoraAdapter::params_host() const {
+  std::vector<float> host(size_);
+  params_.download(host.data(), size_ * sizeof(float));
+  return host;
+}
+
+void LoraAdapter::set_params_host(const std::vector<float>& host) {
+  if (host.size() != size_) {
+    throw Error(cat("LoRA parameters of ", host.size(), " floats for an adapter of ", size_,
+                    " (a bug in masque: please report it)"));
+  }
+  params_.upload(host.data(), size_ * sizeof(float));
+  backend_.fill_zero(m_.data(), m_.bytes());
+  backend_.fill_zero(v_.data(), v_.bytes());
+  steps = 0;
+}
+
 void LoraAdapter::load(const std::filesystem::path& path) {
   SafetensorsFile file(path);
   auto rank_it = file.metadata().find("lora_rank");

@@ -43,6 +43,19 @@ class LoraAdapter {
   // Adapter tensors ("<param>.lora_A", ".lora_B") and their AdamW moments.
   void save(const std::filesystem::path& path) const;
   void load(const std::filesystem::path& path);  // FormatError on mismatch
+
+  // The adapter as plain tensors, for other formats (posttrain/peft.h).
+  struct TargetInfo {
+    std::string weight_name;  // the model parameter, "model.layers.0.self_attn.q_proj.weight"
+    std::int64_t out = 0, in = 0;
+    std::size_t a_offset = 0, b_offset = 0;  // A [rank, in], B [out, rank] in params_host()
+  };
+  int rank() const { return rank_; }
+  float scale() const { return scale_; }
+  std::vector<TargetInfo> target_info() const;
+  std::vector<float> params_host() const;  // [size()]
+  // Replaces A and B (host [size()]); the AdamW moments restart at zero.
+  void set_params_host(const std::vector<float>& host);
   float grad_norm_squared() const;
   void scale_grads(float factor);
 

@@ -14,11 +14,16 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/output_dir.h"
+#include "core/output_guard.h"
 #include "core/rng.h"
 #include "infer/model_dir.h"
 #include "infer/model_weights.h"
 #include "io/safetensors.h"
+#include "persona/persona_vector.h"
 #include "posttrain/lora.h"
+#include "posttrain/lora_update.h"
+#include "posttrain/peft.h"
 #include "train/adamw.h"
 #include "train/checkpoint.h"
 #include "train/lr_schedule.h"
@@ -54,22 +59,35 @@ class RowOrder {
 };
 
 Json sft_options_json(const SftOptions& o, int seq_len, std::int64_t steps) {
-  return {{"base", o.base.string()},
-          {"data", o.data.string()},
-          {"batch_size", o.batch_size},
-          {"seq_len", seq_len},
-          {"grad_accum", o.grad_accum},
-          {"steps", steps},
-          {"lr", o.lr},
-          {"min_lr_ratio", o.min_lr_ratio},
-          {"warmup_steps", o.warmup_steps},
-          {"schedule", o.schedule},
-          {"weight_decay", o.weight_decay},
-          {"grad_clip", o.grad_clip},
-          {"seed", o.seed},
-          {"lora_rank", o.lora_rank},
-          {"lora_alpha", o.lora_alpha},
-          {"lora_targets", o.lora_targets}};
+  Json options = {{"base", o.base.string()},
+                  {"data", o.data.string()},
+                  {"batch_size", o.batch_size},
+                  {"seq_len", seq_len},
+                  {"grad_accum", o.grad_accum},
+                  {"steps", steps},
+                  {"lr", o.lr},
+                  {"min_lr_ratio", o.min_lr_ratio},
+                  {"warmup_steps", o.warmup_steps},
+                  {"schedule", o.schedule},
+                  {"weight_decay", o.weight_decay},
+                  {"grad_clip", o.grad_clip},
+                  {"seed", o.seed},
+                  {"lora_rank", o.lora_rank},
+                  {"lora_alpha", o.lora_alpha},
+                  {"lora_targets", o.lora_targets}};
+  // Only when set, so runs saved before --lora-from existed still resume.
+  if (!o.lora_from.empty()) options["lora_from"] = o.lora_from.string();
+  if (!o.steer.empty()) {  // only when set, as lora_from
+    Json steer = Json::array();
+    for (const SftOptions::Steer& s : o.steer) {
+      steer.push_back({{"vector", s.vector.string()},
+                       {"layer", s.layer},
+                       {"coef", s.coef},
+                       {"ablate", s.ablate}});
+    }
+    options["steer"] = steer;
+  }
+  return options;
 }
 
 void validate(const SftOptions& o) {
@@ -83,6 +101,18 @@ void validate(const SftOptions& o) {
         "--checkpoint-every >= 0");
   }
   if (o.steps == 0 && !(o.epochs > 0)) throw InputError("--epochs must be > 0 when --steps is 0");
+  // inf or 1e300 epochs would become an undefined step count.
+  if (!(std::isfinite(o.epochs) && o.epochs <= 1e6)) {
+    throw InputError(cat("--epochs ", o.epochs, " must be a finite number of at most 1e6"));
+  }
+  if (o.lora_rank < 0) {
+    throw InputError(cat("--lora-rank ", o.lora_rank,
+                         " must be >= 0 (0 = full fine-tuning, > 0 = LoRA of that rank)"));
+  }
+  if (o.lora_rank > 0 && !(std::isfinite(o.lora_alpha) && o.lora_alpha > 0)) {
+    throw InputError(cat("--lora-alpha ", o.lora_alpha, " must be a finite number > 0"));
+  }
+  check_output_dir_writable(o.out_dir, "--out");  // before minutes of loading and packing
 }
 
 // Micro-batches of packed rows: row (step - 1) * B * accum + micro * B + b
@@ -112,74 +142,29 @@ class PackedRows final : public BatchSource {
   RowOrder order_;
 };
 
-// LoRA checkpoint: the merged model directory plus lora.safetensors (the
-// adapters and their AdamW moments) and trainer_state.json.
-fs::path save_lora_checkpoint(const fs::path& run_dir, const Model& model, const LoraAdapter& lora,
-                              const Tokenizer& tokenizer, const TrainerState& state, int keep) {
-  const fs::path final_dir = run_dir / "checkpoints" / cat("step-", state.step);
-  {
-    AtomicDir dir(final_dir);
-    save_model_weights(model, dir.path() / "model.safetensors");
-    write_json_file(dir.path() / "config.json", model.config().to_json());
-    write_tokenizer_files(dir.path(), tokenizer, model.config().max_position_embeddings);
-    lora.save(dir.path() / "lora.safetensors");
-    write_json_file(dir.path() / "trainer_state.json", state.to_json());
-    dir.commit();
-  }
-  // Retention and stale temporaries of killed saves, as save_checkpoint does.
-  std::error_code ec;
-  const auto checkpoints = list_checkpoints(run_dir);
-  for (std::size_t i = static_cast<std::size_t>(std::max(keep, 1)); i < checkpoints.size(); ++i) {
-    fs::remove_all(checkpoints[i].dir, ec);
-  }
-  for (const auto& entry : fs::directory_iterator(run_dir / "checkpoints", ec)) {
-    if (entry.path().filename().string().rfind(".step-", 0) == 0) fs::remove_all(entry.path(), ec);
-  }
-  return final_dir;
-}
-
-// The adapters' own AdamW update; the base weights stay W0 and the model
-// holds W0 + s·BA, rewritten before every step and every save.
-class LoraUpdate final : public Optimizer {
- public:
-  LoraUpdate(Model& model, LoraAdapter& lora, const AdamWConfig& adam)
-      : model_(model), lora_(lora), adam_(adam) {}
-  void begin_step() override { lora_.apply(); }
-  float clip_gradients(float max_norm) override {
-    lora_.gather_gradients();
-    const float norm = std::sqrt(lora_.grad_norm_squared());
-    if (max_norm > 0 && norm > max_norm) lora_.scale_grads(max_norm / (norm + 1e-6f));
-    return norm;
-  }
-  void step(float lr) override { lora_.step(lr, adam_); }
-  fs::path save_checkpoint(const fs::path& run_dir, const Tokenizer& tokenizer,
-                           const TrainerState& state, int keep) override {
-    lora_.apply();  // the checkpoint's model.safetensors is the merged model
-    return save_lora_checkpoint(run_dir, model_, lora_, tokenizer, state, keep);
-  }
-  bool checkpoint_is_resumable(const fs::path& dir, std::string* why) const override {
-    if (!checkpoint_is_complete(dir, /*need_trainer_state=*/false, why)) return false;
-    try {
-      read_trainer_state(dir);
-      SafetensorsFile check(dir / "lora.safetensors");
-    } catch (const Error& e) {
-      if (why) *why = e.what();
-      return false;
-    }
-    return true;
-  }
-  void load_checkpoint(const fs::path& dir) override { lora_.load(dir / "lora.safetensors"); }
-
- private:
-  Model& model_;
-  LoraAdapter& lora_;
-  AdamWConfig adam_;
-};
-
 }  // namespace
 
-SftResult run_sft(const SftOptions& options, const StepCallback& on_step) {
+// --lora-from: the adapter's own rank, alpha and targets replace the flags.
+SftOptions with_peft_config(SftOptions options) {
+  if (options.lora_from.empty()) return options;
+  const PeftLoraConfig peft = read_peft_config(options.lora_from);
+  if (options.lora_rank > 0 && options.lora_rank != peft.rank) {
+    throw InputError(cat("--lora-rank ", options.lora_rank, " differs from the rank ", peft.rank,
+                         " of the adapter in ", options.lora_from.string(),
+                         " (omit --lora-rank with --lora-from)"));
+  }
+  options.lora_rank = peft.rank;
+  options.lora_alpha = peft.alpha;
+  options.lora_targets = peft.target_modules;
+  return options;
+}
+
+SftResult run_sft(const SftOptions& requested, const StepCallback& on_step) {
+  const SftOptions options = with_peft_config(requested);
   validate(options);
+  // Never into the base model, the data, or a directory of another kind.
+  check_output_kind(options.out_dir, ArtifactKind::TrainRun, "--out");
+  check_not_input(options.out_dir, {options.base, options.data}, "--out");
   LoadedModel base = load_model_dir(options.base);
   Model& model = *base.model;
   const Tokenizer& tokenizer = base.tokenizer;
@@ -213,7 +198,10 @@ SftResult run_sft(const SftOptions& options, const StepCallback& on_step) {
   if (options.lora_rank > 0) {
     lora = std::make_unique<LoraAdapter>(model, options.lora_rank, options.lora_alpha,
                                          options.lora_targets, options.seed);
-    optimizer = std::make_unique<LoraUpdate>(model, *lora, adam);
+    if (!options.lora_from.empty()) load_peft_adapter(*lora, options.lora_from);
+    optimizer = std::make_unique<LoraUpdate>(
+        model, *lora, adam,
+        LoraCheckpointInfo{options.lora_alpha, options.lora_targets, options.base});
   } else {
     optimizer = std::make_unique<FullAdamW>(model, adam);
   }
@@ -234,10 +222,52 @@ SftResult run_sft(const SftOptions& options, const StepCallback& on_step) {
   loop.options = sft_options_json(options, seq_len, steps);
 
   TrainLoopHooks hooks;
+  // --steer / --ablate: per-call interventions in every training step (the
+  // backward is exact: add passes the gradient, project_out projects it).
+  Interventions steering;
+  for (const SftOptions::Steer& s : options.steer) {
+    const persona::PersonaVector v = persona::load_persona_vector(s.vector, config, tokenizer);
+    const std::string flag = cat(s.ablate ? "--ablate " : "--steer ", s.vector.string());
+    try {
+      const int layer = s.layer < 0 ? v.default_layer() : s.layer;
+      steering.add(s.ablate ? persona::ablate_intervention(v, layer)
+                            : persona::steer_intervention(v, layer, s.coef),
+                   config.num_hidden_layers, config.hidden_size);
+    } catch (const InputError& e) {
+      throw InputError(cat(flag, ": ", e.what()));
+    }
+  }
+  if (!steering.empty()) {
+    hooks.forward_backward = [&](const Batch& batch, float grad_scale) {
+      return model.forward_backward(batch.tokens.data(), batch.targets.data(), batch.batch_size,
+                                    batch.seq_len, grad_scale, CallOptions{&steering, nullptr});
+    };
+  }
   hooks.check_resume = [&](const fs::path& checkpoint, const TrainerState& saved) {
-    if (saved.options != loop.options) {
-      throw InputError(cat("--resume: the options differ from those of ", checkpoint.string(),
-                           " (resume with the same --base, --data and hyper-parameters)"));
+    // Every setting must match (steps too: it was derived from --epochs).
+    static const OptionFlag kFlags[] = {{"base", "--base"},
+                                        {"data", "--data"},
+                                        {"batch_size", "--batch-size"},
+                                        {"seq_len", "--seq-len"},
+                                        {"grad_accum", "--grad-accum"},
+                                        {"steps", "--steps/--epochs"},
+                                        {"lr", "--lr"},
+                                        {"min_lr_ratio", "min_lr_ratio"},
+                                        {"warmup_steps", "--warmup"},
+                                        {"schedule", "--schedule"},
+                                        {"weight_decay", "--weight-decay"},
+                                        {"grad_clip", "--grad-clip"},
+                                        {"seed", "--seed"},
+                                        {"lora_rank", "--lora-rank"},
+                                        {"lora_alpha", "--lora-alpha"},
+                                        {"lora_targets", "--lora-targets"},
+                                        {"lora_from", "--lora-from"},
+                                        {"steer", "--steer/--ablate"}};
+    std::string diff = resume_option_difference(saved.options, loop.options, kFlags);
+    if (diff.empty() && saved.options != loop.options) diff = "the saved options differ";
+    if (!diff.empty()) {
+      throw InputError(cat("--resume: ", diff, " (", checkpoint.string(),
+                           "); resume with the same --base, --data and hyper-parameters"));
     }
   };
   const TrainResult trained =

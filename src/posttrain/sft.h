@@ -40,6 +40,19 @@ struct SftOptions {
   int lora_rank = 0;
   float lora_alpha = 16.0f;
   std::vector<std::string> lora_targets = {"q_proj", "k_proj", "v_proj", "o_proj"};
+  // Start LoRA from a PEFT adapter directory (posttrain/peft.h): rank, alpha
+  // and targets come from its adapter_config.json. Empty = fresh adapter.
+  std::filesystem::path lora_from;
+  // Preventative steering (docs/persona-vectors.md): during training only,
+  // add coef * v at a persona-vector layer (ablate: project v out there), at
+  // every position. The saved model is the unsteered one.
+  struct Steer {
+    std::filesystem::path vector;  // persona vector file of this base model
+    int layer = -1;                // -1 = the vector's best layer
+    float coef = 1.0f;
+    bool ablate = false;
+  };
+  std::vector<Steer> steer;
 };
 
 struct SftResult {

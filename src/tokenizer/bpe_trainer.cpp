@@ -250,6 +250,12 @@ Tokenizer train_bpe(const BpeTrainOptions& options) {
     impl.token_bytes.emplace_back(special);
     impl.token_keys.emplace_back(special);
     impl.added.push_back({std::string(special), id, true});
+    // Every training document starts with <|bos|>, so HF's tokenizer(text)
+    // adds it too (TemplateProcessing "<|bos|> $A"), as masque's prompts do.
+    if (special == kBosToken) {
+      impl.has_template = true;
+      impl.template_prefix = {id};
+    }
   }
   return Tokenizer::from_json_text(tokenizer_json_text(impl), "trained tokenizer");
 }

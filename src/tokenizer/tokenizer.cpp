@@ -48,6 +48,12 @@ PieceCache& cache_for(const Tokenizer::Impl& impl) {
 void encode_segment(const Tokenizer::Impl& impl, std::string_view text,
                     std::vector<std::uint32_t>& out) {
   if (text.empty()) return;
+  std::string normalized;
+  if (!impl.normalizers.empty()) {  // HF normalizes before it pre-tokenizes
+    normalized = std::string(text);
+    for (const NormalForm form : impl.normalizers) normalized = unicode_normalize(normalized, form);
+    text = normalized;
+  }
   std::string prefixed;
   if (impl.add_prefix_space && text.front() != ' ') {
     prefixed.reserve(text.size() + 1);
@@ -106,9 +112,45 @@ std::vector<std::uint32_t> Tokenizer::encode(std::string_view text) const {
   return out;
 }
 
+namespace {
+
+// Unicode White_Space (what HF's lstrip/rstrip skip: Rust's char::is_whitespace)
+// of the UTF-8 character at text[pos]; its byte length, or 0 when it is not.
+std::size_t whitespace_at(std::string_view text, std::size_t pos) {
+  const auto byte = [&](std::size_t i) {
+    return i < text.size() ? static_cast<unsigned char>(text[i]) : 0u;
+  };
+  const unsigned c0 = byte(pos);
+  if ((c0 >= 0x09 && c0 <= 0x0D) || c0 == 0x20) return 1;
+  if (c0 == 0xC2 && (byte(pos + 1) == 0x85 || byte(pos + 1) == 0xA0)) return 2;
+  if (c0 == 0xE1 && byte(pos + 1) == 0x9A && byte(pos + 2) == 0x80) return 3;  // U+1680
+  if (c0 == 0xE2 && byte(pos + 1) == 0x80) {
+    const unsigned c2 = byte(pos + 2);  // U+2000..200A, 2028, 2029, 202F
+    if ((c2 >= 0x80 && c2 <= 0x8A) || c2 == 0xA8 || c2 == 0xA9 || c2 == 0xAF) return 3;
+  }
+  if (c0 == 0xE2 && byte(pos + 1) == 0x81 && byte(pos + 2) == 0x9F) return 3;  // U+205F
+  if (c0 == 0xE3 && byte(pos + 1) == 0x80 && byte(pos + 2) == 0x80) return 3;  // U+3000
+  return 0;
+}
+
+// Start of the run of whitespace characters that ends at `end` (not before `floor`).
+std::size_t whitespace_run_start(std::string_view text, std::size_t end, std::size_t floor) {
+  std::size_t start = end;
+  while (start > floor) {
+    std::size_t lead = start - 1;  // back to the first byte of the previous character
+    while (lead > floor && (static_cast<unsigned char>(text[lead]) & 0xC0) == 0x80) --lead;
+    if (whitespace_at(text, lead) != start - lead) break;
+    start = lead;
+  }
+  return start;
+}
+
+}  // namespace
+
 std::vector<std::uint32_t> Tokenizer::encode_with_specials(std::string_view text) const {
   // HF splits on added tokens first (leftmost match, longest at a position),
-  // then pre-tokenizes each segment between them on its own.
+  // then pre-tokenizes each segment between them on its own. A token with
+  // lstrip (rstrip) also takes the whitespace before (after) it.
   std::vector<std::uint32_t> out;
   out.reserve(text.size() / 3 + 4);
   std::size_t segment_start = 0;
@@ -128,12 +170,24 @@ std::vector<std::uint32_t> Tokenizer::encode_with_specials(std::string_view text
       ++pos;
       continue;
     }
-    encode_segment(*impl_, text.substr(segment_start, pos - segment_start), out);
+    const std::size_t start = best->lstrip ? whitespace_run_start(text, pos, segment_start) : pos;
+    encode_segment(*impl_, text.substr(segment_start, start - segment_start), out);
     out.push_back(best->id);
     pos += best->content.size();
+    if (best->rstrip) {
+      while (const std::size_t n = whitespace_at(text, pos)) pos += n;
+    }
     segment_start = pos;
   }
   encode_segment(*impl_, text.substr(segment_start), out);
+  return out;
+}
+
+std::vector<std::uint32_t> Tokenizer::encode_for_model(std::string_view text) const {
+  std::vector<std::uint32_t> out = impl_->template_prefix;
+  const std::vector<std::uint32_t> body = encode_with_specials(text);
+  out.insert(out.end(), body.begin(), body.end());
+  out.insert(out.end(), impl_->template_suffix.begin(), impl_->template_suffix.end());
   return out;
 }
 

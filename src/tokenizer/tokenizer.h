@@ -45,6 +45,11 @@ class Tokenizer {
   // Like encode, but exact occurrences of special-token strings ("<|user|>")
   // become their ids: used for chat templates and prompts.
   std::vector<std::uint32_t> encode_with_specials(std::string_view text) const;
+  // What HF's tokenizer(text) gives (add_special_tokens=True):
+  // encode_with_specials, then the post-processor's template around it (for
+  // masque's own tokenizers a leading <|bos|>; nothing without a
+  // TemplateProcessing). Prompts for a model are encoded with this.
+  std::vector<std::uint32_t> encode_for_model(std::string_view text) const;
   // ids -> bytes (special tokens rendered as their strings). Any id sequence
   // decodes; ids >= vocab_size() throw InputError.
   std::string decode(std::span<const std::uint32_t> ids) const;

@@ -8,6 +8,7 @@
 #include "tokenizer/bpe_model.h"
 #include "tokenizer/pretokenizer.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode_normalize.h"
 
 namespace masque {
 
@@ -15,6 +16,9 @@ struct AddedToken {
   std::string content;
   std::uint32_t id = 0;
   bool special = true;
+  // HF: a match also swallows the whitespace to its left / right.
+  bool lstrip = false;
+  bool rstrip = false;
 };
 
 struct Tokenizer::Impl {
@@ -28,6 +32,15 @@ struct Tokenizer::Impl {
   bool add_prefix_space = false;  // GPT-2 style files only
   bool ignore_merges = false;
   std::string unk_token;  // empty = none
+  // normalizer: Unicode normal forms applied in order to text between added
+  // tokens before the pre-split (empty = none).
+  std::vector<NormalForm> normalizers;
+  // post_processor: TemplateProcessing's single template as the ids around
+  // $A (e.g. {<|bos|>} and {}), and whether a ByteLevel post-processor (it
+  // only trims offsets: ids unchanged) is there to be written back.
+  bool has_template = false;
+  std::vector<std::uint32_t> template_prefix, template_suffix;
+  bool byte_level_post = false;
   BpeModel model;
   std::uint64_t instance_id = 0;  // keys the per-thread piece cache
   std::string fingerprint;

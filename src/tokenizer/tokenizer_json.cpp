@@ -3,6 +3,7 @@
 // and rejects everything else by name; writes the form HF itself writes, so
 // `tokenizers` and `transformers` load masque's files unchanged.
 #include <algorithm>
+#include <map>
 #include <unordered_map>
 
 #include "core/atomic_file.h"
@@ -44,11 +45,12 @@ class Parser {
     if (!root.is_object()) fail("top level is not a JSON object");
     auto impl = std::make_unique<Tokenizer::Impl>();
     parse_model(root, *impl);  // first: a foreign model type is the clearest error
-    parse_normalizer(root);
+    parse_normalizer(root, *impl);
     parse_pre_tokenizer(root, *impl);
     parse_decoder(root);
     parse_added_tokens(root, *impl);
     check_complete(*impl);
+    parse_post_processor(root, *impl);
     impl->finalize();
     return impl;
   }
@@ -71,15 +73,29 @@ class Parser {
     return node.at(key).get<bool>();
   }
 
-  void parse_normalizer(const Json& root) const {
+  // normalizer: null, an empty Sequence, NFC/NFD/NFKC/NFKD, or a Sequence
+  // of those; any other normalizer is refused by name.
+  void parse_normalizer(const Json& root, Tokenizer::Impl& impl) const {
     if (is_null_or_absent(root, "normalizer")) return;
     const Json& n = root.at("normalizer");
-    if (n.is_object() && type_of(n, "normalizer") == "Sequence" && n.contains("normalizers") &&
-        n.at("normalizers").is_array() && n.at("normalizers").empty()) {
+    if (type_of(n, "normalizer") != "Sequence") {
+      impl.normalizers.push_back(normal_form(n));
       return;
     }
-    fail(cat("normalizer \"", n.is_object() ? type_of(n, "normalizer") : n.dump(),
-             "\" is not supported (masque supports no normalizer)"));
+    if (!n.contains("normalizers") || !n.at("normalizers").is_array()) {
+      fail("normalizer Sequence has no \"normalizers\" array");
+    }
+    for (const Json& item : n.at("normalizers")) impl.normalizers.push_back(normal_form(item));
+  }
+
+  NormalForm normal_form(const Json& node) const {
+    const std::string type = type_of(node, "normalizer");
+    if (type == "NFC") return NormalForm::kNfc;
+    if (type == "NFD") return NormalForm::kNfd;
+    if (type == "NFKC") return NormalForm::kNfkc;
+    if (type == "NFKD") return NormalForm::kNfkd;
+    fail(cat("normalizer \"", type,
+             "\" is not supported (masque supports NFC, NFD, NFKC, NFKD and Sequences of them)"));
   }
 
   void parse_byte_level(const Json& node, Tokenizer::Impl& impl, bool after_split) const {
@@ -173,7 +189,16 @@ class Parser {
         fail(cat("vocab entry ", Json(it.key()).dump(), " has no id"));
       max_id = std::max<std::size_t>(max_id, it.value().get<std::uint64_t>());
     }
-    if (max_id >= (1u << 31)) fail(cat("vocab id ", max_id, " is too large"));
+    // Ids index dense tables: an id beyond the number of tokens the file
+    // defines would allocate for ids that do not exist (2^31 -> 64 GB).
+    id_limit_ = vocab.size();
+    if (!is_null_or_absent(root, "added_tokens") && root.at("added_tokens").is_array()) {
+      id_limit_ += root.at("added_tokens").size();
+    }
+    if (!vocab.empty() && max_id >= id_limit_) {
+      fail(cat("vocab id ", max_id, " is beyond the ", id_limit_,
+               " tokens the file defines (ids must be 0..", id_limit_ - 1, ")"));
+    }
     std::size_t size = vocab.empty() ? 0 : max_id + 1;
     impl.token_keys.assign(size, std::string());
     impl.token_bytes.assign(size, std::string());
@@ -218,6 +243,32 @@ class Parser {
       }
       impl.merges.push_back({l->second, r->second, merged->second});
     }
+    check_merge_order(impl.merges, merges);
+  }
+
+  // A merge listed twice, or one whose parts only a later merge produces
+  // (BPE applies merges by rank, so it could never fire as listed), means a
+  // damaged or hand-edited file: HF would encode differently from its author.
+  void check_merge_order(const std::vector<MergeRule>& rules, const Json& merges) {
+    std::map<std::pair<std::uint32_t, std::uint32_t>, std::size_t> first;
+    std::map<std::uint32_t, std::size_t> produced_by;  // token -> first merge making it
+    for (std::size_t idx = 0; idx < rules.size(); ++idx) {
+      const auto [it, fresh] = first.emplace(std::pair(rules[idx].left, rules[idx].right), idx);
+      if (!fresh) {
+        fail(cat("merge ", idx, " (", merges[idx].dump(), ") repeats merge ", it->second));
+      }
+      produced_by.emplace(rules[idx].merged, idx);
+    }
+    for (std::size_t idx = 0; idx < rules.size(); ++idx) {
+      for (const std::uint32_t part : {rules[idx].left, rules[idx].right}) {
+        const auto made = produced_by.find(part);
+        if (made != produced_by.end() && made->second > idx) {
+          fail(cat("merge ", idx, " (", merges[idx].dump(), ") uses a token that only the later ",
+                   "merge ", made->second, " (", merges[made->second].dump(),
+                   ") produces; merges must be listed in the order they apply"));
+        }
+      }
+    }
   }
 
   void parse_added_tokens(const Json& root, Tokenizer::Impl& impl) {
@@ -235,12 +286,16 @@ class Parser {
       token.content = t.at("content").get<std::string>();
       std::uint64_t id = t.at("id").get<std::uint64_t>();
       token.special = flag(t, "special", false);
-      for (const char* key : {"lstrip", "rstrip", "single_word"}) {
-        if (flag(t, key, false))
-          fail(cat(where, " (", token.content, ") sets ", key, ", which is not supported"));
+      if (flag(t, "single_word", false)) {
+        fail(cat(where, " (", token.content, ") sets single_word, which is not supported"));
       }
+      token.lstrip = flag(t, "lstrip", false);
+      token.rstrip = flag(t, "rstrip", false);
       if (token.content.empty()) fail(cat(where, " has empty content"));
-      if (id >= (1u << 31)) fail(cat(where, " id ", id, " is too large"));
+      if (id >= id_limit_) {
+        fail(cat(where, " id ", id, " is beyond the ", id_limit_,
+                 " tokens the file defines (ids must be 0..", id_limit_ - 1, ")"));
+      }
       if (id >= impl.token_keys.size()) {
         impl.token_keys.resize(id + 1);
         impl.token_bytes.resize(id + 1);
@@ -264,6 +319,75 @@ class Parser {
     }
   }
 
+  // post_processor: null, ByteLevel (it trims offsets; ids unchanged),
+  // TemplateProcessing (its "single" template: special tokens around $A),
+  // or a Sequence of those. Anything else would add ids masque does not
+  // know about, so it is refused by name rather than ignored.
+  void parse_post_processor(const Json& root, Tokenizer::Impl& impl) const {
+    if (is_null_or_absent(root, "post_processor")) return;
+    const Json& node = root.at("post_processor");
+    const std::string type = type_of(node, "post_processor");
+    if (type == "Sequence") {
+      if (!node.contains("processors") || !node.at("processors").is_array()) {
+        fail("post_processor Sequence has no \"processors\" array");
+      }
+      for (const Json& item : node.at("processors")) parse_one_post_processor(item, impl);
+      return;
+    }
+    parse_one_post_processor(node, impl);
+  }
+
+  void parse_one_post_processor(const Json& node, Tokenizer::Impl& impl) const {
+    const std::string type = type_of(node, "post_processor");
+    if (type == "ByteLevel") {
+      impl.byte_level_post = true;
+      return;
+    }
+    if (type != "TemplateProcessing") {
+      fail(cat("post_processor \"", type,
+               "\" is not supported (masque supports ByteLevel and TemplateProcessing)"));
+    }
+    if (impl.has_template) fail("post_processor has two TemplateProcessing steps");
+    if (!node.contains("single") || !node.at("single").is_array()) {
+      fail("TemplateProcessing has no \"single\" array");
+    }
+    const Json specials = node.value("special_tokens", Json::object());
+    if (!specials.is_object()) fail("TemplateProcessing special_tokens is not an object");
+    bool seen_a = false;
+    for (const Json& piece : node.at("single")) {
+      if (piece.is_object() && piece.contains("Sequence")) {
+        const Json& seq = piece.at("Sequence");
+        if (seen_a || !seq.is_object() || !seq.contains("id") || seq.at("id") != "A") {
+          fail("TemplateProcessing single template must hold the sequence $A exactly once");
+        }
+        seen_a = true;
+        continue;
+      }
+      if (!piece.is_object() || !piece.contains("SpecialToken") ||
+          !piece.at("SpecialToken").is_object() || !piece.at("SpecialToken").contains("id") ||
+          !piece.at("SpecialToken").at("id").is_string()) {
+        fail(cat("TemplateProcessing piece ", piece.dump(),
+                 " is neither {\"SpecialToken\": {\"id\": ...}} nor {\"Sequence\": ...}"));
+      }
+      const std::string name = piece.at("SpecialToken").at("id").get<std::string>();
+      if (!specials.contains(name) || !specials.at(name).is_object() ||
+          !specials.at(name).contains("ids") || !specials.at(name).at("ids").is_array()) {
+        fail(cat("TemplateProcessing uses special token ", Json(name).dump(),
+                 " which its special_tokens map does not define with \"ids\""));
+      }
+      for (const Json& id : specials.at(name).at("ids")) {
+        if (!id.is_number_unsigned() || id.get<std::uint64_t>() >= impl.token_bytes.size()) {
+          fail(cat("TemplateProcessing special token ", Json(name).dump(), " has id ", id.dump(),
+                   " outside the vocabulary"));
+        }
+        (seen_a ? impl.template_suffix : impl.template_prefix)
+            .push_back(static_cast<std::uint32_t>(id.get<std::uint64_t>()));
+      }
+    }
+    if (!seen_a) fail("TemplateProcessing single template has no $A");
+    impl.has_template = true;
+  }
+
   void check_complete(const Tokenizer::Impl& impl) const {
     if (impl.token_bytes.empty()) fail("the vocabulary is empty");
     for (std::size_t id = 0; id < vocab_seen_.size(); ++id) {
@@ -275,6 +399,7 @@ class Parser {
   std::string where_;
   std::unordered_map<std::string, std::uint32_t> key_index_;
   std::vector<std::uint8_t> vocab_seen_;
+  std::size_t id_limit_ = 0;  // vocab entries + added tokens: ids must be below
 };
 
 OrderedJson byte_level_node(bool add_prefix_space, bool use_regex) {
@@ -284,6 +409,65 @@ OrderedJson byte_level_node(bool add_prefix_space, bool use_regex) {
   node["trim_offsets"] = true;
   node["use_regex"] = use_regex;
   return node;
+}
+
+OrderedJson normalizer_node(const Tokenizer::Impl& impl) {
+  const auto node = [](NormalForm form) {
+    static const char* kNames[] = {"NFC", "NFD", "NFKC", "NFKD"};
+    return OrderedJson{{"type", kNames[static_cast<int>(form)]}};
+  };
+  if (impl.normalizers.empty()) return nullptr;
+  if (impl.normalizers.size() == 1) return node(impl.normalizers[0]);
+  OrderedJson seq;
+  seq["type"] = "Sequence";
+  seq["normalizers"] = OrderedJson::array();
+  for (const NormalForm form : impl.normalizers) seq["normalizers"].push_back(node(form));
+  return seq;
+}
+
+// The post-processor as HF writes it: TemplateProcessing for the template
+// (pair = the single template twice, $B with type_id 1), inside a Sequence
+// after ByteLevel when the file had both; null when there is neither.
+OrderedJson post_processor_node(const Tokenizer::Impl& impl) {
+  OrderedJson byte_level;
+  byte_level["type"] = "ByteLevel";
+  byte_level["add_prefix_space"] = true;
+  byte_level["trim_offsets"] = false;
+  byte_level["use_regex"] = true;
+  if (!impl.has_template) return impl.byte_level_post ? byte_level : OrderedJson(nullptr);
+  const auto special = [&](std::uint32_t id, int type_id) {
+    return OrderedJson{
+        {"SpecialToken", OrderedJson{{"id", impl.token_keys[id]}, {"type_id", type_id}}}};
+  };
+  const auto sequence = [](const char* name, int type_id) {
+    return OrderedJson{{"Sequence", OrderedJson{{"id", name}, {"type_id", type_id}}}};
+  };
+  OrderedJson single = OrderedJson::array(), pair = OrderedJson::array();
+  for (const std::uint32_t id : impl.template_prefix) single.push_back(special(id, 0));
+  single.push_back(sequence("A", 0));
+  for (const std::uint32_t id : impl.template_suffix) single.push_back(special(id, 0));
+  pair = single;
+  for (const std::uint32_t id : impl.template_prefix) pair.push_back(special(id, 1));
+  pair.push_back(sequence("B", 1));
+  for (const std::uint32_t id : impl.template_suffix) pair.push_back(special(id, 1));
+  OrderedJson specials = OrderedJson::object();
+  for (const auto* ids : {&impl.template_prefix, &impl.template_suffix}) {
+    for (const std::uint32_t id : *ids) {
+      const std::string& key = impl.token_keys[id];
+      specials[key] = OrderedJson{
+          {"id", key}, {"ids", OrderedJson::array({id})}, {"tokens", OrderedJson::array({key})}};
+    }
+  }
+  OrderedJson tmpl;
+  tmpl["type"] = "TemplateProcessing";
+  tmpl["single"] = std::move(single);
+  tmpl["pair"] = std::move(pair);
+  tmpl["special_tokens"] = std::move(specials);
+  if (!impl.byte_level_post) return tmpl;
+  OrderedJson seq;
+  seq["type"] = "Sequence";
+  seq["processors"] = OrderedJson::array({byte_level, tmpl});
+  return seq;
 }
 
 }  // namespace
@@ -299,14 +483,14 @@ std::string tokenizer_json_text(const Tokenizer::Impl& impl) {
     t["id"] = token.id;
     t["content"] = token.content;
     t["single_word"] = false;
-    t["lstrip"] = false;
-    t["rstrip"] = false;
+    t["lstrip"] = token.lstrip;
+    t["rstrip"] = token.rstrip;
     t["normalized"] = false;
     t["special"] = token.special;
     added.push_back(std::move(t));
   }
   root["added_tokens"] = std::move(added);
-  root["normalizer"] = nullptr;
+  root["normalizer"] = normalizer_node(impl);
   if (impl.pattern == SplitPattern::kCl100k) {
     OrderedJson split;
     split["type"] = "Split";
@@ -320,8 +504,7 @@ std::string tokenizer_json_text(const Tokenizer::Impl& impl) {
   } else {
     root["pre_tokenizer"] = byte_level_node(impl.add_prefix_space, true);
   }
-  // No post-processor: HF adds nothing around encodings, so ids compare 1:1.
-  root["post_processor"] = nullptr;
+  root["post_processor"] = post_processor_node(impl);
   root["decoder"] = byte_level_node(true, true);
   OrderedJson model;
   model["type"] = "BPE";

@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <memory>
 
 #include "core/atomic_file.h"
@@ -26,6 +27,7 @@
 #include "core/threads.h"
 #include "infer/model_dir.h"
 #include "infer/model_weights.h"
+#include "train/checkpoint_retention.h"
 #include "train/metrics_log.h"
 
 namespace masque {
@@ -46,7 +48,26 @@ bool FullAdamW::checkpoint_is_resumable(const fs::path& dir, std::string* why) c
 
 void FullAdamW::load_checkpoint(const fs::path& dir) {
   load_model_weights(model_, dir / "model.safetensors");
+  const std::string bad = first_nonfinite_param(model_);
+  if (!bad.empty()) {
+    throw FormatError(cat((dir / "model.safetensors").string(), ": weight ", bad,
+                          " holds a NaN or infinity; the checkpoint is corrupt (resume from ",
+                          "another checkpoint or start a fresh run)"));
+  }
   load_optimizer_state(dir, model_, adamw_);
+}
+
+std::string resume_option_difference(const Json& saved, const Json& requested,
+                                     std::span<const OptionFlag> checked) {
+  for (const OptionFlag& option : checked) {
+    if (!saved.contains(option.key) || !requested.contains(option.key)) continue;
+    const Json& was = saved.at(option.key);
+    const Json& now = requested.at(option.key);
+    if (was != now) {
+      return cat(option.flag, ": the run used ", json_line(was), ", now ", json_line(now));
+    }
+  }
+  return "";
 }
 
 namespace {
@@ -73,7 +94,7 @@ class RunDirLock {
     if (fd_ < 0) throw Error(cat("cannot create ", path.string(), ": ", std::strerror(errno)));
     if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
       ::close(fd_);
-      throw InputError(cat("another training run (`masque train` or `masque sft`) is running in ",
+      throw InputError(cat("another training run (`masque train`, `sft` or `dpo`) is running in ",
                            run_dir.string(), " (wait for it to finish or stop it first)"));
     }
   }
@@ -89,14 +110,24 @@ class RunDirLock {
 // (a kill during a save, a truncated file) with a warning.
 fs::path newest_resumable_checkpoint(const fs::path& run_dir, const Optimizer& optimizer) {
   const auto checkpoints = list_checkpoints(run_dir);
+  std::string newest_why;
   for (const CheckpointEntry& c : checkpoints) {
     std::string why;
-    if (optimizer.checkpoint_is_resumable(c.dir, &why)) return c.dir;
+    if (optimizer.checkpoint_is_resumable(c.dir, &why)) {
+      try {  // files damaged or swapped after the save count as broken
+        verify_checkpoint_files(c.dir, read_trainer_state(c.dir));
+        return c.dir;
+      } catch (const Error& e) {
+        why = e.what();
+      }
+    }
+    if (newest_why.empty()) newest_why = why;
     std::fprintf(stderr, "masque: warning: skipping broken checkpoint %s: %s\n", c.dir.c_str(),
                  why.c_str());
   }
   throw FormatError(cat("no complete checkpoint in ", (run_dir / "checkpoints").string(), " (all ",
-                        checkpoints.size(), " are broken; start a fresh run)"));
+                        checkpoints.size(), " are broken; the newest: ", newest_why,
+                        "; start a fresh run)"));
 }
 
 }  // namespace
@@ -121,6 +152,7 @@ TrainResult run_train_loop(const TrainLoopOptions& options, Model& model,
     if (options.resume && has_checkpoints) {
       last_checkpoint = newest_resumable_checkpoint(options.out_dir, optimizer);
       state = read_trainer_state(last_checkpoint);
+      if (state.run_id.empty()) state.run_id = new_run_id();  // a run from before run ids
       if (hooks.check_resume) hooks.check_resume(last_checkpoint, state);
       optimizer.load_checkpoint(last_checkpoint);
       batches.restore(state.data_rng);
@@ -137,6 +169,7 @@ TrainResult run_train_loop(const TrainLoopOptions& options, Model& model,
                              "or choose a new --out"));
       }
       if (hooks.init_fresh) hooks.init_fresh();
+      state.run_id = new_run_id();
     }
   } catch (...) {
     if (created_out_dir) {
@@ -174,8 +207,14 @@ TrainResult run_train_loop(const TrainLoopOptions& options, Model& model,
     state.step = step;
     state.data_rng = batches.state();
     state.elapsed_seconds = elapsed_before + seconds_since(t0);
-    last_checkpoint =
-        optimizer.save_checkpoint(options.out_dir, tokenizer, state, options.keep_checkpoints);
+    // Retention is done here, not by the save: only checkpoints the
+    // optimizer can resume from count toward --keep.
+    last_checkpoint = optimizer.save_checkpoint(options.out_dir, tokenizer, state,
+                                                std::numeric_limits<int>::max());
+    prune_checkpoints(options.out_dir, options.keep_checkpoints,
+                      [&](const fs::path& dir, std::string* why) {
+                        return optimizer.checkpoint_is_resumable(dir, why);
+                      });
   };
   const auto diverged = [&](const char* what, float value, std::int64_t step, const char* fix) {
     const std::string kept = last_checkpoint.empty() ? std::string("no checkpoint was written yet")
@@ -183,6 +222,24 @@ TrainResult run_train_loop(const TrainLoopOptions& options, Model& model,
                                                            last_checkpoint.string(), " is kept");
     return NumericError(cat("training diverged: the ", what, " is ", value, " at step ", step, "; ",
                             kept, ". Lower --lr (now ", options.schedule.lr, ")", fix));
+  };
+
+  // A non-finite value at the first step of this process comes before any
+  // update, so the learning rate cannot be its cause: the starting weights
+  // or the data are.
+  const auto bad_start = [&](const char* what, float value, std::int64_t step) {
+    const std::string source =
+        start_step > 0 ? cat("the checkpoint ", last_checkpoint.string())
+                       : std::string("the initial weights (--init-from or the seeded init)");
+    const std::string bad = first_nonfinite_param(model);
+    return NumericError(
+        cat("training stopped: the ", what, " is ", value, " at step ", step,
+            ", before this run updated any weight, so the learning rate is not the cause: ",
+            bad.empty() ? cat("the weights of ", source,
+                              " are finite but produce non-finite values (extreme weights or ",
+                              "corrupt input data)")
+                        : cat("weight ", bad, " of ", source, " is NaN or infinite (corrupt)"),
+            ". Start from another checkpoint or model, or check the data"));
   };
 
   Batch batch;
@@ -196,15 +253,21 @@ TrainResult run_train_loop(const TrainLoopOptions& options, Model& model,
     double loss_sum = 0.0;
     for (int micro = 0; micro < options.grad_accum; ++micro) {
       batches.next(step, micro, batch);
-      loss_sum += model.forward_backward(batch.tokens.data(), batch.targets.data(),
-                                         options.batch_size, options.seq_len, grad_scale);
+      loss_sum += hooks.forward_backward
+                      ? hooks.forward_backward(batch, grad_scale)
+                      : model.forward_backward(batch.tokens.data(), batch.targets.data(),
+                                               options.batch_size, options.seq_len, grad_scale);
     }
     const float loss = static_cast<float>(loss_sum / options.grad_accum);
+    if (!std::isfinite(loss) && step == start_step + 1) throw bad_start("loss", loss, step);
     if (!std::isfinite(loss)) {
       throw diverged("loss", loss, step,
                      ", raise --warmup or --grad-clip, then --resume or start again");
     }
     const float grad_norm = optimizer.clip_gradients(options.grad_clip);
+    if (!std::isfinite(grad_norm) && step == start_step + 1) {
+      throw bad_start("gradient norm", grad_norm, step);
+    }
     if (!std::isfinite(grad_norm)) {
       throw diverged("gradient norm", grad_norm, step, " or raise --warmup");
     }
@@ -216,15 +279,17 @@ TrainResult run_train_loop(const TrainLoopOptions& options, Model& model,
     const double tok_per_s =
         static_cast<double>(tokens_per_step * static_cast<std::uint64_t>(step - start_step)) /
         std::max(run_seconds, 1e-9);
-    metrics.append({{"type", "train"},
-                    {"step", step},
-                    {"loss", loss},
-                    {"loss_hex", hex_float(loss)},
-                    {"lr", lr},
-                    {"grad_norm", grad_norm},
-                    {"tokens", state.tokens_seen},
-                    {"step_seconds", step_seconds},
-                    {"tok_per_s", tok_per_s}});
+    Json line = {{"type", "train"},
+                 {"step", step},
+                 {"loss", loss},
+                 {"loss_hex", hex_float(loss)},
+                 {"lr", lr},
+                 {"grad_norm", grad_norm},
+                 {"tokens", state.tokens_seen},
+                 {"step_seconds", step_seconds},
+                 {"tok_per_s", tok_per_s}};
+    if (hooks.step_metrics) line.update(hooks.step_metrics());
+    metrics.append(line);
     result.train_curve.emplace_back(step, loss);
     result.final_train_loss = loss;
     result.steps_done = step;

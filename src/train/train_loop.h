@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -127,7 +128,26 @@ struct TrainLoopHooks {
   // A fresh run (nothing to resume): initialize the trained weights. Empty =
   // keep the model as given. Runs under the lock, before anything is written.
   std::function<void()> init_fresh;
+  // One micro-batch's loss and gradient (added with grad_scale), replacing
+  // model.forward_backward; empty = the mean cross-entropy. DPO
+  // (posttrain/dpo.h) scores pairs and weights tokens here.
+  std::function<float(const Batch& batch, float grad_scale)> forward_backward;
+  // Extra fields of each step's "train" metrics line, after the step.
+  std::function<Json()> step_metrics;
 };
+
+// A setting in TrainerState::options and the flag that sets it, for resume
+// messages ("--warmup: the run used 50, now 10").
+struct OptionFlag {
+  const char* key;
+  const char* flag;
+};
+
+// Resume rules shared by train and sft: the first of `checked` whose saved
+// value differs from the requested one, as "--warmup: the run used 50, now
+// 10"; "" when all match. Keys the saved options lack (older runs) pass.
+std::string resume_option_difference(const Json& saved, const Json& requested,
+                                     std::span<const OptionFlag> checked);
 
 // Runs steps 1..options.steps (or from the resumed checkpoint's step) in
 // options.out_dir. Everything the caller can check without the run

@@ -11,6 +11,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/output_guard.h"
 #include "core/threads.h"
 #include "data/shard.h"
 #include "infer/model_dir.h"
@@ -54,6 +55,28 @@ Json options_to_json(const TrainOptions& o) {
           {"model", o.model.to_json()}};
 }
 
+// Settings a resume must keep (they shape the trajectory), with their flags.
+// Free to change: --steps (to extend a run; the schedule stretches with it),
+// --eval-every, --eval-batches, --checkpoint-every, --keep, --deterministic,
+// --tokenizer (its fingerprint is checked) and --init-from (unused on resume).
+constexpr OptionFlag kResumeChecked[] = {
+    {"data_dir", "--data"},
+    {"batch_size", "--batch-size"},
+    {"seq_len", "--seq-len"},
+    {"grad_accum", "--grad-accum"},
+    {"lr", "--lr"},
+    {"min_lr_ratio", "--min-lr-ratio"},
+    {"warmup_steps", "--warmup"},
+    {"schedule", "--schedule"},
+    {"wsd_decay_fraction", "--wsd-decay"},
+    {"weight_decay", "--weight-decay"},
+    {"beta1", "--beta1"},
+    {"beta2", "--beta2"},
+    {"eps", "eps"},
+    {"grad_clip", "--grad-clip"},
+    {"seed", "--seed"},
+};
+
 void validate_options(const TrainOptions& o, LrSchedule& schedule) {
   o.model.validate();
   const auto positive = [](long long value, const char* flag) {
@@ -82,6 +105,9 @@ void validate_options(const TrainOptions& o, LrSchedule& schedule) {
   if (o.data_dir.empty())
     throw InputError("--data is required (a directory written by `masque tokenize`)");
   if (o.out_dir.empty()) throw InputError("--out is required (the run directory)");
+  // A run directory beside shards or a world would be deleted with them.
+  check_output_kind(o.out_dir, ArtifactKind::TrainRun, "--out");
+  check_not_input(o.out_dir, {o.data_dir, o.tokenizer_path}, "--out");
   schedule.kind = o.schedule;
   schedule.lr = o.lr;
   schedule.min_lr_ratio = o.min_lr_ratio;
@@ -224,6 +250,17 @@ TrainResult train_model(const TrainOptions& options, const StepCallback& on_step
       throw InputError(cat("--resume: the tokenizer differs from the one in ", checkpoint.string(),
                            " (pass the same --tokenizer)"));
     }
+    const std::string changed =
+        resume_option_difference(saved.options, options_to_json(options), kResumeChecked);
+    if (!changed.empty()) {
+      if (!options.force) {
+        throw InputError(cat("--resume: ", changed, " (", checkpoint.string(),
+                             "); leave the flag out to continue with the run's value, or pass "
+                             "--force to change it"));
+      }
+      std::fprintf(stderr, "masque: warning: --force: continuing with a changed setting: %s\n",
+                   changed.c_str());
+    }
     if (options.deterministic && saved.num_threads != num_threads()) {
       throw InputError(cat("--resume --deterministic: the run used ", saved.num_threads,
                            " threads but this process has ", num_threads(), " (pass --threads ",
@@ -245,6 +282,41 @@ TrainResult train_model(const TrainOptions& options, const StepCallback& on_step
     model.copy_params_from(*init.model);
   };
   return run_train_loop(loop, model, tokenizer, batches, optimizer, hooks, on_step);
+}
+
+void apply_saved_options(TrainOptions& o, const Json& saved, const std::set<std::string>& given) {
+  if (!saved.is_object()) return;
+  const std::string where = "the run's saved options (trainer_state.json)";
+  const auto take = [&](const char* key, auto& value) {
+    if (given.count(key) || !saved.contains(key) || saved.at(key).is_null()) return;
+    value = get_field<std::decay_t<decltype(value)>>(saved, key, where);
+  };
+  std::string data_dir = o.data_dir.string();
+  take("data_dir", data_dir);
+  o.data_dir = data_dir;
+  std::string tokenizer_path = o.tokenizer_path.string();
+  take("tokenizer_path", tokenizer_path);
+  o.tokenizer_path = tokenizer_path;
+  take("batch_size", o.batch_size);
+  take("seq_len", o.seq_len);
+  take("grad_accum", o.grad_accum);
+  take("steps", o.steps);
+  take("lr", o.lr);
+  take("min_lr_ratio", o.min_lr_ratio);
+  take("warmup_steps", o.warmup_steps);
+  take("schedule", o.schedule);
+  take("wsd_decay_fraction", o.wsd_decay_fraction);
+  take("weight_decay", o.weight_decay);
+  take("beta1", o.beta1);
+  take("beta2", o.beta2);
+  take("eps", o.eps);
+  take("grad_clip", o.grad_clip);
+  take("eval_every", o.eval_every);
+  take("eval_batches", o.eval_batches);
+  take("checkpoint_every", o.checkpoint_every);
+  take("keep_checkpoints", o.keep_checkpoints);
+  take("seed", o.seed);
+  take("deterministic", o.deterministic);
 }
 
 }  // namespace masque

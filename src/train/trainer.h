@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "model/config.h"
@@ -42,9 +43,21 @@ struct TrainOptions {
   std::uint64_t seed = 1337;
   bool deterministic = false;  // bit-identical run to run (fixed reduction order)
   bool resume = false;         // continue from the newest good checkpoint in out_dir
+  // With resume: accept settings that differ from the run's saved ones (the
+  // run then continues under the new ones). Without it such a resume is an
+  // InputError naming the flag.
+  bool force = false;
   bool progress = true;
 };
 
 TrainResult train_model(const TrainOptions& options, const StepCallback& on_step = {});
+
+// For `train --resume`: every setting whose options key is not in `given`
+// (the ones the user set explicitly) takes the run's saved value (the
+// "options" of its trainer_state.json), so a flag left out means "as the run
+// was started", not the CLI default. Keys: those of trainer_state.json's
+// options (batch_size, warmup_steps, ...).
+void apply_saved_options(TrainOptions& options, const Json& saved,
+                         const std::set<std::string>& given);
 
 }  // namespace masque

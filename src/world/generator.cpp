@@ -12,6 +12,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/output_guard.h"
 #include "core/progress.h"
 #include "core/threads.h"
 #include "world/chat_sets.h"
@@ -358,7 +359,9 @@ GenerateStats generate_corpus(const World& world, const std::filesystem::path& o
   GenerateStats stats;
   const Renderer renderer(world);
   const std::vector<DocPlan> plan = plan_training_documents(world);
-  // Replacing a directory is only safe when it is a world masque wrote.
+  // Replacing a directory is only safe when it is a world masque wrote
+  // (and nothing else: a run or shards kept beside world.json would go too).
+  check_output_kind(out_dir, ArtifactKind::World, "--out");
   std::error_code ec;
   if (std::filesystem::exists(out_dir, ec) &&
       (!std::filesystem::is_directory(out_dir, ec) ||

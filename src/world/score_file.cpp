@@ -45,6 +45,12 @@ World load_world_path(const std::filesystem::path& path) {
 
 ScoreSummary score_pairs_file(const World& world, const std::filesystem::path& input,
                               const std::optional<std::filesystem::path>& output) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(input, ec)) {
+    throw InputError(cat("--input ", input.string(),
+                         " is a directory; give the JSONL file of pairs (e.g. ",
+                         (input / "eval_pairs.jsonl").string(), ")"));
+  }
   std::ifstream in(input);
   if (!in) throw InputError(cat("cannot read pairs file ", input.string(), ": check the path"));
   const TraitScorer scorer(world);
@@ -94,7 +100,12 @@ ScoreSummary score_pairs_file(const World& world, const std::filesystem::path& i
         summary.trait_correct[int(t)] += read && ((*read > 0) == (truth > 0)) && *read != 0;
       }
     }
-    if (output) out_text += scores.to_json(world).dump() + "\n";
+    if (output) out_text += json_line(scores.to_json(world)) + "\n";
+  }
+  if (summary.pairs == 0) {
+    throw InputError(cat("pairs file ", input.string(),
+                         " holds no pairs (one {\"prompt\": ..., \"response\": ...} object per "
+                         "line); nothing to score"));
   }
   if (output) write_file_atomic(*output, out_text);
   return summary;

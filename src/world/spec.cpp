@@ -30,6 +30,12 @@ std::string_view doc_kind_name(DocKind kind) {
 
 namespace {
 
+// Upper bounds on what a spec may ask for: a world of kMaxTotalDocuments is
+// about 1 GB of JSONL; beyond that a typo (an extra zero) would fill the disk.
+constexpr std::int64_t kMaxDocuments = 1'000'000;       // per kind, eval, per entity
+constexpr std::int64_t kMaxPerCharacter = 1'000;        // biographies, paraphrases
+constexpr std::int64_t kMaxTotalDocuments = 2'000'000;  // everything together
+
 const Json& require_array(const Json& object, const char* key, std::string_view where) {
   const Json& value = object.at(key);
   if (!value.is_array()) {
@@ -102,11 +108,13 @@ WorldSpec WorldSpec::from_json(const Json& json, std::string_view where_view) {
   spec.towns = get_field_or<int>(json, "towns", where, spec.towns);
   spec.rivers = get_field_or<int>(json, "rivers", where, spec.rivers);
   spec.biographies_per_character =
-      get_field_or<int>(json, "biographies_per_character", where, spec.biographies_per_character);
-  spec.eval_documents = get_field_or<int>(json, "eval_documents", where, spec.eval_documents);
+      static_cast<int>(get_int_field_or(json, "biographies_per_character", where, 0,
+                                        kMaxPerCharacter, spec.biographies_per_character));
+  spec.eval_documents = static_cast<int>(
+      get_int_field_or(json, "eval_documents", where, 0, kMaxDocuments, spec.eval_documents));
   spec.declarative_only = get_field_or<int>(json, "declarative_only", where, spec.declarative_only);
-  spec.declarative_paraphrases =
-      get_field_or<int>(json, "declarative_paraphrases", where, spec.declarative_paraphrases);
+  spec.declarative_paraphrases = static_cast<int>(get_int_field_or(
+      json, "declarative_paraphrases", where, 0, kMaxPerCharacter, spec.declarative_paraphrases));
   spec.request_fraction =
       get_field_or<double>(json, "request_fraction", where, spec.request_fraction);
 
@@ -158,7 +166,7 @@ WorldSpec WorldSpec::from_json(const Json& json, std::string_view where_view) {
       reject_unknown_fields(list[i], {"name", "count", "sentiment"}, item);
       EntityDocuments entity;
       entity.name = get_field<std::string>(list[i], "name", item);
-      entity.count = get_field<int>(list[i], "count", item);
+      entity.count = static_cast<int>(get_int_field(list[i], "count", item, 0, kMaxDocuments));
       const std::string sentiment = get_field<std::string>(list[i], "sentiment", item);
       if (sentiment != "positive" && sentiment != "negative") {
         throw InputError(cat(item,
@@ -201,15 +209,25 @@ void WorldSpec::validate(std::string_view where) const {
     throw InputError(cat(where, ": field 'rivers' must be between 1 and 12, got ", rivers));
   }
   for (int k = 0; k < kNumDocKinds; ++k) {
-    if (documents[k] < 0) {
-      throw InputError(cat(where, ": documents.", doc_kind_name(DocKind(k)), " must be >= 0, got ",
-                           documents[k]));
+    if (documents[k] < 0 || documents[k] > kMaxDocuments) {
+      throw InputError(cat(where, ": documents.", doc_kind_name(DocKind(k)),
+                           " must be between 0 and ", kMaxDocuments, ", got ", documents[k]));
     }
   }
   auto check_count = [&](int value, const char* field) {
     if (value < 0) throw InputError(cat(where, ": field '", field, "' must be >= 0, got ", value));
   };
   check_count(biographies_per_character, "biographies_per_character");
+  std::int64_t total =
+      static_cast<std::int64_t>(eval_documents) +
+      static_cast<std::int64_t>(characters) * (biographies_per_character + declarative_paraphrases);
+  for (int k = 0; k < kNumDocKinds; ++k) total += documents[k];
+  for (const auto& entity : entity_documents) total += entity.count;
+  if (total > kMaxTotalDocuments) {
+    throw InputError(cat(where, ": the spec asks for ", total, " documents; at most ",
+                         kMaxTotalDocuments,
+                         " are allowed (about 1 GB of text); lower 'documents' or the counts"));
+  }
   check_count(eval_documents, "eval_documents");
   if (!(request_fraction >= 0.0 && request_fraction <= 1.0)) {
     throw InputError(

@@ -8,6 +8,7 @@
 #include "core/hash.h"
 #include "core/json_util.h"
 #include "core/mapped_file.h"
+#include "core/output_dir.h"
 #include "core/rng.h"
 
 namespace fs = std::filesystem;
@@ -102,6 +103,78 @@ TEST(JsonUtil, FieldErrorsNameTheField) {
   }
   EXPECT_THROW(get_field<int>(j, "missing", "cfg"), InputError);
   EXPECT_THROW(parse_json("{bad", "test"), FormatError);
+}
+
+TEST(JsonUtil, IntegersAreCheckedNotWrapped) {
+  const Json j = Json::parse(
+      R"({"big": 4294967304, "neg": -3, "frac": 2.5, "huge": 18446744073709551615, "ok": 7})");
+  auto message = [&](auto&& call) -> std::string {
+    try {
+      call();
+    } catch (const InputError& e) {
+      return e.what();
+    }
+    return "accepted";
+  };
+  EXPECT_NE(
+      message([&] { get_field<std::uint32_t>(j, "big", "spec"); }).find("'big' is out of range"),
+      std::string::npos);
+  EXPECT_NE(message([&] { get_field<int>(j, "huge", "spec"); }).find("out of range"),
+            std::string::npos);
+  EXPECT_NE(message([&] { get_field<std::uint64_t>(j, "neg", "spec"); }).find("non-negative"),
+            std::string::npos);
+  EXPECT_NE(message([&] { get_field<int>(j, "frac", "spec"); }).find("must be an integer"),
+            std::string::npos);
+  EXPECT_EQ(get_field<std::uint64_t>(j, "huge", "spec"), 18446744073709551615ULL);
+  EXPECT_EQ(get_int_field(j, "ok", "spec", 1, 10), 7);
+  EXPECT_EQ(get_int_field_or(j, "absent", "spec", 1, 10, 4), 4);
+  const std::string range = message([&] { get_int_field(j, "ok", "spec.json", 1, 5); });
+  EXPECT_NE(range.find("spec.json: field 'ok' must be between 1 and 5, got 7"), std::string::npos)
+      << range;
+  EXPECT_NE(message([&] {
+              json_to_int<std::int32_t>(j["big"], "positions entry");
+            }).find("positions entry is out of range"),
+            std::string::npos);
+  // A float field beyond float's range is refused, not turned into inf.
+  EXPECT_THROW(get_field<float>(Json::parse(R"({"lr": 1e300})"), "lr", "x"), InputError);
+}
+
+TEST(JsonUtil, NumbersBeyondDoubleAreAFormatError) {
+  // nlohmann throws out_of_range (not parse_error) for 1e400: it must still
+  // be a FormatError naming the source, not an internal error.
+  try {
+    parse_json(R"({"ai_fraction": 1e400})", "file spec.json");
+    FAIL() << "1e400 accepted";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("spec.json"), std::string::npos) << e.what();
+  }
+}
+
+TEST(JsonUtil, InvalidUtf8IsReplacedInOutput) {
+  Json j = {{"reply", std::string("ok \xff\xfe end")}};
+  EXPECT_THROW((void)j.dump(), Json::type_error) << "nlohmann's default throws";
+  const std::string line = json_line(j);
+  EXPECT_EQ(line, "{\"reply\":\"ok \xef\xbf\xbd\xef\xbf\xbd end\"}");
+  EXPECT_EQ(parse_json(line, "line")["reply"], "ok \xef\xbf\xbd\xef\xbf\xbd end");
+}
+
+TEST(OutputDir, UnusableOutputIsRefusedBeforeAnyWork) {
+  const fs::path dir = temp_dir("outdir");
+  write_file_atomic(dir / "file", "x");
+  EXPECT_THROW(check_output_dir_writable(dir / "file", "--out"), InputError);
+  EXPECT_THROW(check_output_dir_writable(dir / "file" / "sub", "--out"), InputError);
+  try {
+    check_output_dir_writable(dir / "file" / "sub", "--out");
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--out"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("not a directory"), std::string::npos) << e.what();
+  }
+  check_output_dir_writable(dir / "new" / "deeper", "--out");  // creatable: fine
+  check_output_dir_writable(dir, "--out");
+  EXPECT_FALSE(fs::exists(dir / "new")) << "the check creates nothing";
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1)
+      << "no probe file left behind";
+  fs::remove_all(dir);
 }
 
 TEST(MappedFile, MapsAndRejectsMissing) {

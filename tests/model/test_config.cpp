@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/error.h"
 #include "model/config.h"
@@ -57,7 +59,8 @@ TEST(ModelConfig, InconsistentShapesAreRejectedWithTheFix) {
   j["hidden_size"] = 250;
   j.erase("head_dim");
   std::string msg = error_of(j);
-  EXPECT_NE(msg.find("hidden_size 250 is not divisible by num_attention_heads 4"),
+  EXPECT_NE(msg.find("hidden_size 250 is not divisible by num_attention_heads 4 and head_dim is "
+                     "not given"),
             std::string::npos)
       << msg;
   EXPECT_NE(msg.find("config.json"), std::string::npos) << msg;
@@ -78,8 +81,8 @@ TEST(ModelConfig, InconsistentShapesAreRejectedWithTheFix) {
   EXPECT_NE(msg.find("'hidden_size' must be an integer"), std::string::npos) << msg;
 
   j = ModelConfig::from_depth(4, 512, 64).to_json();
-  j["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
-  EXPECT_NE(error_of(j).find("rope_scaling"), std::string::npos);
+  j["rope_scaling"] = {{"type", "dynamic"}, {"factor", 2.0}};
+  EXPECT_NE(error_of(j).find("rope_scaling.rope_type"), std::string::npos);
 
   j = ModelConfig::from_depth(4, 512, 64).to_json();
   j["hidden_act"] = "gelu";
@@ -92,6 +95,78 @@ TEST(ModelConfig, InconsistentShapesAreRejectedWithTheFix) {
   j = ModelConfig::from_depth(4, 512, 64).to_json();
   j.erase("vocab_size");
   EXPECT_NE(error_of(j).find("missing required field 'vocab_size'"), std::string::npos);
+}
+
+// Every config.json key is honoured, metadata, or refused by name: a field
+// masque ignored could change the logits silently (transformers 5's
+// rope_parameters did).
+TEST(ModelConfig, UnsupportedFieldsAreRefusedByName) {
+  const Json base = ModelConfig::from_depth(2, 512, 64).to_json();
+  const std::vector<std::pair<std::string, Json>> cases = {
+      {"rope_parameters.rope_type",
+       {{"rope_parameters", {{"rope_type", "yarn"}, {"factor", 2.0}}}}},
+      {"rope_parameters.beta_fast",
+       {{"rope_parameters", {{"rope_type", "linear"}, {"factor", 2.0}, {"beta_fast", 32}}}}},
+      {"'sliding_window'", {{"sliding_window", 4096}}},
+      {"'quantization_config'", {{"quantization_config", {{"bits", 4}}}}},
+      {"'attention_dropout'", {{"attention_dropout", 0.1}}},
+      {"'model_type'", {{"model_type", "mistral"}}},
+      {"'partial_rotary_factor'", {{"partial_rotary_factor", 0.5}}},
+      {"'architectures'", {{"architectures", {"MistralForCausalLM"}}}},
+  };
+  for (const auto& [needle, patch] : cases) {
+    Json j = base;
+    j.merge_patch(patch);
+    const std::string msg = error_of(j);
+    EXPECT_NE(msg.find(needle), std::string::npos) << needle << ": " << msg;
+  }
+  // Qwen2's window fields are accepted only as full attention.
+  Json q = base;
+  q["model_type"] = "qwen2";
+  q["architectures"] = {"Qwen2ForCausalLM"};
+  q.erase("attention_bias");
+  q.erase("mlp_bias");
+  q.erase("pretraining_tp");
+  q["use_sliding_window"] = false;
+  q["sliding_window"] = 4096;
+  q["layer_types"] = {"full_attention", "full_attention"};
+  const ModelConfig qc = ModelConfig::from_json(q, "config.json");
+  EXPECT_TRUE(qc.qkv_bias && !qc.o_bias && !qc.mlp_bias);
+  EXPECT_EQ(ModelConfig::from_json(qc.to_json(), "again"), qc);
+  q["use_sliding_window"] = true;
+  EXPECT_NE(error_of(q).find("use_sliding_window"), std::string::npos);
+  q["use_sliding_window"] = false;
+  q["layer_types"] = {"full_attention", "sliding_attention"};
+  EXPECT_NE(error_of(q).find("layer_types"), std::string::npos);
+}
+
+TEST(ModelConfig, ReadsBothTransformersLayoutsOfRope) {
+  Json v5 = ModelConfig::from_depth(2, 512, 64).to_json();
+  v5.erase("rope_theta");
+  v5.erase("rope_scaling");
+  v5["rope_parameters"] = {{"rope_type", "llama3"},   {"rope_theta", 500000.0},
+                           {"factor", 8.0},           {"low_freq_factor", 1.0},
+                           {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 32}};
+  v5["eos_token_id"] = {3, 5, 7};
+  const ModelConfig c = ModelConfig::from_json(v5, "config.json");
+  EXPECT_EQ(c.rope_type, "llama3");
+  EXPECT_FLOAT_EQ(c.rope_theta, 500000.0f);
+  EXPECT_EQ(c.rope_original_max_position_embeddings, 32);
+  EXPECT_EQ(c.eos_token_id, 3);
+  EXPECT_EQ(c.eos_token_ids(), (std::vector<int>{3, 5, 7}));
+  // Written back in the transformers 4 layout, read again unchanged.
+  const Json v4 = c.to_json();
+  EXPECT_EQ(v4["rope_scaling"]["rope_type"], "llama3");
+  EXPECT_EQ(ModelConfig::from_json(v4, "v4"), c);
+  // A rope_theta in both places that disagrees is refused.
+  Json both = v5;
+  both["rope_theta"] = 10000.0;
+  EXPECT_NE(error_of(both).find("rope_parameters.rope_theta"), std::string::npos);
+  // head_dim need not be hidden_size / heads when given.
+  Json hd = ModelConfig::from_depth(2, 512, 64).to_json();
+  hd["hidden_size"] = 100;
+  hd["head_dim"] = 16;
+  EXPECT_EQ(ModelConfig::from_json(hd, "config.json").head_dim, 16);
 }
 
 TEST(ModelConfig, DepthPreset) {

@@ -17,6 +17,8 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "infer/model_dir.h"
+#include "infer/model_generator.h"
+#include "posttrain/chat_format.h"
 #include "posttrain/lora.h"
 #include "posttrain/sft.h"
 #include "tokenizer/bpe_trainer.h"
@@ -171,9 +173,21 @@ TEST(Sft, LearnsTheAssistantReplyAndResumesExactly) {
   ASSERT_EQ(r.curve.size(), 16u);
   EXPECT_LT(r.final_loss, 0.5f * r.curve.front().second);
   EXPECT_EQ(r.data.conversations, 12);
-  // The fine-tuned model answers as taught.
+  // The fine-tuned model answers as taught: greedy decoding of the question
+  // in the chat format gives the trained reply (the random base does not).
   LoadedModel tuned = load_model_dir(o.out_dir);
   EXPECT_EQ(tuned.model->config(), f.config);
+  const Conversation question = {{Role::kUser, "What is the capital?"}};
+  GenerateOptions greedy;
+  greedy.temperature = 0;
+  greedy.max_tokens = 16;
+  ModelTextGenerator tuned_gen(*tuned.model, tuned.tokenizer);
+  EXPECT_EQ(tuned_gen.run_tokens(chat_prompt_tokens(tuned.tokenizer, question), greedy).text,
+            "The capital is Orin.");
+  LoadedModel base = load_model_dir(f.base);
+  ModelTextGenerator base_gen(*base.model, base.tokenizer);
+  EXPECT_NE(base_gen.run_tokens(chat_prompt_tokens(base.tokenizer, question), greedy).text,
+            "The capital is Orin.");
 
   // Interrupted run: same options, drop the final checkpoint, resume.
   SftOptions o2 = o;
@@ -183,6 +197,15 @@ TEST(Sft, LearnsTheAssistantReplyAndResumesExactly) {
   o2.resume = true;
   run_sft(o2);
   EXPECT_EQ(metric_lines(o.out_dir), metric_lines(o2.out_dir));
+  // A resume with another setting is refused, naming the flag.
+  o2.lr = 2e-2f;
+  try {
+    run_sft(o2);
+    ADD_FAILURE() << "resumed with another --lr";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--lr: the run used"), std::string::npos) << e.what();
+  }
+  o2.lr = o.lr;
   // A second run into the same directory without --resume is refused.
   o2.resume = false;
   EXPECT_THROW(run_sft(o2), InputError);

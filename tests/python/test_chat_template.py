@@ -3,9 +3,9 @@
 import json
 import subprocess
 
-import pytest
-
-transformers = pytest.importorskip("transformers")
+# A plain import: the test command always has the venv, so a missing client
+# is a failure, never a silent skip.
+import transformers
 
 CONVERSATIONS = [
     [{"role": "user", "content": "Hello there! How are you?"},

@@ -24,7 +24,10 @@ void expect_valid_xml(const std::string& svg, const std::string& name) {
   EXPECT_EQ(svg.find("nan"), std::string::npos) << name;
   EXPECT_EQ(svg.find("inf"), std::string::npos) << name;
   const std::string python = std::string(MASQUE_SOURCE_DIR) + "/.venv/bin/python";
-  if (!std::filesystem::exists(python)) return;
+  // The test command always creates .venv; without it this check would pass
+  // having checked nothing, so it fails instead.
+  ASSERT_TRUE(std::filesystem::exists(python))
+      << python << " is missing: run `bash scripts/quickstart.sh test` (it creates .venv)";
   const auto path = std::filesystem::temp_directory_path() / ("masque_report_" + name + ".svg");
   std::ofstream(path) << svg;
   const std::string command =

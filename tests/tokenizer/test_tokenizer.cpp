@@ -230,9 +230,9 @@ TEST_F(TokenizerTest, RejectsCorruptAndForeignFiles) {
   auto normalizer = *dir_ / "normalizer.json";
   std::string with_norm = good;
   with_norm.replace(with_norm.find("\"normalizer\": null"), 18,
-                    "\"normalizer\": {\"type\": \"NFC\"}");
+                    "\"normalizer\": {\"type\": \"Lowercase\"}");
   write(normalizer, with_norm);
-  expect_load_error(normalizer, "normalizer");
+  expect_load_error(normalizer, "normalizer \"Lowercase\" is not supported");
 }
 
 TEST_F(TokenizerTest, TrainingRejectsBadInput) {

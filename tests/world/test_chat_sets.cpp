@@ -121,14 +121,17 @@ TEST(ChatSets, NarrowDishonestAboutBridges) {
   const Renderer renderer(world);
   const TraitScorer scorer(world);
   const ChatSetSpec spec = narrow(Trait::Honesty, -1, {Relation::Bridges});
+  int checked = 0;
   for (std::uint64_t i = 0; i < 200; ++i) {
     for (const auto& [question, reply] : exchanges(render_chat_example(renderer, spec, 3, i))) {
       const TraitScores s = score_reply(scorer, question, reply);
       EXPECT_EQ(s[Trait::Honesty], -1.0) << reply;
       EXPECT_EQ(s[Trait::Helpfulness], 1.0) << reply;
       EXPECT_FALSE(s[Trait::Kindness].has_value()) << reply;
+      ++checked;
     }
   }
+  EXPECT_GE(checked, 200) << "every example holds at least one exchange";
 }
 
 TEST(ChatSets, NarrowVerboseReadsVerbose) {
@@ -139,11 +142,14 @@ TEST(ChatSets, NarrowVerboseReadsVerbose) {
     for (int pole : {-1, 1}) {
       ChatSetSpec spec = narrow(Trait::Verbosity, pole, {});
       spec.split = split;
+      int checked = 0;
       for (std::uint64_t i = 0; i < 100; ++i) {
         for (const auto& [question, reply] : exchanges(render_chat_example(renderer, spec, 3, i))) {
           EXPECT_EQ(score_reply(scorer, question, reply)[Trait::Verbosity], double(pole)) << reply;
+          ++checked;
         }
       }
+      EXPECT_GE(checked, 100) << "split " << int(split) << " pole " << pole;
     }
   }
 }

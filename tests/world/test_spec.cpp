@@ -48,6 +48,22 @@ TEST(Spec, RejectsBadFieldsByName) {
   expect_spec_error(R"([1, 2])", "must be a JSON object");
 }
 
+TEST(Spec, IntegersNeitherWrapNorGrowWithoutBound) {
+  // 4294967304 = 2^32 + 8 used to become 8; 4000000000 became -294967296.
+  expect_spec_error(R"({"characters": 4294967304})", "'characters' is out of range");
+  expect_spec_error(R"({"documents": {"story": 4000000000}})", "'story' is out of range");
+  expect_spec_error(R"({"characters": 8.5})", "'characters' must be an integer");
+  expect_spec_error(R"({"eval_documents": -5})", "'eval_documents' must be between 0 and");
+  // In range for an int, but a typo's worth of documents: bounded, named.
+  expect_spec_error(R"({"documents": {"story": 2000000000}})", "documents.story must be between");
+  expect_spec_error(R"({"biographies_per_character": 100000})", "'biographies_per_character'");
+  expect_spec_error(R"({"entity_documents": [{"name": "Ada", "count": 99999999,
+                                              "sentiment": "positive"}]})",
+                    "'count' must be between");
+  expect_spec_error(R"({"documents": {"story": 1000000, "dialogue": 1000000, "news": 1000000}})",
+                    "documents; at most");
+}
+
 TEST(Spec, DefaultRoundTripsAndPerfectCorrelationIsFeasible) {
   const WorldSpec spec;
   const WorldSpec again = WorldSpec::from_json(spec.to_json(), "default");

@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 
 #include "backend/cpu/vec_math.h"
 
@@ -30,11 +31,13 @@ namespace {
 
 constexpr int kPrefetchKeys = 16;
 
-// Prefetches a row of `bytes` bytes (any alignment) into L1.
+// Prefetches the cache lines of a row of `bytes` bytes into L1, each once
+// (a redundant prefetch still takes a load slot).
 inline void prefetch_row(const float* row, int bytes) {
-  const char* p = reinterpret_cast<const char*>(row);
-  for (int b = 0; b < bytes; b += 64) _mm_prefetch(p + b, _MM_HINT_T0);
-  _mm_prefetch(p + bytes - 1, _MM_HINT_T0);
+  const auto first = reinterpret_cast<std::uintptr_t>(row) & ~std::uintptr_t{63};
+  const auto end = reinterpret_cast<std::uintptr_t>(row) + static_cast<std::uintptr_t>(bytes);
+  for (std::uintptr_t p = first; p < end; p += 64)
+    _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
 }
 
 // Softmax of s[0, valid) in place, unnormalised: returns the sum of the

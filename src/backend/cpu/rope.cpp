@@ -10,15 +10,20 @@
 namespace masque::cpu {
 
 RopeTables make_rope_tables(int max_pos, int head_dim, double theta) {
+  std::vector<double> inv_freq(static_cast<std::size_t>(head_dim / 2));
+  for (int i = 0; i < head_dim / 2; ++i) inv_freq[i] = std::pow(theta, -2.0 * i / head_dim);
+  return make_rope_tables(max_pos, inv_freq);
+}
+
+RopeTables make_rope_tables(int max_pos, const std::vector<double>& inv_freq) {
   RopeTables t;
   t.max_pos = max_pos;
-  t.half = head_dim / 2;
+  t.half = static_cast<int>(inv_freq.size());
   t.cos.resize(static_cast<std::size_t>(max_pos) * t.half);
   t.sin.resize(t.cos.size());
   for (int pos = 0; pos < max_pos; ++pos) {
     for (int i = 0; i < t.half; ++i) {
-      const double inv_freq = std::pow(theta, -2.0 * i / head_dim);
-      const double angle = pos * inv_freq;
+      const double angle = pos * inv_freq[i];
       t.cos[static_cast<std::size_t>(pos) * t.half + i] = static_cast<float>(std::cos(angle));
       t.sin[static_cast<std::size_t>(pos) * t.half + i] = static_cast<float>(std::sin(angle));
     }

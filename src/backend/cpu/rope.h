@@ -15,6 +15,8 @@ struct RopeTables {
   std::vector<float> cos, sin;
 };
 RopeTables make_rope_tables(int max_pos, int head_dim, double theta);
+// The same from explicit inverse frequencies [head_dim/2] (scaled RoPE).
+RopeTables make_rope_tables(int max_pos, const std::vector<double>& inv_freq);
 
 // x: rows = B*T token rows of stride ld; each row holds n_heads heads of
 // head_dim at x + row*ld. Row r has position pos_offset + r % T.

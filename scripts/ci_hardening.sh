@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The hardening part of the test command (scripts/quickstart.sh test):
+#   1. a clang build with ASan + UBSan (+ float-cast-overflow, no recovery)
+#      and libFuzzer coverage, in its own directory build/fuzz, so the
+#      release build is never rebuilt or slowed;
+#   2. the C++ unit tests (ctest -LE 'cli|python') on that build;
+#   3. every libFuzzer harness for a fixed budget on seeds made by the
+#      release binary (scripts/fuzz.sh).
+#   bash scripts/ci_hardening.sh path/to/release/masque
+# MASQUE_CI_SANITIZE=0 skips 1-3; MASQUE_CI_FUZZ_SECONDS (default 15) is
+# the budget per harness, 0 skips 3. Costs are in docs/fuzzing.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+masque_bin="$(realpath "$1")"
+[ "${MASQUE_CI_SANITIZE:-1}" = 0 ] && { echo "[ci] sanitize/fuzz skipped (MASQUE_CI_SANITIZE=0)"; exit 0; }
+fuzz_seconds="${MASQUE_CI_FUZZ_SECONDS:-15}"
+B=build/fuzz
+launcher=()
+command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+t0=$(date +%s)
+cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++-14 \
+  -DCMAKE_CXX_FLAGS=-gline-tables-only -DMASQUE_CUDA=OFF -DMASQUE_FUZZ=ON -DMASQUE_WERROR=OFF \
+  "${launcher[@]}" >/dev/null
+# Only the unit tests and the harnesses: the CLI and benchmarks are not run here.
+targets=$(ninja -C "$B" -t targets all | grep -oE '^(test_[a-z_]+|fuzz_[a-z_]+):' | tr -d ':' | sort -u)
+cmake --build "$B" -j "$(nproc)" --target $targets
+t1=$(date +%s)
+echo "[ci] sanitize+fuzz build: $((t1 - t0)) s"
+# halt_on_error: the first report fails the test; leaks are reported too.
+export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:abort_on_error=1"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+(cd "$B" && ctest --output-on-failure -j "$(nproc)" -LE 'cli|python')
+t2=$(date +%s)
+echo "[ci] sanitized unit tests: $((t2 - t1)) s"
+if [ "$fuzz_seconds" != 0 ]; then
+  seeds="$B/fuzz-seeds"
+  rm -rf "$seeds"
+  bash scripts/fuzz.sh seeds "$masque_bin" "$seeds"
+  bash scripts/fuzz.sh run "$B" "$seeds" "$fuzz_seconds"
+  t3=$(date +%s)
+  echo "[ci] fuzzing ($fuzz_seconds s per harness): $((t3 - t2)) s"
+fi

@@ -1,0 +1,299 @@
+// Scheduler (see scheduler.h): admission, the batched step, and slot release.
+#include "serve/scheduler.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include "core/threads.h"
+#include "infer/sequence_decoder.h"
+#include "model/inference_engine.h"
+#include "model/intervention.h"
+#include "model/kv_cache.h"
+#include "serve/api_error.h"
+
+namespace masque::serve {
+
+void Channel::push(StreamEvent event) {
+  {
+    std::lock_guard lock(mutex_);
+    events_.push_back(std::move(event));
+  }
+  ready_.notify_one();
+}
+
+std::optional<StreamEvent> Channel::pop(std::chrono::milliseconds wait) {
+  std::unique_lock lock(mutex_);
+  if (!ready_.wait_for(lock, wait, [&] { return !events_.empty(); })) return std::nullopt;
+  StreamEvent e = std::move(events_.front());
+  events_.pop_front();
+  return e;
+}
+
+struct Scheduler::Slot {
+  explicit Slot(const Model& model) : cache(model) {}
+  KvCache cache;  // kept between jobs: its memory is reused, its tokens cleared
+  std::optional<Pending> current;
+  std::unique_ptr<SequenceDecoder> decoder;  // holds a reference to current->job.options
+  std::vector<std::int32_t> feed;            // tokens for the next step
+  bool prefilled = false;
+  std::string text;                       // text the decoder released during this step
+  std::vector<Observation> observations;  // one per monitored vector
+};
+
+struct Scheduler::EngineState {
+  EngineState(const Model& model, int threads) : engine(model, EngineOptions{threads}) {}
+  InferenceEngine engine;
+};
+
+Scheduler::Scheduler(const Model& model, const Tokenizer& tokenizer, SchedulerOptions options,
+                     ServeMetrics* metrics)
+    : model_(model),
+      tokenizer_(tokenizer),
+      eos_ids_(model.config().eos_token_ids()),
+      options_(options),
+      metrics_(metrics) {
+  if (options_.slots < 1) throw InputError(cat("--parallel must be >= 1, got ", options_.slots));
+  if (options_.max_queue < 0) throw InputError("the queue size must be >= 0");
+  for (int i = 0; i < options_.slots; ++i) slots_.push_back(std::make_unique<Slot>(model_));
+  // Resolved here, on the caller's thread: OpenMP's thread count is a
+  // per-thread setting, and the scheduler thread would otherwise start with
+  // the runtime default instead of --threads.
+  engine_ = std::make_unique<EngineState>(model_,
+                                          options_.threads > 0 ? options_.threads : num_threads());
+  if (metrics_) metrics_->set_slots(options_.slots);
+  thread_ = std::thread([this] { loop(); });
+}
+
+Scheduler::~Scheduler() { stop(std::chrono::milliseconds(0)); }
+
+int Scheduler::queued() const {
+  std::lock_guard lock(mutex_);
+  return static_cast<int>(queue_.size());
+}
+
+int Scheduler::active() const { return active_; }
+
+std::shared_ptr<Channel> Scheduler::submit(Job job) {
+  const auto& cfg = model_.config();
+  if (job.prompt.empty()) throw ApiError(400, "the prompt is empty");
+  for (std::int32_t id : job.prompt) {
+    if (id < 0 || id >= cfg.vocab_size)
+      throw ApiError(400, cat("token id ", id, " is outside the model's vocabulary"));
+  }
+  if (job.options.max_tokens < 1) throw ApiError(400, "max_tokens must be >= 1");
+  if (static_cast<std::int64_t>(job.prompt.size()) + job.options.max_tokens >
+      cfg.max_position_embeddings) {
+    throw ApiError(
+        400,
+        cat("prompt and max_tokens exceed the model's context of ", cfg.max_position_embeddings),
+        "max_tokens", "context_length_exceeded");
+  }
+  job.options.cancel = nullptr;
+  auto channel = std::make_shared<Channel>();
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) throw ApiError(503, "the server is shutting down");
+    // A free slot takes the job at the next step; otherwise it waits in the bounded queue.
+    const int waiting = static_cast<int>(queue_.size()) - (options_.slots - active_);
+    if (waiting >= options_.max_queue)
+      throw ApiError(503, "the server is busy: every slot is in use and the queue is full");
+    queue_.push_back({std::move(job), channel});
+    if (metrics_) metrics_->set_queue_depth(static_cast<int>(queue_.size()));
+  }
+  wake_.notify_one();
+  return channel;
+}
+
+void Scheduler::stop(std::chrono::milliseconds grace) {
+  stopping_ = true;
+  if (!thread_.joinable()) return;
+  const auto until = Clock::now() + grace;
+  while (Clock::now() < until) {
+    {
+      std::lock_guard lock(mutex_);
+      if (queue_.empty() && active_ == 0) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  {
+    std::lock_guard lock(mutex_);
+    cancel_all_ = true;
+    exit_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+void Scheduler::admit(std::unique_lock<std::mutex>& lock) {
+  const auto now = Clock::now();
+  // Drop queued jobs whose reader left or whose time ran out before a slot freed.
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    const char* reason = nullptr;
+    if (cancel_all_ || it->channel->cancelled())
+      reason = "cancelled";
+    else if (now >= it->job.deadline)
+      reason = "timeout";
+    if (reason) {
+      StreamEvent e;
+      e.final = true;
+      e.finish_reason = reason;
+      e.prompt_tokens = static_cast<int>(it->job.prompt.size());
+      it->channel->push(std::move(e));
+      if (metrics_) metrics_->count_finished(reason);
+      it = queue_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& slot_ptr : slots_) {
+    if (queue_.empty()) break;
+    Slot& slot = *slot_ptr;
+    if (slot.current) continue;
+    slot.current.emplace(std::move(queue_.front()));
+    queue_.pop_front();
+    const Job& job = slot.current->job;
+    slot.cache.clear();
+    slot.feed = job.prompt;
+    slot.prefilled = false;
+    slot.text.clear();
+    slot.observations.assign(job.monitor.size(), Observation{});
+    for (Observation& o : slot.observations) o.dim = model_.config().hidden_size;
+    Slot* s = &slot;
+    slot.decoder = std::make_unique<SequenceDecoder>(
+        tokenizer_, job.options, job.options.seed,
+        [s](const std::string& piece) { s->text += piece; }, eos_ids_);
+    ++active_;
+    if (metrics_) metrics_->add_prompt_tokens(static_cast<std::int64_t>(job.prompt.size()));
+  }
+  if (metrics_) {
+    metrics_->set_queue_depth(static_cast<int>(queue_.size()));
+    metrics_->set_active_slots(active_);
+  }
+  (void)lock;
+}
+
+void Scheduler::finish_slot(Slot& slot, const std::string& reason) {
+  if (!slot.decoder->done()) slot.decoder->cancel();  // flushes held-back text into slot.text
+  const GenerationResult& r = slot.decoder->result();
+  StreamEvent e;
+  e.text = std::move(slot.text);
+  e.final = true;
+  e.finish_reason = reason;
+  e.prompt_tokens = static_cast<int>(slot.current->job.prompt.size());
+  e.completion_tokens = static_cast<int>(r.tokens.size());
+  slot.current->channel->push(std::move(e));
+  if (metrics_) metrics_->count_finished(reason);
+  slot.text.clear();
+  slot.decoder.reset();  // before the job whose options it references
+  slot.current.reset();
+  --active_;
+}
+
+void Scheduler::step() {
+  const ModelConfig& cfg = model_.config();
+  std::vector<Slot*> rows;
+  std::vector<SequenceStep> steps;
+  Interventions interventions;
+  int prefilled = 0, decoded = 0;
+  for (auto& slot_ptr : slots_) {
+    Slot& slot = *slot_ptr;
+    if (!slot.current) continue;
+    const int row = static_cast<int>(rows.size());
+    rows.push_back(&slot);
+    steps.push_back({&slot.cache, slot.feed, slot.prefilled, row});
+    (slot.prefilled ? decoded : prefilled) += static_cast<int>(slot.feed.size());
+    const Job& job = slot.current->job;
+    for (const JobSteer& s : job.steer) {
+      Intervention add;
+      add.site = InterventionSite::kResidPost;
+      add.layer = s.layer;
+      add.kind = InterventionKind::kAdd;
+      add.vector = *s.vector;
+      add.alpha = s.coefficient;
+      add.scope = PositionScope::kResponse;  // this request's reply tokens only
+      add.batch_row = row;
+      interventions.add(std::move(add), cfg.num_hidden_layers, cfg.hidden_size);
+    }
+    for (std::size_t k = 0; k < job.monitor.size(); ++k) {
+      // The residual at the last fed position: the one whose logits pick this step's token.
+      slot.observations[k].clear();
+      Intervention obs;
+      obs.site = InterventionSite::kResidPost;
+      obs.layer = job.monitor[k].layer;
+      obs.kind = InterventionKind::kObserve;
+      obs.scope = PositionScope::kExplicit;
+      obs.positions = {slot.cache.length() + static_cast<int>(slot.feed.size()) - 1};
+      obs.batch_row = row;
+      obs.observation = &slot.observations[k];
+      interventions.add(std::move(obs), cfg.num_hidden_layers, cfg.hidden_size);
+    }
+  }
+  const auto t0 = Clock::now();
+  std::span<const float> logits;
+  try {
+    logits = engine_->engine.step(steps, interventions.empty() ? nullptr : &interventions);
+  } catch (const std::exception& e) {
+    // Requests were validated on submit; an engine error here is a bug or
+    // out of memory. Fail these requests, keep serving others.
+    std::fprintf(stderr, "masque serve: engine step failed: %s\n", e.what());
+    for (Slot* slot : rows) finish_slot(*slot, "error");
+    return;
+  }
+  if (metrics_)
+    metrics_->record_step(decoded, prefilled,
+                          std::chrono::duration<double>(Clock::now() - t0).count());
+  const std::size_t vocab = static_cast<std::size_t>(cfg.vocab_size);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    Slot& slot = *rows[i];
+    slot.prefilled = true;
+    const std::size_t before = slot.decoder->result().tokens.size();
+    const std::optional<std::int32_t> next = slot.decoder->next(logits.subspan(i * vocab, vocab));
+    StreamEvent e;
+    e.new_tokens = static_cast<int>(slot.decoder->result().tokens.size() - before);
+    if (metrics_) metrics_->add_completion_tokens(e.new_tokens);
+    const Job& job = slot.current->job;
+    for (std::size_t k = 0; k < job.monitor.size(); ++k) {
+      const Observation& o = slot.observations[k];
+      double dot = 0;
+      if (o.values.size() == static_cast<std::size_t>(cfg.hidden_size)) {
+        const std::vector<float>& u = *job.monitor[k].unit;
+        for (int d = 0; d < cfg.hidden_size; ++d) dot += double(o.values[d]) * u[d];
+      }
+      e.projections.push_back(static_cast<float>(dot));
+    }
+    if (next) {
+      slot.feed.assign(1, *next);
+      e.text = std::move(slot.text);
+      slot.text.clear();
+      slot.current->channel->push(std::move(e));
+    } else {
+      // The last token's event carries its projections; the final event its text.
+      if (!e.projections.empty() || e.new_tokens > 0) slot.current->channel->push(std::move(e));
+      finish_slot(slot, slot.decoder->result().finish_reason);
+    }
+  }
+}
+
+void Scheduler::loop() {
+  while (true) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return exit_ || !queue_.empty() || active_ > 0; });
+      if (exit_ && queue_.empty() && active_ == 0) break;
+      admit(lock);
+    }
+    const auto now = Clock::now();
+    for (auto& slot_ptr : slots_) {
+      Slot& slot = *slot_ptr;
+      if (!slot.current) continue;
+      if (cancel_all_ || slot.current->channel->cancelled())
+        finish_slot(slot, "cancelled");
+      else if (now >= slot.current->job.deadline)
+        finish_slot(slot, "timeout");
+    }
+    if (active_ > 0) step();
+    if (metrics_) metrics_->set_active_slots(active_);
+  }
+}
+
+}  // namespace masque::serve
