@@ -275,12 +275,8 @@ DpoResult run_dpo(const DpoOptions& requested, const StepCallback& on_step) {
                                         {"lora_alpha", "--lora-alpha"},
                                         {"lora_targets", "--lora-targets"},
                                         {"lora_from", "--lora-from"}};
-    std::string diff = resume_option_difference(saved.options, loop.options, kFlags);
-    if (diff.empty() && saved.options != loop.options) diff = "the saved options differ";
-    if (!diff.empty()) {
-      throw InputError(cat("--resume: ", diff, " (", checkpoint.string(),
-                           "); resume with the same --base, --ref, --data and hyper-parameters"));
-    }
+    refuse_changed_options(checkpoint, saved.options, loop.options, kFlags,
+                           "--base, --ref, --data");
   };
   hooks.forward_backward = [&](const Batch& batch, float grad_scale) {
     return dpo.forward_backward(batch.tokens.data(), batch.targets.data(), batch.batch_size,

@@ -263,12 +263,7 @@ SftResult run_sft(const SftOptions& requested, const StepCallback& on_step) {
                                         {"lora_targets", "--lora-targets"},
                                         {"lora_from", "--lora-from"},
                                         {"steer", "--steer/--ablate"}};
-    std::string diff = resume_option_difference(saved.options, loop.options, kFlags);
-    if (diff.empty() && saved.options != loop.options) diff = "the saved options differ";
-    if (!diff.empty()) {
-      throw InputError(cat("--resume: ", diff, " (", checkpoint.string(),
-                           "); resume with the same --base, --data and hyper-parameters"));
-    }
+    refuse_changed_options(checkpoint, saved.options, loop.options, kFlags, "--base, --data");
   };
   const TrainResult trained =
       run_train_loop(loop, model, tokenizer, batches, *optimizer, hooks, on_step);

@@ -70,6 +70,16 @@ std::string resume_option_difference(const Json& saved, const Json& requested,
   return "";
 }
 
+void refuse_changed_options(const fs::path& checkpoint, const Json& saved, const Json& requested,
+                            std::span<const OptionFlag> checked, std::string_view inputs) {
+  std::string diff = resume_option_difference(saved, requested, checked);
+  if (diff.empty() && saved != requested) diff = "the saved options differ";
+  if (!diff.empty()) {
+    throw InputError(cat("--resume: ", diff, " (", checkpoint.string(), "); resume with the same ",
+                         inputs, " and hyper-parameters"));
+  }
+}
+
 namespace {
 
 std::string hex_float(float value) {

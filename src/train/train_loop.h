@@ -149,6 +149,13 @@ struct OptionFlag {
 std::string resume_option_difference(const Json& saved, const Json& requested,
                                      std::span<const OptionFlag> checked);
 
+// The strict rule of sft and dpo: every saved option must match. InputError
+// naming the first differing flag of `checked` (or "the saved options
+// differ"), the checkpoint, and `inputs` ("--base, --data") to resume with.
+void refuse_changed_options(const std::filesystem::path& checkpoint, const Json& saved,
+                            const Json& requested, std::span<const OptionFlag> checked,
+                            std::string_view inputs);
+
 // Runs steps 1..options.steps (or from the resumed checkpoint's step) in
 // options.out_dir. Everything the caller can check without the run
 // directory (data, config, flags) should be checked before: a refusal here

@@ -7,21 +7,12 @@
 # Usage: bash gguf_export.sh /path/to/masque
 set -uo pipefail
 M="$1"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/expect.sh"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
-fail() { echo "FAIL: $*"; exit 1; }
 
 # expect_error NAME PATTERN -- command...: exit status 1 and stderr matching PATTERN.
-expect_error() {
-  local name="$1" pattern="$2"; shift 3
-  "$@" >out.txt 2>err.txt
-  local rc=$?
-  [ $rc -eq 1 ] || { cat err.txt; fail "$name: exit $rc, expected 1"; }
-  grep -q -- "$pattern" err.txt || { cat err.txt; fail "$name: stderr lacks '$pattern'"; }
-  echo "ok: $name"
-}
-
 for doc in $(seq 1 120); do
   printf '{"text": "Ada %s the cat. Bo sees %s red balls."}\n' \
     "$([ $((doc % 2)) -eq 0 ] && echo likes || echo helps)" "$doc"

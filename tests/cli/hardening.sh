@@ -7,19 +7,11 @@
 # Usage: bash hardening.sh /path/to/masque
 set -uo pipefail
 M="$1"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/expect.sh"
 WORK="$(mktemp -d)"
 BG=""
 trap '[ -n "$BG" ] && kill "$BG" 2>/dev/null; rm -rf "$WORK"' EXIT
 cd "$WORK"
-fail() { echo "FAIL: $*"; exit 1; }
-expect_error() {  # NAME PATTERN -- command...
-  local name="$1" pattern="$2"; shift 3
-  "$@" >out.txt 2>err.txt < "${STDIN:-/dev/null}"
-  local rc=$?
-  [ $rc -eq 1 ] || { cat err.txt; fail "$name: exit $rc, expected 1"; }
-  grep -q -- "$pattern" err.txt || { cat err.txt; fail "$name: stderr lacks '$pattern'"; }
-  echo "ok: $name"
-}
 unchanged() {  # NAME FILE COPY
   cmp -s "$2" "$3" || fail "$1: $2 was changed"
 }

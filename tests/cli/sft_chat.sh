@@ -6,19 +6,10 @@
 # Usage: bash sft_chat.sh /path/to/masque
 set -uo pipefail
 M="$1"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/expect.sh"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
-fail() { echo "FAIL: $*"; exit 1; }
-expect_error() {  # NAME PATTERN -- command...
-  local name="$1" pattern="$2"; shift 3
-  "$@" >out.txt 2>err.txt < "${STDIN:-/dev/null}"
-  local rc=$?
-  [ $rc -eq 1 ] || { cat err.txt; fail "$name: exit $rc, expected 1"; }
-  grep -q -- "$pattern" err.txt || { cat err.txt; fail "$name: stderr lacks '$pattern'"; }
-  echo "ok: $name"
-}
-
 for i in $(seq 1 80); do
   printf '{"text": "Orin asks where the river goes. Ada says the river goes to town %s."}\n' "$i"
 done > corpus.jsonl

@@ -8,21 +8,12 @@
 # Usage: bash user_errors.sh /path/to/masque
 set -uo pipefail
 M="$1"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/expect.sh"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
-fail() { echo "FAIL: $*"; exit 1; }
 
 # expect_error NAME PATTERN -- command...: exit status 1 and stderr matching PATTERN.
-expect_error() {
-  local name="$1" pattern="$2"; shift 3
-  "$@" >out.txt 2>err.txt
-  local rc=$?
-  [ $rc -eq 1 ] || { cat err.txt; fail "$name: exit $rc, expected 1"; }
-  grep -q -- "$pattern" err.txt || { cat err.txt; fail "$name: stderr lacks '$pattern'"; }
-  echo "ok: $name"
-}
-
 # --- argument-parser errors exit 1 (CLI11 returned 104-114); help stays 0.
 expect_error "unknown flag" "bogus" -- "$M" version --bogus
 expect_error "no subcommand" "subcommand" -- "$M"

@@ -10,19 +10,10 @@
 # Usage: bash vectors.sh /path/to/masque
 set -uo pipefail
 M="$1"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/expect.sh"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
-fail() { echo "FAIL: $*"; exit 1; }
-expect_error() {  # NAME PATTERN -- command...
-  local name="$1" pattern="$2"; shift 3
-  "$@" >out.txt 2>err.txt < "${STDIN:-/dev/null}"
-  local rc=$?
-  [ $rc -eq 1 ] || { cat err.txt; fail "$name: exit $rc, expected 1"; }
-  grep -q -- "$pattern" err.txt || { cat err.txt; fail "$name: stderr lacks '$pattern'"; }
-  echo "ok: $name"
-}
-
 cat > spec.json <<'JSON'
 {"characters": 8, "documents": {"story": 20, "dialogue": 20, "interview": 40, "news": 10, "ai_story": 5},
  "biographies_per_character": 1, "eval_documents": 8}
