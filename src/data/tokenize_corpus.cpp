@@ -11,8 +11,8 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
-#include "core/output_guard.h"
 #include "core/json_util.h"
+#include "core/output_guard.h"
 #include "core/progress.h"
 #include "core/threads.h"
 #include "data/shard.h"
