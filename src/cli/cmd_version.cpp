@@ -4,6 +4,7 @@
 
 #include "cli/command.h"
 #include "core/threads.h"
+#include "core/version.h"
 
 namespace {
 
@@ -12,7 +13,7 @@ masque::cli::CommandRegistrar reg("version", [](CLI::App& app) {
   auto json = std::make_shared<bool>(false);
   cmd->add_flag("--json", *json, "Machine-readable output");
   cmd->callback([json] {
-    nlohmann::json info = {{"version", "0.1.0"},
+    nlohmann::json info = {{"version", std::string(masque::kMasqueVersion)},
                            {"threads", masque::num_threads()},
 #ifdef MASQUE_HAVE_CUDA
                            {"cuda", true}
