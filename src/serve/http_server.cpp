@@ -5,7 +5,9 @@
 #include <httplib.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <ctime>
 #include <thread>
@@ -32,6 +34,7 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 struct HttpServer::Impl {
   httplib::Server server;
   std::thread thread;
+  std::atomic<bool> listen_returned{false};
 };
 
 namespace {
@@ -260,11 +263,22 @@ void HttpServer::bind() {
 }
 
 void HttpServer::start() {
-  impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
+  impl_->thread = std::thread([this] {
+    impl_->server.listen_after_bind();
+    impl_->listen_returned = true;
+  });
 }
 
 void HttpServer::stop() {
   if (!impl_) return;
+  // httplib's stop() does nothing until the listen thread has marked the
+  // server running; a stop right after start() (a start-up error such as a
+  // bad --vector) would then leave the thread listening and the join below
+  // waiting forever. Wait for the server to run (or the thread to end).
+  if (impl_->thread.joinable()) {
+    while (!impl_->server.is_running() && !impl_->listen_returned)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   impl_->server.stop();
   if (impl_->thread.joinable()) impl_->thread.join();
 }
