@@ -50,7 +50,7 @@ void ModelConfig::validate() const {
     }
   } else if (rope_type != "default") {
     throw InputError(cat("RoPE type '", rope_type,
-                         "' is not implemented: masque supports default, linear and llama3"));
+                         "' is not supported: masque supports default, linear and llama3"));
   }
   if (model_type != "llama" && model_type != "qwen2") {
     throw InputError(cat("model_type '", model_type, "' is not supported: use llama or qwen2"));

@@ -23,6 +23,7 @@
 #include "posttrain/peft.h"
 #include "train/adamw.h"
 #include "train/checkpoint.h"
+#include "train/epoch_order.h"
 
 namespace masque {
 namespace fs = std::filesystem;
@@ -35,31 +36,6 @@ std::vector<fs::path> inputs_of(const DpoOptions& o) {
   if (!o.lora_from.empty()) inputs.push_back(o.lora_from);
   return inputs;
 }
-
-// Pair order: epoch e visits pairs in the permutation drawn from seed + e.
-class PairOrder {
- public:
-  PairOrder(std::int64_t pairs, std::uint64_t seed) : pairs_(pairs), seed_(seed) {}
-  std::int64_t pair(std::int64_t index) {
-    const std::int64_t epoch = index / pairs_;
-    if (epoch != epoch_) {
-      perm_.resize(static_cast<std::size_t>(pairs_));
-      std::iota(perm_.begin(), perm_.end(), 0);
-      Rng rng(seed_ + static_cast<std::uint64_t>(epoch) * 0x9e3779b97f4a7c15ULL);
-      for (std::int64_t i = pairs_ - 1; i > 0; --i) {
-        std::swap(perm_[i], perm_[rng.below(static_cast<std::uint64_t>(i + 1))]);
-      }
-      epoch_ = epoch;
-    }
-    return perm_[static_cast<std::size_t>(index % pairs_)];
-  }
-
- private:
-  std::int64_t pairs_;
-  std::uint64_t seed_;
-  std::int64_t epoch_ = -1;
-  std::vector<std::int64_t> perm_;
-};
 
 // Micro-batches of B pairs = 2B rows (chosen, rejected, chosen, ...).
 class PairRows final : public BatchSource {
@@ -75,7 +51,7 @@ class PairRows final : public BatchSource {
     const std::int64_t per_step = static_cast<std::int64_t>(pairs_) * grad_accum_;
     for (int b = 0; b < pairs_; ++b) {
       const std::int64_t index = (step - 1) * per_step + micro * pairs_ + b;
-      const std::size_t src = static_cast<std::size_t>(order_.pair(index)) * 2 * T;
+      const std::size_t src = static_cast<std::size_t>(order_.at(index)) * 2 * T;
       const std::size_t dst = static_cast<std::size_t>(b) * 2 * T;
       std::copy_n(data_.tokens.begin() + src, 2 * T, batch.tokens.begin() + dst);
       std::copy_n(data_.targets.begin() + src, 2 * T, batch.targets.begin() + dst);
@@ -85,7 +61,7 @@ class PairRows final : public BatchSource {
  private:
   const DpoDataset& data_;
   int pairs_, grad_accum_;
-  PairOrder order_;
+  EpochOrder order_;
 };
 
 Json dpo_options_json(const DpoOptions& o, int seq_len, std::int64_t steps) {

@@ -26,37 +26,13 @@
 #include "posttrain/peft.h"
 #include "train/adamw.h"
 #include "train/checkpoint.h"
+#include "train/epoch_order.h"
 #include "train/lr_schedule.h"
 #include "train/train_loop.h"
 
 namespace masque {
 namespace fs = std::filesystem;
 namespace {
-
-// Row order: epoch e visits rows in the permutation drawn from seed + e.
-class RowOrder {
- public:
-  RowOrder(std::int64_t rows, std::uint64_t seed) : rows_(rows), seed_(seed) {}
-  std::int64_t row(std::int64_t index) {
-    const std::int64_t epoch = index / rows_;
-    if (epoch != epoch_) {
-      perm_.resize(static_cast<std::size_t>(rows_));
-      std::iota(perm_.begin(), perm_.end(), 0);
-      Rng rng(seed_ + static_cast<std::uint64_t>(epoch) * 0x9e3779b97f4a7c15ULL);
-      for (std::int64_t i = rows_ - 1; i > 0; --i) {
-        std::swap(perm_[i], perm_[rng.below(static_cast<std::uint64_t>(i + 1))]);
-      }
-      epoch_ = epoch;
-    }
-    return perm_[static_cast<std::size_t>(index % rows_)];
-  }
-
- private:
-  std::int64_t rows_;
-  std::uint64_t seed_;
-  std::int64_t epoch_ = -1;
-  std::vector<std::int64_t> perm_;
-};
 
 Json sft_options_json(const SftOptions& o, int seq_len, std::int64_t steps) {
   Json options = {{"base", o.base.string()},
@@ -130,7 +106,7 @@ class PackedRows final : public BatchSource {
     const std::int64_t rows_per_step = static_cast<std::int64_t>(batch_size_) * grad_accum_;
     for (int b = 0; b < batch_size_; ++b) {
       const std::int64_t index = (step - 1) * rows_per_step + micro * batch_size_ + b;
-      const std::size_t row = static_cast<std::size_t>(order_.row(index)) * seq_len;
+      const std::size_t row = static_cast<std::size_t>(order_.at(index)) * seq_len;
       std::copy_n(data_.tokens.begin() + row, seq_len, batch.tokens.begin() + b * seq_len);
       std::copy_n(data_.targets.begin() + row, seq_len, batch.targets.begin() + b * seq_len);
     }
@@ -139,7 +115,7 @@ class PackedRows final : public BatchSource {
  private:
   const SftDataset& data_;
   int batch_size_, grad_accum_;
-  RowOrder order_;
+  EpochOrder order_;
 };
 
 }  // namespace
