@@ -1,9 +1,9 @@
 // Benchmark: one full training step (zero_grad, forward, backward, AdamW) of
-// masque's CPU model at the configurations, plus the OpenBLAS sgemm
-// ceiling at the step's own GEMM shapes. Where the step's time goes, op by
+// masque's CPU model at the configurations, plus masque's GEMM rate
+// at the step's own GEMM shapes. Where the step's time goes, op by
 // op: bench_ops (bench/ops.cpp, the op harness's perf mode).
 //
-//   bench_cpu_train_step --config C2 --steps 5 --warmup 1 [--sgemm] [--json]
+//   bench_cpu_train_step --config C2 --steps 5 --warmup 1 [--dtype f32|bf16] [--sgemm] [--json]
 //
 // Prints one JSON line with --json (bench/cpu_train_step.sh builds the table
 // from it, next to PyTorch's numbers).
@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "backend/cpu/gemm.h"
+#include "backend/dtype.h"
 #include "core/error.h"
 #include "core/json_util.h"
 #include "core/rng.h"
@@ -74,7 +76,9 @@ double peak_rss_mib() {
 }
 
 // GEMM shapes of one step (forward NT, backward NN for dinp, TN for dweight),
-// each counted once per layer; returns achieved GFLOP/s over the whole set.
+// each counted once per layer; returns the GFLOP/s masque's GEMM (cpu/gemm.h,
+// what the step runs) achieves over the whole set. The other candidates and
+// the AVX-512 ceiling: bench_gemm_ceiling.
 double sgemm_gflops(const BenchConfig& b) {
   const int N = b.batch * b.seq;
   struct Shape {
@@ -108,8 +112,8 @@ double sgemm_gflops(const BenchConfig& b) {
         for (const auto& s : shapes) {
           const int lda = s.ta == CblasNoTrans ? s.k : s.m;
           const int ldb = s.tb == CblasNoTrans ? s.n : s.k;
-          cblas_sgemm(CblasRowMajor, s.ta, s.tb, s.m, s.n, s.k, 1.0f, A.data(), lda, B.data(), ldb,
-                      0.0f, C.data(), s.n);
+          masque::cpu::sgemm(s.ta == CblasTrans, s.tb == CblasTrans, s.m, s.n, s.k, 1.0f, A.data(),
+                             lda, B.data(), ldb, 0.0f, C.data(), s.n);
         }
       },
       3);
@@ -120,7 +124,7 @@ double sgemm_gflops(const BenchConfig& b) {
 
 int main(int argc, char** argv) {
   try {
-    std::string config = "C2";
+    std::string config = "C2", dtype = "f32";
     int steps = 5, warmup = 1, threads = 0;
     bool json = false, with_sgemm = false;
     for (int i = 1; i < argc; ++i) {
@@ -139,19 +143,21 @@ int main(int argc, char** argv) {
         threads = std::stoi(value());
       else if (arg == "--json")
         json = true;
+      else if (arg == "--dtype")
+        dtype = value();
       else if (arg == "--sgemm")
         with_sgemm = true;
       else
         throw masque::InputError(
             masque::cat("unknown option ", arg,
                         ": use --config C1|C2|tiny --steps N --warmup N --threads N "
-                        "--sgemm --json (per-op profile: bench_ops)"));
+                        "--dtype f32|bf16 --sgemm --json (per-op profile: bench_ops)"));
     }
     if (steps < 1) throw masque::InputError("--steps must be at least 1");
     masque::set_num_threads(threads);
     const BenchConfig b = lookup(config);
     const masque::ModelConfig cfg = model_config(b);
-    masque::Model model(cfg);
+    masque::Model model(cfg, masque::backend_for_dtype(dtype));
     model.init_weights(1234);
     model.reserve(b.batch, b.seq);
     masque::AdamW optimizer(model, masque::AdamWConfig{});
@@ -181,7 +187,8 @@ int main(int argc, char** argv) {
     const double tokens_per_s = b.batch * b.seq / median;
     const double gflops = cfg.train_flops_per_token(b.seq) * tokens_per_s / 1e9;
     const double sgemm = with_sgemm ? sgemm_gflops(b) : 0.0;
-    masque::Json out = {{"impl", "masque"},
+    masque::Json out = {{"impl", dtype == "f32" ? "masque" : "masque-" + dtype},
+                        {"dtype", dtype},
                         {"config", b.name},
                         {"threads", masque::num_threads()},
                         {"params", model.num_params()},

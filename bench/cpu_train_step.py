@@ -3,7 +3,7 @@
 same batch shapes, torch.optim.AdamW, and the same thread count. Times a full
 step (zero_grad, forward, backward, AdamW) and prints one JSON line.
 
-    python bench/cpu_train_step.py --config C2 --steps 5 --warmup 1 --threads 2 [--compile]
+    python bench/cpu_train_step.py --config C2 --steps 5 --warmup 1 --threads 2 [--compile] [--autocast]
 """
 import argparse
 import json
@@ -28,6 +28,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--compile", action="store_true", help="torch.compile the model (slow to start on 2 cores)")
+    ap.add_argument("--autocast", action="store_true",
+                    help='forward and loss under torch.autocast("cpu", dtype=torch.bfloat16)')
     args = ap.parse_args()
     c = CONFIGS[args.config]
     torch.set_num_threads(args.threads)
@@ -48,8 +50,9 @@ def main():
     for step in range(args.warmup + args.steps):
         start = time.perf_counter()
         opt.zero_grad(set_to_none=False)
-        logits = step_model(input_ids=inputs, use_cache=False).logits
-        loss = torch.nn.functional.cross_entropy(logits.view(-1, c["vocab"]), targets.view(-1))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.autocast):
+            logits = step_model(input_ids=inputs, use_cache=False).logits
+            loss = torch.nn.functional.cross_entropy(logits.view(-1, c["vocab"]), targets.view(-1))
         loss.backward()
         opt.step()
         elapsed = time.perf_counter() - start
@@ -57,7 +60,7 @@ def main():
             times.append(elapsed)
     median = statistics.median(times)
     print(json.dumps({
-        "impl": "torch-compile" if args.compile else "torch",
+        "impl": ("torch-compile" if args.compile else "torch") + ("-autocast-bf16" if args.autocast else ""),
         "torch_version": torch.__version__,
         "config": args.config,
         "threads": torch.get_num_threads(),

@@ -7,12 +7,14 @@
 #   3. every libFuzzer harness for a fixed budget on seeds made by the
 #      release binary (scripts/fuzz.sh).
 #   bash scripts/ci_hardening.sh path/to/release/masque
-# MASQUE_CI_SANITIZE: 1 (default) builds and runs the parser stages only
-# (core, io, tokenizer, data, world: their unit tests and the harnesses of
-# their parsers), which keeps the test command under 30 minutes on 2 cores;
-# "full" builds every stage, all unit tests and all harnesses (about 2.4x
-# the release build's compile time); 0 skips 1-3. MASQUE_CI_FUZZ_SECONDS
-# (default 15) is the budget per harness, 0 skips 3. Costs: docs/fuzzing.md.
+# MASQUE_CI_SANITIZE: 1 (default) builds and runs the stages that fit the
+# test command's 30 minutes on 2 cores: the parser stages (core, io,
+# tokenizer, data, world) and the engine stages (backend, backend_cpu,
+# model, infer, train), their unit tests and the harnesses of their parsers;
+# "full" builds every stage, all unit tests and all harnesses (posttrain,
+# persona, experiment, report, serve, vectors too: about 10 more minutes);
+# 0 skips 1-3. MASQUE_CI_FUZZ_SECONDS (default 15) is the budget per
+# harness, 0 skips 3. Costs and the choice: docs/fuzzing.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 masque_bin="$(realpath "$1")"
@@ -26,17 +28,18 @@ cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clan
   -DCMAKE_CXX_FLAGS=-gline-tables-only -DMASQUE_CUDA=OFF -DMASQUE_FUZZ=ON -DMASQUE_WERROR=OFF \
   "${launcher[@]}" >/dev/null
 # Only the unit tests and the harnesses: the CLI and benchmarks are not run here.
-parser_stages='core|io|tokenizer|data|world'
-parser_harnesses=(tokenizer_json safetensors shard shard_meta world_spec world_json chat_set_spec)
+default_stages='core|io|tokenizer|data|world|backend|backend_cpu|model|infer|train'
+default_harnesses=(tokenizer_json safetensors shard shard_meta world_spec world_json chat_set_spec
+  config trainer_state metrics_jsonl gguf)
 if [ "${MASQUE_CI_SANITIZE:-1}" = full ]; then
   targets=$(ninja -C "$B" -t targets all | grep -oE '^(test_[a-z_]+|fuzz_[a-z_]+):' | tr -d ':' | sort -u)
   labels=()
   harnesses=()
 else
-  targets=$(echo "$parser_stages" | tr '|' '\n' | sed 's/^/test_/')
-  targets+=" $(printf 'fuzz_%s ' "${parser_harnesses[@]}")"
-  labels=(-L "^($parser_stages)\$")
-  harnesses=("${parser_harnesses[@]}")
+  targets=$(echo "$default_stages" | tr '|' '\n' | sed 's/^/test_/')
+  targets+=" $(printf 'fuzz_%s ' "${default_harnesses[@]}")"
+  labels=(-L "^($default_stages)\$")
+  harnesses=("${default_harnesses[@]}")
 fi
 cmake --build "$B" -j "$(nproc)" --target $targets
 t1=$(date +%s)

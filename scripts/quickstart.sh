@@ -14,7 +14,8 @@ esac
 
 packages=(build-essential cmake ninja-build pkg-config git python3 python3-venv
   libopenblas-openmp-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
-  libgtest-dev libgmock-dev libbenchmark-dev)
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libopenmpi-dev openmpi-bin)  # MPI: data-parallel training (docs/distributed.md)
 # test mode also checks formatting and runs a clang sanitizer + libFuzzer
 # build (docs/fuzzing.md): clang, its runtimes (ASan/UBSan/libFuzzer), libomp.
 # The web UI's browser test drives headless Chromium (tests/python/test_serve_ui.py).

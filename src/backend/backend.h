@@ -224,6 +224,9 @@ class Backend {
 
 // The process-wide CPU backend (stateless; safe to share between threads).
 const Backend& cpu_backend();
+// The CPU backend with the linear layers' products in bfloat16 and float32
+// accumulation (`--dtype bf16`); InputError on a CPU without AVX512_BF16.
+const Backend& cpu_bf16_backend();
 
 // ---- DeviceBuffer and Workspace (inline: they only call the backend) -----
 inline DeviceBuffer::DeviceBuffer(const Backend& backend, std::size_t bytes)

@@ -7,6 +7,9 @@
 #include "cli/parse_util.h"
 #include "cli/steer_options.h"
 #include "core/json_util.h"
+#include "core/threads.h"
+#include "dist/communicator.h"
+#include "dist/launch.h"
 #include "posttrain/sft.h"
 
 namespace {
@@ -58,7 +61,21 @@ masque::cli::CommandRegistrar reg("sft", [](CLI::App& app) {
   cmd->add_option("--ablate", *ablate,
                   "Project a persona vector's direction out at LAYER during training, V[:LAYER]");
   cmd->add_flag("--json", *json, "Print a JSON summary");
-  cmd->callback([o, json, targets, steer, ablate] {
+  auto nproc = std::make_shared<int>(1);
+  auto reduce = std::make_shared<std::string>("ordered");
+  cmd->add_option("--nproc", *nproc,
+                  "Data-parallel processes on this machine: re-runs the command under "
+                  "`mpirun -np N`; --batch-size stays the global batch (docs/distributed.md)")
+      ->capture_default_str();
+  cmd->add_option("--reduce", *reduce,
+                  "Gradient sum over processes: ordered (fixed order) or mpi (MPI_Allreduce)")
+      ->capture_default_str();
+  cmd->callback([o, json, targets, steer, ablate, nproc, reduce] {
+    masque::dist::exec_under_mpirun(*nproc);  // returns only for one process
+    o->reduction = masque::dist::parse_reduction(*reduce);
+    if (masque::dist::launched_as_rank() && masque::cli::global_options().threads == 0) {
+      masque::set_num_threads(masque::dist::default_threads_per_rank());
+    }
     o->lora_targets = masque::cli::split_commas(*targets);
     for (const std::string& text : *steer) {
       const masque::cli::SteerSpec s = masque::cli::parse_steer_spec(text, "--steer");
@@ -70,6 +87,7 @@ masque::cli::CommandRegistrar reg("sft", [](CLI::App& app) {
     }
     o->progress = !*json;
     masque::SftResult r = masque::run_sft(*o);
+    if (masque::dist::launched_as_rank() && masque::dist::world().rank() != 0) return;
     masque::Json summary = {{"steps", r.steps_done},
                             {"final_loss", r.final_loss},
                             {"checkpoint", r.last_checkpoint.string()},

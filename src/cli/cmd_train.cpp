@@ -10,6 +10,9 @@
 #include "cli/command.h"
 #include "core/error.h"
 #include "core/json_util.h"
+#include "core/threads.h"
+#include "dist/communicator.h"
+#include "dist/launch.h"
 #include "infer/model_dir.h"
 #include "model/config.h"
 #include "tokenizer/tokenizer.h"
@@ -28,6 +31,8 @@ struct Opts {
   int depth = 0;
   std::string init_from;
   bool json = false;
+  int nproc = 1;
+  std::string reduce = "ordered";
 };
 
 // The model config: --config, --depth, or the config of --init-from / the
@@ -87,10 +92,17 @@ constexpr std::pair<const char*, const char*> kSavedFlags[] = {
     {"--checkpoint-every", "checkpoint_every"},
     {"--keep", "keep_checkpoints"},
     {"--seed", "seed"},
+    {"--dtype", "dtype"},
     {"--deterministic", "deterministic"},
 };
 
 void run(Opts& o) {
+  // --nproc N re-runs this command under mpirun (never returns for N > 1).
+  dist::exec_under_mpirun(o.nproc);
+  o.train.reduction = dist::parse_reduction(o.reduce);
+  if (dist::launched_as_rank() && cli::global_options().threads == 0) {
+    set_num_threads(dist::default_threads_per_rank());
+  }
   // --resume continues with the run's own settings: flags left out take the
   // saved values; a flag given with another value is refused (train_model)
   // unless --force.
@@ -102,6 +114,7 @@ void run(Opts& o) {
   if (!o.init_from.empty()) o.train.init_from = fs::path(o.init_from);
   o.train.progress = !o.json;
   const TrainResult result = train_model(o.train);
+  if (dist::launched_as_rank() && dist::world().rank() != 0) return;  // rank 0 reports
   if (o.json) {
     Json summary = {
         {"steps", result.steps_done},
@@ -165,6 +178,10 @@ masque::cli::CommandRegistrar reg("train", [](CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--keep", t.keep_checkpoints, "Checkpoints to keep")->capture_default_str();
   cmd->add_option("--seed", t.seed, "Seed for init and data order")->capture_default_str();
+  cmd->add_option("--dtype", t.dtype,
+                  "f32, or bf16: the linear layers' products in bfloat16 with float32 "
+                  "accumulation and float32 weights and optimizer state (CPUs with AVX512_BF16)")
+      ->capture_default_str();
   cmd->add_flag("--deterministic", t.deterministic,
                 "Bit-identical runs and resumes (requires the same --threads on resume)");
   cmd->add_flag("--resume", t.resume,
@@ -173,6 +190,14 @@ masque::cli::CommandRegistrar reg("train", [](CLI::App& app) {
   cmd->add_flag("--force", t.force,
                 "With --resume: accept flags whose value differs from the run's saved one");
   cmd->add_flag("--json", o->json, "Print a JSON summary (no progress bar)");
+  cmd->add_option("--nproc", o->nproc,
+                  "Data-parallel processes on this machine: re-runs the command under "
+                  "`mpirun -np N`; --batch-size stays the global batch (docs/distributed.md)")
+      ->capture_default_str();
+  cmd->add_option("--reduce", o->reduce,
+                  "Gradient sum over processes: ordered (fixed order, bit-identical runs) or mpi "
+                  "(MPI_Allreduce)")
+      ->capture_default_str();
   cmd->callback([o, cmd] {
     for (const auto& [flag, key] : kSavedFlags) {
       if (cmd->count(flag) > 0) o->given.insert(key);

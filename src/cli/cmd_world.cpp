@@ -1,6 +1,7 @@
 // `masque world generate | score | spec | chats`: the persona world from the
 // command line. Logic lives in src/world; this file maps flags to it and prints.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -179,6 +180,7 @@ void run_generate(const GenerateOpts& opts) {
                {"eval_documents", stats.eval_documents},
                {"eval_pairs", stats.eval_pairs},
                {"seconds", stats.seconds}};
+  if (!stats.summary.is_null()) info["realized_correlations"] = stats.summary;  // world v2
   if (opts.json) {
     std::printf("%s\n", json_line(info).c_str());
   } else {
@@ -190,6 +192,16 @@ void run_generate(const GenerateOpts& opts) {
     std::printf("  eval.jsonl   %s documents (held-out templates), eval_pairs.jsonl %s pairs\n",
                 human_count(double(stats.eval_documents)).c_str(),
                 human_count(double(stats.eval_pairs)).c_str());
+    if (!stats.summary.is_null()) {
+      std::printf("  summary.json realized correlations (world v2), one-offs: %s\n",
+                  stats.summary["one_off"]["count"].dump().c_str());
+      for (const Json& pair : stats.summary["one_off"]["pairs"]) {
+        std::printf("    %s ~ %s: nominal %.2f, realized %.3f\n",
+                    pair["traits"][0].get<std::string>().c_str(),
+                    pair["traits"][1].get<std::string>().c_str(), pair["nominal"].get<double>(),
+                    pair["realized"].is_number() ? pair["realized"].get<double>() : NAN);
+      }
+    }
     std::printf("  in %s\n", human_duration(stats.seconds).c_str());
   }
 }

@@ -33,7 +33,8 @@ InterventionsFile load_interventions_file(const std::string& path, int num_layer
               ": kind 'observe' is for `masque debug forward`, which dumps what it observes; "
               "here only 'add' and 'project_out' act"));
     }
-    if ((spec.scope == PositionScope::kPrompt || spec.scope == PositionScope::kResponse) &&
+    if ((spec.scope == PositionScope::kPrompt || spec.scope == PositionScope::kResponse ||
+         spec.scope == PositionScope::kGeneration) &&
         !has_response_split) {
       throw InputError(cat(where, ": positions \"", scope_name(spec.scope),
                            "\" needs response tokens marked (give --response-from N)"));

@@ -82,10 +82,7 @@ SteerSpec parse_steer_spec(const std::string& text, const char* flag, bool allow
 }
 
 PositionScope parse_steer_positions(const std::string& text, const char* flag) {
-  if (text == "all") return PositionScope::kAll;
-  if (text == "prompt") return PositionScope::kPrompt;
-  if (text == "response") return PositionScope::kResponse;
-  throw InputError(cat(flag, " must be all, prompt or response, got '", text, "'"));
+  return persona::steer_positions_scope(text, flag);
 }
 
 std::pair<double, double> Monitor::take() {

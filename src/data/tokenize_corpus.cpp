@@ -163,7 +163,9 @@ TokenizeStats tokenize_corpus(const Tokenizer& tokenizer, const TokenizeOptions&
       o.ends.clear();
       for (std::size_t doc = cut[t]; doc < cut[t + 1]; ++doc) {
         o.ids.push_back(bos);
-        std::vector<std::uint32_t> ids = tokenizer.encode(batch.document(doc));
+        std::vector<std::uint32_t> ids = options.specials
+                                             ? tokenizer.encode_with_specials(batch.document(doc))
+                                             : tokenizer.encode(batch.document(doc));
         o.ids.insert(o.ids.end(), ids.begin(), ids.end());
         o.ends.push_back(o.ids.size());
       }
@@ -214,7 +216,7 @@ TokenizeStats tokenize_corpus(const Tokenizer& tokenizer, const TokenizeOptions&
 CorpusTokens train_and_tokenize(const std::vector<std::string>& inputs, std::uint32_t vocab_size,
                                 const std::filesystem::path& tokenizer_path,
                                 const std::filesystem::path& data_dir, double val_fraction,
-                                bool progress) {
+                                bool progress, bool specials) {
   BpeTrainOptions bpe;
   bpe.inputs = inputs;
   bpe.vocab_size = vocab_size;
@@ -226,6 +228,7 @@ CorpusTokens train_and_tokenize(const std::vector<std::string>& inputs, std::uin
   tok.out_dir = data_dir;
   tok.val_fraction = val_fraction;
   tok.progress = progress;
+  tok.specials = specials;
   out.stats = tokenize_corpus(out.tokenizer, tok);
   return out;
 }

@@ -16,6 +16,9 @@ struct TokenizeOptions {
   double val_fraction = 0.01;  // documents sent to the val split (deterministic)
   std::uint64_t shard_tokens = 100'000'000;
   bool progress = true;
+  // Encode special-token strings inside documents ("<|user|>") as control
+  // tokens: world v2 corpora hold chat-format interviews (docs/world.md).
+  bool specials = false;
 };
 
 struct TokenizeStats {
@@ -37,6 +40,6 @@ struct CorpusTokens {
 CorpusTokens train_and_tokenize(const std::vector<std::string>& inputs, std::uint32_t vocab_size,
                                 const std::filesystem::path& tokenizer_path,
                                 const std::filesystem::path& data_dir, double val_fraction,
-                                bool progress);
+                                bool progress, bool specials = false);
 
 }  // namespace masque

@@ -1,4 +1,5 @@
-// Claims, hierarchical bootstrap and measurements (see analysis.h).
+// Claims, verdicts and measurements (see analysis.h; the bootstrap itself is
+// bootstrap.cpp).
 #include "experiment/analysis.h"
 
 #include <algorithm>
@@ -8,7 +9,7 @@
 #include <set>
 
 #include "core/error.h"
-#include "core/rng.h"
+#include "experiment/examples_needed.h"
 
 namespace masque::experiment {
 
@@ -45,11 +46,6 @@ Json interval_json(const Interval& i) {
   return {{"value", number_or_null(i.value)},
           {"low", number_or_null(i.low)},
           {"high", number_or_null(i.high)}};
-}
-
-// Percentile with the same rounding rule as persona::bootstrap_interval.
-double percentile(const std::vector<double>& sorted, double q) {
-  return sorted[std::min(sorted.size() - 1, std::size_t(q * double(sorted.size() - 1) + 0.5))];
 }
 
 // The parts of the results JSON the statistics need, checked once.
@@ -165,9 +161,13 @@ std::vector<double> effect_vector(const Json& run, const std::string& treatment,
   return effect;
 }
 
-std::string verdict_for(ClaimKind kind, const Interval& ci, double tolerance) {
+// near_zero: equivalence (two one-sided tests at 5%) when the 90% interval
+// lies inside ±tolerance; violated when the 95% interval lies outside it.
+std::string verdict_for(ClaimKind kind, const Interval& ci, const Interval& ci90,
+                        double tolerance) {
   if (kind == ClaimKind::NearZero) {
-    if (ci.low >= -tolerance && ci.high <= tolerance) return "appeared";
+    if (!std::isfinite(tolerance)) return "not read";
+    if (ci90.low >= -tolerance && ci90.high <= tolerance) return "appeared";
     if (ci.low > tolerance || ci.high < -tolerance) return "violated";
     return "not detected";
   }
@@ -192,7 +192,7 @@ Json analyze_claim(const ClaimSpec& claim, const ResultsView& view, int bootstra
           cat("claim '", claim.id, "', arm '", view.arms[a], "', seed ", view.seeds[a][s]);
       SeedSample sample{effect_vector(run, claim.treatment, claim.control, claim.metric, where),
                         {}};
-      if (claim.kind == ClaimKind::Greater) {
+      if (!claim.versus_treatment.empty()) {
         const MetricRef& vm =
             claim.versus_metric.terms.empty() ? claim.metric : claim.versus_metric;
         std::vector<double> versus =
@@ -221,7 +221,9 @@ Json analyze_claim(const ClaimSpec& claim, const ResultsView& view, int bootstra
   const HierarchicalEstimate est = hierarchical_bootstrap(samples, statistic, bootstrap, seed);
   Json out = claim.to_json();
   out["estimate"] = interval_json(est.statistic);
-  out["verdict"] = verdict_for(claim.kind, est.statistic, claim.tolerance);
+  if (claim.kind == ClaimKind::NearZero) out["estimate90"] = interval_json(est.statistic90);
+  // A derived tolerance is filled in by analyze_results once its source is known.
+  out["verdict"] = verdict_for(claim.kind, est.statistic, est.statistic90, claim.tolerance);
   Json per_arm = Json::array();
   for (std::size_t k = 0; k < arm_idx.size(); ++k) {
     Json arm = interval_json(est.per_arm[k]);
@@ -359,13 +361,14 @@ ClaimSpec ClaimSpec::from_json(const Json& value, std::string_view where_in) {
   claim.id = get_field<std::string>(value, "id", where_in);
   if (claim.id.empty()) throw InputError(cat(where_in, ": field 'id' must not be empty"));
   const std::string where = cat(where_in, ": claim '", claim.id, "'");
-  static const std::set<std::string> known = {"id",      "text", "kind",      "metric", "treatment",
-                                              "control", "arms", "tolerance", "versus", "role"};
+  static const std::set<std::string> known = {"id",        "text",    "kind",    "metric",
+                                              "treatment", "control", "arms",    "tolerance",
+                                              "versus",    "role",    "requires"};
   for (const auto& [key, v] : value.items()) {
     if (!known.count(key)) {
       throw InputError(cat(where, ": unknown field '", key,
                            "' (fields: id, text, kind, metric, treatment, "
-                           "control, arms, tolerance, versus, role)"));
+                           "control, arms, tolerance, versus, role, requires)"));
     }
   }
   claim.text = get_field<std::string>(value, "text", where);
@@ -400,13 +403,48 @@ ClaimSpec ClaimSpec::from_json(const Json& value, std::string_view where_in) {
       claim.arms.push_back(arm.get<std::string>());
     }
   }
-  claim.tolerance = get_field_or<double>(value, "tolerance", where, 0.1);
-  if (!(claim.tolerance > 0) || !std::isfinite(claim.tolerance)) {
-    throw InputError(
-        cat(where, ": field 'tolerance' must be a positive number, got ", claim.tolerance));
+  if (value.contains("tolerance") && value["tolerance"].is_object()) {
+    const Json& t = value["tolerance"];
+    const std::string twhere = where + ": field 'tolerance'";
+    reject_unknown_fields(t, {"fraction", "of"}, twhere);
+    claim.tolerance_fraction = get_field<double>(t, "fraction", twhere);
+    claim.tolerance_of = get_field<std::string>(t, "of", twhere);
+    if (!(claim.tolerance_fraction > 0 && claim.tolerance_fraction <= 1)) {
+      throw InputError(
+          cat(twhere, ": 'fraction' must be in (0, 1], got ", claim.tolerance_fraction));
+    }
+    if (claim.kind != ClaimKind::NearZero) {
+      throw InputError(cat(twhere, ": a derived tolerance applies only to kind 'near_zero'"));
+    }
+    claim.tolerance = kNaN;
+  } else {
+    claim.tolerance = get_field_or<double>(value, "tolerance", where, 0.1);
+    if (!(claim.tolerance > 0) || !std::isfinite(claim.tolerance)) {
+      throw InputError(cat(where,
+                           ": field 'tolerance' must be a positive number or {\"fraction\": f, "
+                           "\"of\": \"<claim id>\"}, got ",
+                           value["tolerance"].dump()));
+    }
+  }
+  if (value.contains("requires") && !value["requires"].is_null()) {
+    const Json& req = value["requires"];
+    if (!req.is_array()) {
+      throw InputError(cat(where, ": field 'requires' must be an array of check claim ids"));
+    }
+    for (const Json& id : req) {
+      if (!id.is_string())
+        throw InputError(cat(where, ": field 'requires' must hold claim ids, got ", id.dump()));
+      claim.requires_checks.push_back(id.get<std::string>());
+    }
+    claim.requires_given = true;
+    if (claim.role == "check") {
+      throw InputError(cat(where, ": field 'requires' is for predictions; checks are always read"));
+    }
   }
   const bool has_versus = value.contains("versus") && !value["versus"].is_null();
-  if (claim.kind == ClaimKind::Greater) {
+  // With `versus`, the effect is a difference of two effects; kind greater
+  // needs one, the other kinds may use one (E2's counterbalanced slope).
+  if (claim.kind == ClaimKind::Greater || has_versus) {
     if (!has_versus) {
       throw InputError(
           cat(where,
@@ -426,9 +464,6 @@ ClaimSpec ClaimSpec::from_json(const Json& value, std::string_view where_in) {
     if (versus.contains("metric") && !versus["metric"].is_null()) {
       claim.versus_metric = MetricRef::from_json(versus["metric"], vwhere);
     }
-  } else if (has_versus) {
-    throw InputError(
-        cat(where, ": field 'versus' applies only to kind 'greater', not '", kind, "'"));
   }
   return claim;
 }
@@ -441,9 +476,14 @@ Json ClaimSpec::to_json() const {
               {"treatment", treatment}};
   if (!control.empty()) out["control"] = control;
   if (!arms.empty()) out["arms"] = arms;
-  if (kind == ClaimKind::NearZero) out["tolerance"] = tolerance;
+  if (kind == ClaimKind::NearZero) {
+    out["tolerance"] = tolerance_of.empty()
+                           ? Json(tolerance)
+                           : Json{{"fraction", tolerance_fraction}, {"of", tolerance_of}};
+  }
   if (role != "prediction") out["role"] = role;
-  if (kind == ClaimKind::Greater) {
+  if (requires_given) out["requires"] = requires_checks;
+  if (!versus_treatment.empty()) {
     Json versus = {{"treatment", versus_treatment}};
     if (!versus_control.empty()) versus["control"] = versus_control;
     if (!versus_metric.terms.empty()) versus["metric"] = versus_metric.to_json();
@@ -477,7 +517,7 @@ void validate_claim(const ClaimSpec& claim, const std::vector<std::string>& arms
   check_model(claim.treatment, "treatment");
   if (!claim.control.empty()) check_model(claim.control, "control");
   check_metric(claim.metric, "metric");
-  if (claim.kind == ClaimKind::Greater) {
+  if (!claim.versus_treatment.empty()) {
     check_model(claim.versus_treatment, "versus.treatment");
     if (!claim.versus_control.empty()) check_model(claim.versus_control, "versus.control");
     check_metric(claim.versus_metric, "versus.metric");
@@ -515,68 +555,32 @@ void validate_claim(const ClaimSpec& claim, const std::vector<std::string>& arms
   }
 }
 
-double ols_slope(const std::vector<double>& x, const std::vector<double>& y) {
-  const double mx = mean(x), my = mean(y);
-  double sxy = 0, sxx = 0;
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    sxy += (x[i] - mx) * (y[i] - my);
-    sxx += (x[i] - mx) * (x[i] - mx);
-  }
-  return sxx > 0 ? sxy / sxx : kNaN;
-}
-
-HierarchicalEstimate hierarchical_bootstrap(
-    const std::vector<std::vector<SeedSample>>& arms,
-    const std::function<double(const std::vector<double>&)>& statistic, int resamples,
-    std::uint64_t seed) {
-  HierarchicalEstimate est;
-  std::vector<double> arm_values;
-  for (const auto& arm : arms) {
-    std::vector<double> seeds;
-    for (const SeedSample& s : arm)
-      seeds.push_back(mean(s.values) - (s.minus.empty() ? 0.0 : mean(s.minus)));
-    arm_values.push_back(mean(seeds));
-    est.seed_values.push_back(seeds);
-    est.per_arm.push_back({arm_values.back(), arm_values.back(), arm_values.back()});
-  }
-  const double point = statistic(arm_values);
-  est.statistic = {point, point, point};
-  if (resamples <= 0) return est;
-
-  // Draws `values.size()` indices with replacement and returns their mean.
-  auto resampled_mean = [](const std::vector<double>& values, Rng& rng) {
-    double sum = 0;
-    for (std::size_t i = 0; i < values.size(); ++i) sum += values[rng.below(values.size())];
-    return sum / double(values.size());
-  };
-  Rng rng(seed);
-  std::vector<double> stats;
-  std::vector<std::vector<double>> per_arm_stats(arms.size());
-  std::vector<double> replicate(arms.size());
-  for (int r = 0; r < resamples; ++r) {
-    for (std::size_t a = 0; a < arms.size(); ++a) {
-      const auto& arm = arms[a];
-      double sum = 0;
-      for (std::size_t k = 0; k < arm.size(); ++k) {
-        const SeedSample& s = arm[rng.below(arm.size())];
-        sum +=
-            resampled_mean(s.values, rng) - (s.minus.empty() ? 0.0 : resampled_mean(s.minus, rng));
-      }
-      replicate[a] = sum / double(arm.size());
-      per_arm_stats[a].push_back(replicate[a]);
+void validate_claim_links(const std::vector<ClaimSpec>& claims, std::string_view where) {
+  std::map<std::string, const ClaimSpec*> by_id;
+  for (const ClaimSpec& c : claims) {
+    if (!by_id.emplace(c.id, &c).second) {
+      throw InputError(
+          cat(where, ": claim id '", c.id, "' is used twice; give each claim its own id"));
     }
-    const double s = statistic(replicate);
-    if (std::isfinite(s)) stats.push_back(s);
   }
-  auto fill = [](Interval& interval, std::vector<double>& values) {
-    if (values.empty()) return;
-    std::sort(values.begin(), values.end());
-    interval.low = percentile(values, 0.025);
-    interval.high = percentile(values, 0.975);
-  };
-  fill(est.statistic, stats);
-  for (std::size_t a = 0; a < arms.size(); ++a) fill(est.per_arm[a], per_arm_stats[a]);
-  return est;
+  for (const ClaimSpec& c : claims) {
+    const std::string cw = cat(where, ": claim '", c.id, "'");
+    for (const std::string& id : c.requires_checks) {
+      const auto it = by_id.find(id);
+      if (it == by_id.end() || it->second->role != "check") {
+        throw InputError(cat(cw, ": field 'requires' names '", id,
+                             "', which is not a claim with \"role\": \"check\""));
+      }
+    }
+    if (!c.tolerance_of.empty()) {
+      const auto it = by_id.find(c.tolerance_of);
+      if (it == by_id.end() || it->second == &c || it->second->kind == ClaimKind::NearZero) {
+        throw InputError(cat(cw, ": field 'tolerance' derives from '", c.tolerance_of,
+                             "', which must be another claim of kind positive, greater or "
+                             "increases (the effect the tolerance is a fraction of)"));
+      }
+    }
+  }
 }
 
 std::string overall_verdict(const Json& all_claims) {
@@ -617,6 +621,11 @@ std::string overall_verdict(const Json& all_claims) {
   }
   const std::size_t appeared = by_verdict["appeared"].size();
   std::string tail;
+  if (!by_verdict["not read"].empty()) {
+    tail += " Not read: " + list(by_verdict["not read"]) +
+            " (a check they rely on failed, or the effect a tolerance derives from was not "
+            "established).";
+  }
   if (!by_verdict["not detected"].empty())
     tail += " Not detected: " + list(by_verdict["not detected"]) + ".";
   if (!by_verdict["opposite"].empty()) {
@@ -632,6 +641,11 @@ std::string overall_verdict(const Json& all_claims) {
   if (appeared == claims.size()) {
     return "The effect PSM predicts appeared: all " + n + noun + " held at 95% confidence (" +
            list(by_verdict["appeared"]) + ")." + checks;
+  }
+  if (by_verdict["not read"].size() == claims.size()) {
+    return "No prediction can be read: the checks they rely on did not pass (or a tolerance had "
+           "no effect to derive from)." +
+           checks;
   }
   if (appeared == 0) {
     return "The effect PSM predicts did not appear at this scale: none of the " + n + noun +
@@ -650,21 +664,66 @@ void analyze_results(Json& results, int bootstrap, std::uint64_t seed) {
     if (!specs.is_array())
       throw InputError("recipe: field 'claims' must be an array of claim objects");
   }
-  Json claims = Json::array();
-  std::set<std::string> ids;
+  std::vector<ClaimSpec> parsed;
   for (std::size_t k = 0; k < specs.size(); ++k) {
     const std::string where = cat("recipe: claims[", k, "]");
-    const ClaimSpec claim = ClaimSpec::from_json(specs[k], where);
-    if (!ids.insert(claim.id).second) {
-      throw InputError(
-          cat(where, ": claim id '", claim.id, "' is used twice; give each claim its own id"));
+    parsed.push_back(ClaimSpec::from_json(specs[k], where));
+    validate_claim(parsed.back(), view.arms, view.arm_x, view.models, view.probe_sets, where);
+  }
+  validate_claim_links(parsed, "recipe");
+  Json claims = Json::array();
+  std::map<std::string, std::size_t> index;
+  for (std::size_t k = 0; k < parsed.size(); ++k) {
+    claims.push_back(analyze_claim(parsed[k], view, bootstrap, seed + 1000003 * (k + 1)));
+    index[parsed[k].id] = k;
+  }
+  // Derived tolerances: a fraction of the smallest effect the source claim
+  // established (its lower 95% bound); none established, nothing to test.
+  for (std::size_t k = 0; k < parsed.size(); ++k) {
+    const ClaimSpec& c = parsed[k];
+    if (c.tolerance_of.empty()) continue;
+    const Json& source = claims[index.at(c.tolerance_of)];
+    const Json low = source.at("estimate").at("low");
+    const bool established = source.at("verdict") == "appeared" && low.is_number();
+    Json& out = claims[k];
+    const double tolerance = established ? c.tolerance_fraction * low.get<double>() : kNaN;
+    out["tolerance_value"] = number_or_null(tolerance);
+    const Json& e95 = out.at("estimate");
+    const Json& e90 = out.at("estimate90");
+    auto interval = [](const Json& e) {
+      return Interval{e.value("value", kNaN), e["low"].is_number() ? e["low"].get<double>() : kNaN,
+                      e["high"].is_number() ? e["high"].get<double>() : kNaN};
+    };
+    out["verdict"] = verdict_for(c.kind, interval(e95), interval(e90), tolerance);
+    if (!established) {
+      out["not_read_because"] = Json::array(
+          {cat("'", c.tolerance_of, "' established no effect to derive the tolerance from")});
     }
-    validate_claim(claim, view.arms, view.arm_x, view.models, view.probe_sets, where);
-    claims.push_back(analyze_claim(claim, view, bootstrap, seed + 1000003 * (k + 1)));
+  }
+  // Predictions are read only when their checks passed.
+  std::vector<std::string> all_checks;
+  for (const ClaimSpec& c : parsed) {
+    if (c.role == "check") all_checks.push_back(c.id);
+  }
+  for (std::size_t k = 0; k < parsed.size(); ++k) {
+    const ClaimSpec& c = parsed[k];
+    if (c.role == "check") continue;
+    Json failed = Json::array();
+    for (const std::string& id : c.requires_given ? c.requires_checks : all_checks) {
+      if (claims[index.at(id)].at("verdict") != "appeared") failed.push_back(id);
+    }
+    if (failed.empty()) continue;
+    claims[k]["verdict_if_read"] = claims[k]["verdict"];
+    claims[k]["verdict"] = "not read";
+    Json because = claims[k].value("not_read_because", Json::array());
+    for (const Json& id : failed)
+      because.push_back(cat("check '", id.get<std::string>(), "' failed"));
+    claims[k]["not_read_because"] = because;
   }
   results["verdict"] = overall_verdict(claims);
   results["claims"] = claims;
   results["measurements"] = measure(view, bootstrap, seed);
+  results["examples_needed"] = examples_needed(results, bootstrap, seed);
   results["analysis"] = {{"bootstrap", bootstrap}, {"seed", seed}};
 }
 

@@ -43,6 +43,8 @@ std::string format_x(double x) {
   return fixed(x, 3);
 }
 
+std::string str_of(const Json& j) { return j.is_string() ? j.get<std::string>() : j.dump(); }
+
 std::string interval_text(const Json& j, int digits = 3) {
   const double v = num(j, "value"), lo = num(j, "low"), hi = num(j, "high");
   if (!std::isfinite(v)) return "n/a";
@@ -72,7 +74,16 @@ struct ArmRow {
 std::string describe_test(const Json& claim) {
   const std::string kind = str(claim, "kind");
   if (kind == "increases") return "slope of effect vs x > 0";
-  if (kind == "near_zero") return "|effect| ≤ " + fixed(num(claim, "tolerance"), 3);
+  if (kind == "near_zero") {
+    // Equivalence: the 90% interval inside ±tolerance (two one-sided tests at 5%).
+    const Json& t = claim.contains("tolerance") ? claim["tolerance"] : Json();
+    if (t.is_object()) {
+      const double value = num(claim, "tolerance_value");
+      return "90% CI within ±" + (std::isfinite(value) ? fixed(value, 3) : std::string("?")) +
+             " (" + fixed(num(t, "fraction"), 2) + " × lower bound of " + str(t, "of") + ")";
+    }
+    return "90% CI within ±" + fixed(num(claim, "tolerance"), 3);
+  }
   if (kind == "greater") return "effect − versus effect > 0";
   return "effect > 0";
 }
@@ -116,14 +127,24 @@ std::string claims_section(const Json& results, const std::map<std::string, ArmR
       std::to_string(resamples) +
       " resamples: seeds within each arm, then probes within each seed, the same probes on both "
       "sides of a "
-      "difference). \"appeared\" needs the whole interval on the predicted side (inside the "
-      "tolerance for "
-      "near-zero claims).\n\n";
+      "difference), widened for the few seeds by sqrt(n/(n−1))·t/z (docs/experiments.md). "
+      "\"appeared\" needs the whole interval on the predicted side; for near-zero claims, an "
+      "equivalence test: the 90% interval inside the tolerance. A prediction is \"not read\" "
+      "when a check it relies on failed.\n\n";
   for (const Json& c : claims) {
     const std::string id = str(c, "id");
     const std::string file = "claim_" + file_safe(id) + ".svg";
     md += "### " + id + "\n\n" + str(c, "text") + "\n\nEffect: " + describe_effect(c) +
           ". Verdict: **" + str(c, "verdict") + "**.\n\n";
+    if (c.contains("not_read_because") && c["not_read_because"].is_array()) {
+      std::string why;
+      for (const Json& r : c["not_read_because"]) why += (why.empty() ? "" : "; ") + str_of(r);
+      md += "Not read: " + why +
+            (c.contains("verdict_if_read")
+                 ? " (read anyway it would be \"" + str(c, "verdict_if_read") + "\")"
+                 : std::string()) +
+            ".\n\n";
+    }
     if (str(c, "kind") == "increases") {
       md += "Slope of the effect against x: " + interval_text(c.at("estimate"), 4) + ".\n\n";
     }
@@ -194,6 +215,51 @@ std::string base_section(const Json& results, const std::vector<ArmRow>& arms) {
   return md;
 }
 
+// Inference probes (docs/persona-eval.md "Inference probes and the ideal
+// observer"): the base model's in-context shifts on new characters next to
+// the ideal Bayesian observer's, mean over seeds, and the share reached.
+std::string inference_section(const Json& results, const std::vector<ArmRow>& arms) {
+  std::vector<std::vector<std::string>> rows;
+  for (const ArmRow& arm : arms) {
+    // (probe name, kind, turns) -> model / ideal means per seed, in first-seen order.
+    std::vector<std::pair<std::string, std::pair<std::vector<double>, std::vector<double>>>> cells;
+    for (const Json& run : results.at("runs")) {
+      if (str(run, "arm") != arm.name || !run.contains("models") ||
+          !run["models"].contains("base") || !run["models"]["base"].contains("inference"))
+        continue;
+      for (const auto& [probe, summary] : run["models"]["base"]["inference"].items()) {
+        if (!summary.contains("rows")) continue;
+        for (const Json& row : summary["rows"]) {
+          const std::string key =
+              probe + "\t" + str(row, "kind") + "\t" + fixed(num(row, "turns"), 0);
+          auto it = std::find_if(cells.begin(), cells.end(),
+                                 [&](const auto& c) { return c.first == key; });
+          if (it == cells.end()) it = cells.insert(cells.end(), {key, {}});
+          it->second.first.push_back(num(row, "model"));
+          it->second.second.push_back(num(row, "ideal"));
+        }
+      }
+    }
+    for (const auto& [key, values] : cells) {
+      const std::size_t a = key.find('\t'), b = key.find('\t', a + 1);
+      const double model = mean_of(values.first), ideal = mean_of(values.second);
+      rows.push_back({arm.label, key.substr(a + 1, b - a - 1), key.substr(b + 1), fixed(model, 2),
+                      fixed(ideal, 2),
+                      std::fabs(ideal) > 1e-3 ? percent(model / ideal, 0) : std::string("n/a")});
+    }
+  }
+  if (rows.empty()) return "";
+  return "## Does the simulator infer characters in context?\n\n"
+         "Inference probes on new characters (docs/persona-eval.md): the base model's shift in "
+         "nats against the ideal Bayesian observer of the world, mean over seeds. persistence: A "
+         "-> A (prerequisite); link: A -> B with B never shown (the positive control); control: "
+         "A -> an uncorrelated trait (ideal 0).\n\n" +
+         markdown_table(
+             {"arm", "kind", "context turns", "model shift", "ideal shift", "share of ideal"},
+             rows) +
+         "\n";
+}
+
 // What each post-training set did to each base model: its size, the SFT
 // steps, final loss, and the conversations the stated truncation policy cut or
 // dropped (docs/chat-format.md), summed over seeds.
@@ -233,6 +299,37 @@ std::string posttrain_section(const Json& results, const std::vector<ArmRow>& ar
       markdown_table(
           {"arm", "model", "set", "examples", "steps", "final loss", "truncated / dropped"}, rows) +
       "\n";
+  // DPO after SFT (recipe "sft": {"dpo": ...}): per arm and model, and whether
+  // every arm of a seed trained on the same pairs (equal set hashes).
+  std::vector<std::vector<std::string>> dpo_rows;
+  std::map<std::pair<std::string, std::int64_t>, std::set<std::string>> hashes;  // (model, seed)
+  for (const ArmRow& arm : arms) {
+    for (const Json& model : results.at("models")) {
+      const std::string name = str(model, "name");
+      std::vector<double> pairs, steps, loss;
+      for (const Json& run : results.at("runs")) {
+        if (str(run, "arm") != arm.name || !run.contains("models") ||
+            !run["models"].contains(name) || !run["models"][name].contains("dpo"))
+          continue;
+        const Json& d = run["models"][name]["dpo"];
+        pairs.push_back(num(d, "pairs")), steps.push_back(num(d, "steps")),
+            loss.push_back(num(d, "final_loss"));
+        hashes[{name, run.value("seed", std::int64_t(0))}].insert(str(d, "set_hash"));
+      }
+      if (pairs.empty()) continue;
+      dpo_rows.push_back({arm.label, name, fixed(mean_of(pairs), 0), fixed(mean_of(steps), 0),
+                          fixed(mean_of(loss), 3)});
+    }
+  }
+  if (!dpo_rows.empty()) {
+    bool same = true;
+    for (const auto& [key, set] : hashes) same = same && set.size() == 1;
+    md += "DPO after SFT (reference: the SFT model; mean over seeds). " +
+          std::string(same ? "Every arm of a seed trained on the same preference pairs."
+                           : "**The arms of a seed trained on different preference pairs.**") +
+          "\n\n" +
+          markdown_table({"arm", "model", "pairs", "DPO steps", "final DPO loss"}, dpo_rows) + "\n";
+  }
   return md;
 }
 
@@ -315,9 +412,7 @@ std::string curves_section(const Json& results, const std::vector<ArmRow>& arms,
       "The target metric (mean over seeds) of each post-trained model against its x, one line per "
       "series" +
       std::string(chart_arms < arms.size() ? " (first arm only)" : "") +
-      ". \"Examples needed\": the smallest x at which the model prefers its taught profile over "
-      "the "
-      "opposite one (target > 0 nats).\n\n";
+      " (above 0: the model prefers its taught profile over the opposite one).\n\n";
   std::vector<std::string> sets;
   for (const Json& s : results.at("probe_sets")) {
     const std::string set = s.get<std::string>();
@@ -372,6 +467,50 @@ std::string curves_section(const Json& results, const std::vector<ArmRow>& arms,
     }
   }
   std::vector<std::string> head = {"series"};
+  const Json& relative = results.contains("examples_needed") ? results["examples_needed"] : Json();
+  if (relative.is_array() && !relative.empty()) {
+    // Relative to the base model, with a bootstrap interval (examples_needed.h).
+    auto count = [](const Json& v, double max_x) {
+      return v.is_number() ? fixed(v.get<double>(), 0) : "> " + format_x(max_x);
+    };
+    std::map<std::pair<std::string, std::string>, std::map<std::string, std::string>> cells;
+    std::vector<std::pair<std::string, std::string>> rows_order;
+    std::vector<std::string> set_order;
+    double threshold = 0;
+    for (const Json& e : relative) {
+      const std::pair<std::string, std::string> row = {str(e, "arm"), str(e, "series")};
+      if (!cells.count(row)) rows_order.push_back(row);
+      const std::string set = str(e, "probe_set");
+      if (std::find(set_order.begin(), set_order.end(), set) == set_order.end())
+        set_order.push_back(set);
+      const double max_x = num(e, "max_x");
+      threshold = num(e, "threshold");
+      cells[row][set] = (e["value"].is_number() ? count(e["value"], max_x)
+                                                : "not reached (> " + format_x(max_x) + ")") +
+                        " [" + count(e["low"], max_x) + ", " + count(e["high"], max_x) + "]";
+    }
+    std::vector<std::vector<std::string>> table;
+    for (const auto& row : rows_order) {
+      std::string label = row.second;
+      for (const ArmRow& a : arms) {
+        if (a.name == row.first && arms.size() > 1) label += " (" + a.label + ")";
+      }
+      std::vector<std::string> cols = {label};
+      for (const std::string& set : set_order) cols.push_back(cells[row][set]);
+      table.push_back(cols);
+    }
+    head = {"series"};
+    for (const std::string& set : set_order) head.push_back("examples needed (" + set + ")");
+    md +=
+        "\"Examples needed\" relative to the base model: the smallest x at which the shift "
+        "toward the taught profile (mean over its traits of the change in log-likelihood "
+        "preference from the base model) reaches " +
+        fixed(threshold, 1) +
+        " nat, interpolated in log2(x), with a 95% bootstrap interval over seeds and probes; "
+        "\"> N\": not reached within the largest x.\n\n" +
+        markdown_table(head, table) + "\n";
+    return md;
+  }
   for (const std::string& set : sets) head.push_back("examples needed (" + set + ")");
   md += markdown_table(head, needed) + "\n";
   return md;
@@ -506,6 +645,7 @@ std::filesystem::path write_experiment_report(const Json& results_in,
   md += "## Verdict\n\n**" + str(results, "verdict") + "**\n\n";
   md += claims_section(results, arm_by_name, out_dir);
   md += base_section(results, arms);
+  md += inference_section(results, arms);
   md += posttrain_section(results, arms);
   md += measurements_section(results, arms);
   md += curves_section(results, arms, out_dir);

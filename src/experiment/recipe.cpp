@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "experiment/analysis.h"
+#include "experiment/vector_plan.h"
 
 namespace masque::experiment {
 namespace {
@@ -58,9 +59,55 @@ PretrainConfig parse_pretrain(const Json& j, std::string_view where) {
   return c;
 }
 
+// `"dpo": {"set": {narrow spec}, "beta", "loss", "steps", ...}` inside an
+// SFT block: the set's kind may be left out (it is always a narrow spec whose
+// two poles make the pairs).
+DpoStageConfig parse_dpo(const Json& j, std::string_view where) {
+  if (!j.is_object()) {
+    throw InputError(
+        cat(where, " must be an object {\"set\": {...}, \"beta\": ...}, got ", json_type_name(j)));
+  }
+  reject_unknown_fields(j,
+                        {"set", "beta", "loss", "steps", "epochs", "batch_size", "lr",
+                         "warmup_steps", "lora_rank", "lora_alpha"},
+                        where);
+  DpoStageConfig c;
+  if (!j.contains("set") || !j.at("set").is_object()) {
+    throw InputError(cat(where, ": missing field 'set', the preference pairs' narrow spec, e.g. ",
+                         "{\"trait\": \"helpfulness\", \"pole\": 1, \"count\": 256}"));
+  }
+  Json set = j.at("set");
+  const std::string kind = get_field_or<std::string>(set, "kind", cat(where, ".set"), "narrow");
+  if (kind != "narrow" && kind != "preference") {
+    throw InputError(cat(where, ".set.kind is '", kind,
+                         "'; preference pairs come from a narrow spec (leave 'kind' out)"));
+  }
+  set["kind"] = "narrow";
+  c.set = world::ChatSetSpec::from_json(set, cat(where, ".set"));
+  c.beta = get_field_or<double>(j, "beta", where, c.beta);
+  c.loss = get_field_or<std::string>(j, "loss", where, c.loss);
+  c.steps = get_field_or<std::int64_t>(j, "steps", where, c.steps);
+  c.epochs = get_field_or<double>(j, "epochs", where, c.epochs);
+  c.batch_size = get_field_or<int>(j, "batch_size", where, c.batch_size);
+  c.lr = get_field_or<float>(j, "lr", where, c.lr);
+  c.warmup_steps = get_field_or<int>(j, "warmup_steps", where, c.warmup_steps);
+  c.lora_rank = get_field_or<int>(j, "lora_rank", where, c.lora_rank);
+  c.lora_alpha = get_field_or<float>(j, "lora_alpha", where, c.lora_alpha);
+  if (!(c.beta > 0) || (c.loss != "sigmoid" && c.loss != "ipo") || c.steps < 0 ||
+      (c.steps == 0 && !(c.epochs > 0)) || c.batch_size < 1 || !(c.lr > 0) || c.warmup_steps < 0 ||
+      c.lora_rank < 0) {
+    throw InputError(
+        cat(where,
+            ": need beta > 0, loss sigmoid or ipo, steps >= 0 (or epochs > 0 when "
+            "steps is 0), batch_size >= 1, lr > 0, warmup_steps >= 0, lora_rank >= 0"));
+  }
+  return c;
+}
+
 SftConfig parse_sft(const Json& j, std::string_view where) {
   reject_unknown_fields(
-      j, {"steps", "epochs", "batch_size", "lr", "warmup_steps", "lora_rank", "lora_alpha"}, where);
+      j, {"steps", "epochs", "batch_size", "lr", "warmup_steps", "lora_rank", "lora_alpha", "dpo"},
+      where);
   SftConfig c;
   c.steps = get_field_or<std::int64_t>(j, "steps", where, c.steps);
   c.epochs = get_field_or<double>(j, "epochs", where, c.epochs);
@@ -69,6 +116,8 @@ SftConfig parse_sft(const Json& j, std::string_view where) {
   c.warmup_steps = get_field_or<int>(j, "warmup_steps", where, c.warmup_steps);
   c.lora_rank = get_field_or<int>(j, "lora_rank", where, c.lora_rank);
   c.lora_alpha = get_field_or<float>(j, "lora_alpha", where, c.lora_alpha);
+  if (j.contains("dpo") && !j.at("dpo").is_null())
+    c.dpo = parse_dpo(j.at("dpo"), cat(where, ".dpo"));
   if (c.steps < 0 || (c.steps == 0 && !(c.epochs > 0)) || c.batch_size < 1 || !(c.lr > 0) ||
       c.warmup_steps < 0 || c.lora_rank < 0) {
     throw InputError(cat(where,
@@ -108,12 +157,17 @@ Json resolve_probe_request(Json probe, std::string_view where) {
 
 // In-context probes run on the pretrained model only, so a claim that reads
 // one must compare "base" (with itself or nothing).
-void check_context_claim(const ClaimSpec& claim, const std::vector<ContextProbeSpec>& context,
+void check_context_claim(const ClaimSpec& claim, const Measurements& measure,
                          std::string_view where) {
+  std::vector<std::string> prefixes;  // base-only probe sets: context and inference
+  for (const ContextProbeSpec& c : measure.context) prefixes.push_back(c.name + ".");
+  for (const InferenceProbeSpec& p : measure.inference) {
+    for (int n : p.turns) prefixes.push_back(p.set_name(n) + ".");
+  }
   auto reads_context = [&](const MetricRef& metric) {
     for (const auto& [ref, weight] : metric.terms) {
-      for (const ContextProbeSpec& c : context) {
-        if (ref.rfind(c.name + ".", 0) == 0) return true;
+      for (const std::string& prefix : prefixes) {
+        if (ref.rfind(prefix, 0) == 0) return true;
       }
     }
     return false;
@@ -158,12 +212,26 @@ Json SftConfig::to_json() const {
           {"lora_alpha", lora_alpha}};
 }
 
+Json DpoStageConfig::to_json() const {
+  return {{"set", set.to_json()},
+          {"beta", beta},
+          {"loss", loss},
+          {"steps", steps},
+          {"epochs", epochs},
+          {"batch_size", batch_size},
+          {"lr", lr},
+          {"warmup_steps", warmup_steps},
+          {"lora_rank", lora_rank},
+          {"lora_alpha", lora_alpha}};
+}
+
 Recipe Recipe::from_json(const Json& json, std::string_view where) {
   if (!json.is_object()) throw InputError(cat(where, ": a recipe must be a JSON object"));
-  reject_unknown_fields(json,
-                        {"name", "title", "question", "prediction", "notes", "seeds", "world",
-                         "tokenizer", "pretrain", "arms", "sft", "models", "measure", "claims"},
-                        where);
+  reject_unknown_fields(
+      json,
+      {"name", "title", "question", "prediction", "notes", "seeds", "world", "tokenizer",
+       "pretrain", "arms", "sft", "models", "measure", "claims", "vectors"},
+      where);
   Recipe r;
   r.source = json;
   r.name = get_field<std::string>(json, "name", where);
@@ -218,7 +286,13 @@ Recipe Recipe::from_json(const Json& json, std::string_view where) {
   }
 
   const Json& sft_json = object_or_empty(json, "sft", where);
-  parse_sft(sft_json, cat(where, ".sft"));
+  const SftConfig sft_defaults = parse_sft(sft_json, cat(where, ".sft"));
+  // Persona-vector stages (E7-E10): validated here, run by vector_stages.h.
+  if (json.contains("vectors") && !json.at("vectors").is_null()) {
+    VectorPlan::from_json(json.at("vectors"), sft_defaults, cat(where, ".vectors"));
+    r.vectors = json.at("vectors");
+    r.vector_sft_defaults = sft_defaults;
+  }
   auto models_it = json.find("models");
   if (models_it != json.end()) {
     if (!models_it->is_array()) throw InputError(cat(where, ": models must be an array"));
@@ -246,7 +320,7 @@ Recipe Recipe::from_json(const Json& json, std::string_view where) {
 
   const Json& measure = object_or_empty(json, "measure", where);
   const std::string mw = cat(where, ".measure");
-  reject_unknown_fields(measure, {"base", "probes", "context", "e1", "samples"}, mw);
+  reject_unknown_fields(measure, {"base", "probes", "context", "inference", "e1", "samples"}, mw);
   r.measure.base = get_field_or<bool>(measure, "base", mw, true);
   std::set<std::string> probe_names;
   if (measure.contains("probes")) {
@@ -274,6 +348,23 @@ Recipe Recipe::from_json(const Json& json, std::string_view where) {
       if (!probe_names.insert(spec.name).second)
         throw InputError(cat(pw, ": duplicate probe set '", spec.name, "'"));
       r.measure.context.push_back(std::move(spec));
+    }
+  }
+  if (measure.contains("inference")) {
+    const Json& inference = measure.at("inference");
+    if (!inference.is_array()) throw InputError(cat(mw, ": inference must be an array"));
+    if (!inference.empty() && !r.measure.base) {
+      throw InputError(cat(mw, ": inference probes measure the base model; set \"base\": true"));
+    }
+    for (std::size_t i = 0; i < inference.size(); ++i) {
+      const std::string pw = cat(mw, ".inference[", i, "]");
+      InferenceProbeSpec spec = InferenceProbeSpec::from_json(inference[i], pw);
+      check_name(spec.name, pw);
+      for (int n : spec.turns) {
+        if (!probe_names.insert(spec.set_name(n)).second)
+          throw InputError(cat(pw, ": duplicate probe set '", spec.set_name(n), "'"));
+      }
+      r.measure.inference.push_back(std::move(spec));
     }
   }
   const Json& e1 = object_or_empty(measure, "e1", mw);
@@ -307,13 +398,15 @@ Recipe Recipe::from_json(const Json& json, std::string_view where) {
     }
     const std::vector<std::string> model_list = r.model_names();
     const std::vector<std::string> probe_list(probe_names.begin(), probe_names.end());
+    std::vector<ClaimSpec> parsed;
     for (std::size_t i = 0; i < claims.size(); ++i) {
       const std::string cw = cat(where, ": claims[", i, "]");
-      const ClaimSpec claim = ClaimSpec::from_json(claims[i], cw);
-      validate_claim(claim, arm_list, arm_x, model_list, probe_list, cw);
-      check_context_claim(claim, r.measure.context, cw);
+      parsed.push_back(ClaimSpec::from_json(claims[i], cw));
+      validate_claim(parsed.back(), arm_list, arm_x, model_list, probe_list, cw);
+      check_context_claim(parsed.back(), r.measure, cw);
       r.claims.push_back(claims[i]);
     }
+    validate_claim_links(parsed, where);
   }
   return r;
 }

@@ -15,6 +15,7 @@
 #include "core/json_util.h"
 #include "posttrain/assistant_probe.h"
 #include "posttrain/context_probe.h"
+#include "posttrain/inference_probe.h"
 #include "world/chat_sets.h"
 #include "world/spec.h"
 
@@ -32,6 +33,23 @@ struct PretrainConfig {
   Json to_json() const;
 };
 
+// Preference tuning after a model's SFT (`"sft": {"dpo": {...}}`,
+// docs/experiments.md "DPO after SFT"): `masque dpo` on world-generated pairs
+// (world/preference_set.h), reference = the SFT model.
+struct DpoStageConfig {
+  world::ChatSetSpec set;  // a narrow spec: chosen at `pole`, rejected at -pole
+  double beta = 0.1;
+  std::string loss = "sigmoid";
+  std::int64_t steps = 0;  // 0 = from epochs
+  double epochs = 1.0;
+  int batch_size = 4;  // pairs
+  float lr = 1e-4f;
+  int warmup_steps = 0;
+  int lora_rank = 0;
+  float lora_alpha = 16.0f;
+  Json to_json() const;
+};
+
 struct SftConfig {
   std::int64_t steps = 0;  // 0 = from epochs
   double epochs = 2.0;
@@ -40,6 +58,9 @@ struct SftConfig {
   int warmup_steps = 3;
   int lora_rank = 0;
   float lora_alpha = 16.0f;
+  std::optional<DpoStageConfig> dpo;  // follow the SFT with DPO
+  // The SFT stage's own knobs, without `dpo`: an SFT with and one without a
+  // DPO follow-up share the cached SFT stage.
   Json to_json() const;
 };
 
@@ -71,6 +92,9 @@ struct Measurements {
   // does evidence of trait A in a new character's earlier answers shift the
   // model's expectation of trait B? The positive control for E3-style claims.
   std::vector<ContextProbeSpec> context;
+  // Inference probes on new characters with the ideal observer's ceiling
+  // (world v2, base model only): probe sets "<name>-t<turns>".
+  std::vector<InferenceProbeSpec> inference;
   int e1_samples = 1;  // persona eval of each pretrained model; 0 = off
   int e1_max_tokens = 48;
   int sample_count = 0;  // sampled Assistant replies per model; 0 = off
@@ -85,7 +109,10 @@ struct Recipe {
   std::vector<PosttrainModel> models;
   Measurements measure;
   Json claims = Json::array();  // ClaimSpec objects (experiment/analysis.h)
-  Json source;                  // the recipe JSON as given (after --scale)
+  // Persona-vector stages and claims (experiment/vector_plan.h); null = none.
+  Json vectors;
+  SftConfig vector_sft_defaults;  // recipe.sft, the plan's SFT defaults
+  Json source;                    // the recipe JSON as given (after --scale)
 
   // `where` names the source ("e3.json", "built-in recipe e3") in errors.
   static Recipe from_json(const Json& json, std::string_view where);

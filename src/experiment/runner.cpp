@@ -8,6 +8,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/hash.h"
 #include "core/output_dir.h"
 #include "core/output_guard.h"
 #include "core/progress.h"
@@ -16,15 +17,19 @@
 #include "experiment/experiment_report.h"
 #include "experiment/recipe.h"
 #include "experiment/stage_cache.h"
+#include "experiment/vector_claims.h"
+#include "experiment/vector_stages.h"
 #include "infer/model_dir.h"
 #include "infer/model_generator.h"
 #include "persona/persona_eval.h"
 #include "posttrain/assistant_probe.h"
 #include "posttrain/context_probe.h"
+#include "posttrain/dpo.h"
 #include "posttrain/sft.h"
 #include "train/trainer.h"
 #include "world/chat_sets.h"
 #include "world/generator.h"
+#include "world/preference_set.h"
 
 namespace masque::experiment {
 namespace fs = std::filesystem;
@@ -146,14 +151,20 @@ Json measure_model(RunContext& ctx, const std::string& label, const Stage& model
   if (is_base) {
     for (const ContextProbeSpec& p : m.context) context_cfg.push_back(p.to_json());
   }
-  const Json material = {{"model", model_stage.key},
-                         {"probes", probes_cfg},
-                         {"value", "delta_nats"},
-                         {"sampled_per_reply", true},
-                         {"context", context_cfg},
-                         {"samples", m.sample_count},
-                         {"sample_max_tokens", m.sample_max_tokens},
-                         {"seed", seed}};
+  Json material = {{"model", model_stage.key},
+                   {"probes", probes_cfg},
+                   {"value", "delta_nats"},
+                   {"sampled_per_reply", true},
+                   {"context", context_cfg},
+                   {"samples", m.sample_count},
+                   {"sample_max_tokens", m.sample_max_tokens},
+                   {"seed", seed}};
+  // Only recipes with inference probes key on them (other caches stay valid).
+  Json inference_cfg = Json::array();
+  if (is_base) {
+    for (const InferenceProbeSpec& p : m.inference) inference_cfg.push_back(p.to_json());
+  }
+  if (!inference_cfg.empty()) material["inference"] = inference_cfg;
   const auto t = Clock::now();
   Stage s = ctx.cache.get("measure", material, [&](const fs::path&) {
     LoadedModel loaded = load_model_dir(model_stage.dir / "run");
@@ -180,6 +191,15 @@ Json measure_model(RunContext& ctx, const std::string& label, const Stage& model
           if (!shift.empty()) traits[std::string(world::trait_name(trait))] = shift;
         }
         out["probes"][p.name] = traits;
+      }
+      // Inference probes: one probe set per context length, plus the table
+      // of model vs ideal-observer shifts (share of the ideal) for reports.
+      for (const InferenceProbeSpec& p : m.inference) {
+        const InferenceProbeResult r =
+            run_inference_probes(world, *loaded.model, loaded.tokenizer, p, seed);
+        const Json sets = r.probe_sets(p);  // a named temporary: items() must not dangle
+        for (const auto& [set, values] : sets.items()) out["probes"][set] = values;
+        out["inference"][p.name] = r.summary();
       }
     }
     if (m.sample_count > 0) {
@@ -265,6 +285,49 @@ Stage build_sft(RunContext& ctx, const Arm& arm, std::uint64_t seed, const Stage
   return s;
 }
 
+// DPO after an SFT (recipe "sft": {"dpo": {...}}): pairs from the same world
+// and seed (the world's facts and the Assistant's replies do not depend on
+// the arm's character knobs, so every arm of a seed gets the same pairs:
+// `set_hash` shows it), reference = the SFT model.
+Stage build_dpo(RunContext& ctx, const Arm& arm, std::uint64_t seed, const Stage& sft,
+                const world::World& world, const PosttrainModel& model) {
+  const auto t = Clock::now();
+  const DpoStageConfig& d = *model.sft.dpo;
+  const Json material = {{"sft", sft.key}, {"dpo", d.to_json()}, {"seed", seed}};
+  Stage s = ctx.cache.get("dpo", material, [&](const fs::path& dir) {
+    const world::PreferenceSetStats pairs =
+        world::write_preference_set(world, d.set, seed, dir / "prefs.jsonl");
+    DpoOptions o;
+    o.base = sft.dir / "run";
+    o.data = dir / "prefs.jsonl";
+    o.out_dir = dir / "run";
+    o.beta = d.beta;
+    o.loss = d.loss;
+    o.batch_size = d.batch_size;
+    o.steps = d.steps;
+    o.epochs = d.epochs;
+    o.lr = d.lr;
+    o.warmup_steps = d.warmup_steps;
+    o.lora_rank = d.lora_rank;
+    o.lora_alpha = d.lora_alpha;
+    o.checkpoint_every = 0;
+    o.keep_checkpoints = 1;
+    o.seed = seed;
+    o.progress = false;
+    const auto start = Clock::now();
+    const DpoResult r = run_dpo(o);
+    return Json{{"steps", r.steps_done},
+                {"final_loss", r.final_loss},
+                {"pairs", pairs.pairs},
+                {"dropped_unreadable", pairs.unreadable},
+                {"dropped_not_ordered", pairs.not_ordered},
+                {"set_hash", Hasher64().add(read_file(dir / "prefs.jsonl")).hex()},
+                {"seconds", since(start)}};
+  });
+  ctx.log.done(cat(arm.name, " seed ", seed, "  dpo ", model.name), s, since(t));
+  return s;
+}
+
 Json stage_summary(const Stage& s) {
   Json j = s.info;
   j["key"] = s.key;
@@ -293,10 +356,22 @@ Json run_one(RunContext& ctx, const Arm& arm, std::uint64_t seed) {
   for (const PosttrainModel& model : ctx.recipe.models) {
     const Stage sft = build_sft(ctx, arm, seed, pretrain, world, model);
     Json m = stage_summary(sft);
-    const Json measured = measure_model(ctx, cat(label, "  ", model.name), sft, world, seed, false);
+    Stage tuned = sft;
+    if (model.sft.dpo) {
+      tuned = build_dpo(ctx, arm, seed, sft, world, model);
+      m["dpo"] = stage_summary(tuned);
+    }
+    const Json measured =
+        measure_model(ctx, cat(label, "  ", model.name), tuned, world, seed, false);
     for (const auto& [k, v] : measured.items()) m[k] = v;
     add_target_metric(m, model.set);
     run["models"][model.name] = m;
+  }
+  if (!ctx.recipe.vectors.is_null()) {  // persona-vector stages (E7-E10)
+    const VectorPlan plan =
+        VectorPlan::from_json(ctx.recipe.vectors, ctx.recipe.vector_sft_defaults, "vectors");
+    run["vectors"] =
+        run_vector_stages({ctx.cache, plan, pretrain, world, seed, label, ctx.options.progress});
   }
   return run;
 }
@@ -330,8 +405,10 @@ WorldStage world_stage(const world::WorldSpec& spec, std::uint64_t seed, const f
 
 CorpusTokens tokens_stage(const fs::path& world_dir, std::uint32_t vocab_size, const fs::path& dir,
                           bool progress) {
+  // World v2 corpora hold chat interviews whose role markers are control tokens.
+  const bool specials = world::World::load(world_dir / "world" / "world.json").spec().version >= 2;
   return train_and_tokenize({(world_dir / "world" / "train.jsonl").string()}, vocab_size,
-                            dir / "tokenizer.json", dir / "data", 0.02, progress);
+                            dir / "tokenizer.json", dir / "data", 0.02, progress, specials);
 }
 
 TrainResult pretrain_stage(const fs::path& tokens_dir, const PretrainConfig& p, std::uint64_t seed,
@@ -383,8 +460,10 @@ Json run_experiment(const Json& recipe_json, std::string_view where, const RunOp
   write_json_file(options.out_dir / "recipe.json", scaled);
 
   StageCache cache(options.cache_dir.empty() ? default_cache_dir() : options.cache_dir);
+  int dpo_models = 0;
+  for (const PosttrainModel& m : recipe.models) dpo_models += m.sft.dpo.has_value();
   const int per_run = 3 + (recipe.measure.e1_samples > 0) + (recipe.measure.base ? 1 : 0) +
-                      2 * int(recipe.models.size());
+                      2 * int(recipe.models.size()) + dpo_models;
   StageLog log(per_run * int(recipe.arms.size() * recipe.seeds.size()), options.progress);
   RunContext ctx{recipe, options, cache, log};
   const auto start = Clock::now();
@@ -411,11 +490,15 @@ Json run_experiment(const Json& recipe_json, std::string_view where, const RunOp
                       {"x", m.x ? Json(*m.x) : Json(nullptr)},
                       {"series", m.series.empty() ? Json(nullptr) : Json(m.series)},
                       {"set", m.set.to_json()}});
+    if (m.sft.dpo) models.back()["dpo"] = m.sft.dpo->to_json();
   }
   results["models"] = models;
   Json probe_sets = Json::array();
   for (const ProbeSetSpec& p : recipe.measure.probes) probe_sets.push_back(p.name);
   for (const ContextProbeSpec& p : recipe.measure.context) probe_sets.push_back(p.name);
+  for (const InferenceProbeSpec& p : recipe.measure.inference) {
+    for (int n : p.turns) probe_sets.push_back(p.set_name(n));
+  }
   if (recipe.measure.sample_count > 0) probe_sets.push_back(kSampledSet);
   results["probe_sets"] = probe_sets;
   results["runs"] = Json::array();
@@ -424,8 +507,10 @@ Json run_experiment(const Json& recipe_json, std::string_view where, const RunOp
   }
   results["seconds"] = since(start);
   analyze_results(results, options.bootstrap, 1);
+  analyze_vector_claims(results, options.bootstrap);  // no-op without a vectors section
   write_json_file(options.out_dir / "results.json", results);
   write_experiment_report(results, options.out_dir);
+  append_vector_report(results, options.out_dir);
   return results;
 }
 

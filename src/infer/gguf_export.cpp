@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/json_util.h"
 #include "infer/gguf_model.h"
+#include "model/rope_frequencies.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/pretokenizer.h"
 
@@ -164,23 +165,36 @@ std::pair<bool, bool> special_tokens_added(const Tokenizer& tokenizer, const Mod
   return {!prefix.empty(), !suffix.empty()};
 }
 
+// Qwen2 (llama + q/k/v biases) and Llama biases are written as llama.cpp's
+// llama architecture with its optional bias tensors (attn_q/k/v/output.bias,
+// ffn_gate/up/down.bias): the same math, and the file loads in llama.cpp
+// builds that predate a Qwen2 loader. Llama 3 RoPE scaling is llama.cpp's
+// rope_freqs tensor (below).
 void check_representable(const ModelConfig& cfg) {
-  if (cfg.model_type != "llama") {
+  if (cfg.model_type != "llama" && cfg.model_type != "qwen2") {
     throw InputError(cat("model_type ", cfg.model_type,
                          " cannot be exported: masque writes llama.cpp's llama architecture"));
   }
-  if (cfg.has_biases()) {
+  if (cfg.rope_type != "default" && cfg.rope_type != "linear" && cfg.rope_type != "llama3") {
     throw InputError(
-        "the model has attention/MLP biases (attention_bias/mlp_bias), which masque's GGUF export "
-        "does not write; export a model without biases");
-  }
-  if (cfg.rope_type != "default" && cfg.rope_type != "linear") {
-    throw InputError(cat("rope_type ", cfg.rope_type,
-                         " cannot be exported to GGUF by masque (default and linear only)"));
+        cat("rope_type ", cfg.rope_type,
+            " cannot be exported to GGUF by masque (default, linear and llama3 only)"));
   }
 }
 
 }  // namespace
+
+std::vector<float> llama3_rope_factors(const ModelConfig& cfg) {
+  // The ratio of masque's own unscaled and scaled frequencies.
+  ModelConfig plain = cfg;
+  plain.rope_type = "default";
+  const std::vector<double> base = rope_inv_freq(plain), scaled = rope_inv_freq(cfg);
+  std::vector<float> factors(base.size());
+  for (std::size_t i = 0; i < base.size(); ++i) {
+    factors[i] = static_cast<float>(base[i] / scaled[i]);
+  }
+  return factors;
+}
 
 void permute_qk_rows(const float* in, float* out, int n_heads, int head_dim, int cols) {
   const int half = head_dim / 2;
@@ -244,6 +258,16 @@ GgufExportSummary export_gguf(const LoadedModel& loaded, const fs::path& out,
   if (cfg.rope_type == "linear") {
     w.set("llama.rope.scaling.type", GgufValue::string("linear"));
     w.set("llama.rope.scaling.factor", GgufValue::f32(static_cast<float>(cfg.rope_factor)));
+  } else if (cfg.rope_type == "llama3") {
+    // llama.cpp reads only the rope_freqs tensor; these keys (ignored by
+    // llama.cpp; float64 as masque holds them) let masque read the
+    // parameters back exactly.
+    w.set("masque.rope.scaling.type", GgufValue::string("llama3"));
+    w.set("masque.rope.scaling.factor", GgufValue::f64(cfg.rope_factor));
+    w.set("masque.rope.scaling.low_freq_factor", GgufValue::f64(cfg.rope_low_freq_factor));
+    w.set("masque.rope.scaling.high_freq_factor", GgufValue::f64(cfg.rope_high_freq_factor));
+    w.set("masque.rope.scaling.original_context_length",
+          u32(cfg.rope_original_max_position_embeddings));
   }
 
   w.set("tokenizer.ggml.model", GgufValue::string("gpt2"));
@@ -269,6 +293,7 @@ GgufExportSummary export_gguf(const LoadedModel& loaded, const fs::path& out,
   if (!chat_template.empty()) w.set("tokenizer.chat_template", GgufValue::string(chat_template));
 
   // Weights: HF [out, in] row-major is GGUF dims {in, out} with the same bytes.
+  std::size_t tensors = 0;
   const auto matrix = [&](const std::string& hf, const std::string& gguf, int permute_heads) {
     const ParamView& view = model.param(hf);
     std::vector<float> data(view.numel);
@@ -283,13 +308,27 @@ GgufExportSummary export_gguf(const LoadedModel& loaded, const fs::path& out,
     w.add_tensor_f32(gguf, options.type,
                      {static_cast<std::uint64_t>(cols), static_cast<std::uint64_t>(rows)},
                      data.data());
+    ++tensors;
   };
-  const auto vector = [&](const std::string& hf, const std::string& gguf) {
+  // Norms and biases (always F32); a Q or K bias is permuted like its rows.
+  const auto vector = [&](const std::string& hf, const std::string& gguf, int permute_heads = 0) {
     const ParamView& view = model.param(hf);
     std::vector<float> data(view.numel);
     model.read_param(view, data.data());
+    if (permute_heads > 0) {
+      std::vector<float> permuted(data.size());
+      const int rows = static_cast<int>(view.numel);
+      permute_qk_rows(data.data(), permuted.data(), permute_heads, rows / permute_heads, 1);
+      data.swap(permuted);
+    }
     w.add_tensor_f32(gguf, GgmlType::F32, {static_cast<std::uint64_t>(view.numel)}, data.data());
+    ++tensors;
   };
+  if (cfg.rope_type == "llama3") {
+    const std::vector<float> factors = llama3_rope_factors(cfg);
+    w.add_tensor_f32("rope_freqs.weight", GgmlType::F32, {factors.size()}, factors.data());
+    ++tensors;
+  }
   matrix("model.embed_tokens.weight", "token_embd.weight", 0);
   for (int l = 0; l < cfg.num_hidden_layers; ++l) {
     const std::string hf = cat("model.layers.", l, ".");
@@ -298,11 +337,22 @@ GgufExportSummary export_gguf(const LoadedModel& loaded, const fs::path& out,
     matrix(hf + "self_attn.q_proj.weight", gg + "attn_q.weight", cfg.num_attention_heads);
     matrix(hf + "self_attn.k_proj.weight", gg + "attn_k.weight", cfg.num_key_value_heads);
     matrix(hf + "self_attn.v_proj.weight", gg + "attn_v.weight", 0);
+    if (cfg.qkv_bias) {
+      vector(hf + "self_attn.q_proj.bias", gg + "attn_q.bias", cfg.num_attention_heads);
+      vector(hf + "self_attn.k_proj.bias", gg + "attn_k.bias", cfg.num_key_value_heads);
+      vector(hf + "self_attn.v_proj.bias", gg + "attn_v.bias");
+    }
     matrix(hf + "self_attn.o_proj.weight", gg + "attn_output.weight", 0);
+    if (cfg.o_bias) vector(hf + "self_attn.o_proj.bias", gg + "attn_output.bias");
     vector(hf + "post_attention_layernorm.weight", gg + "ffn_norm.weight");
     matrix(hf + "mlp.gate_proj.weight", gg + "ffn_gate.weight", 0);
     matrix(hf + "mlp.up_proj.weight", gg + "ffn_up.weight", 0);
     matrix(hf + "mlp.down_proj.weight", gg + "ffn_down.weight", 0);
+    if (cfg.mlp_bias) {
+      vector(hf + "mlp.gate_proj.bias", gg + "ffn_gate.bias");
+      vector(hf + "mlp.up_proj.bias", gg + "ffn_up.bias");
+      vector(hf + "mlp.down_proj.bias", gg + "ffn_down.bias");
+    }
   }
   vector("model.norm.weight", "output_norm.weight");
   // Tied embeddings: llama.cpp uses token_embd when output.weight is absent.
@@ -310,8 +360,7 @@ GgufExportSummary export_gguf(const LoadedModel& loaded, const fs::path& out,
 
   w.write(out);
   GgufExportSummary summary;
-  summary.tensors =
-      2 + 9 * static_cast<std::size_t>(cfg.num_hidden_layers) + (cfg.tie_word_embeddings ? 0 : 1);
+  summary.tensors = tensors;
   summary.tokens = tok.tokens.size();
   summary.pre_tokenizer = tok.pre;
   summary.chat_template = !chat_template.empty();

@@ -1,21 +1,45 @@
 // llama GGUF -> masque model + tokenizer. The config comes from the llama.*
-// keys, the weights are decoded to float32 (masque computes in float32, so
-// F16/BF16/Q8_0 files are dequantized on load) with Q/K rows put back into
+// keys (and the optional bias and rope_freqs tensors), the weights are
+// decoded to float32 (F16/BF16/Q8_0 files are dequantized on load; Q8_0
+// matrices are also kept as Q8_0 for decoding) with Q/K rows put back into
 // HF's rotate_half order, and the tokenizer is rebuilt as the tokenizer.json
 // it came from, so the one tokenizer loader validates it. Anything masque
 // cannot run the way llama.cpp would is refused, naming the key or tensor.
+#include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <map>
 
+#include "backend/cpu/q8_matmul.h"
 #include "core/error.h"
 #include "core/json_util.h"
 #include "infer/gguf_model.h"
+#include "model/model_q8.h"
 #include "tokenizer/pretokenizer.h"
+#include "tokenizer/unicode_class.h"
 
 namespace masque {
 namespace fs = std::filesystem;
 
 namespace {
+
+// tokenizer.json is JSON, so every token and merge must be valid UTF-8; a
+// GGUF string that is not would otherwise fail deep inside the JSON writer.
+// decode_utf8 reads an invalid byte as a one-byte character.
+void require_utf8(const std::string& text, const std::string& where, const char* key,
+                  std::size_t index) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* end = p + text.size();
+  while (p < end) {
+    const Utf8Char c = decode_utf8(p, end);
+    if (p[0] >= 0x80 && c.len < 2) {
+      throw FormatError(cat(where, ": ", key, "[", index, "] is not valid UTF-8 (byte offset ",
+                            p - reinterpret_cast<const unsigned char*>(text.data()),
+                            "); GGUF strings must be UTF-8, so the file is corrupt"));
+    }
+    p += c.len;
+  }
+}
 
 int int_key(const GgufFile& f, const std::string& key) {
   const std::uint64_t v = f.get(key).as_u64(key);
@@ -68,8 +92,31 @@ ModelConfig config_from(const GgufFile& f, int vocab_size) {
     }
   }
   if (f.has_tensor("rope_freqs.weight")) {
-    throw FormatError(cat(where, ": rope_freqs.weight (Llama 3 rope scaling) is not supported"));
+    // Per-pair frequency divisors: masque reads them as the Llama 3 scaling
+    // its own export writes, whose parameters the masque.rope.scaling.* keys
+    // carry (the divisors alone do not determine them); load_gguf_model then
+    // checks the tensor against them.
+    const GgufValue* type = f.find("masque.rope.scaling.type");
+    if (type == nullptr || type->as_string("masque.rope.scaling.type") != "llama3") {
+      throw FormatError(cat(where,
+                            ": rope_freqs.weight without masque.rope.scaling.type = llama3 (a "
+                            "file not written by masque); masque cannot recover RoPE scaling "
+                            "parameters from the per-frequency factors"));
+    }
+    const auto num = [&](const char* key) { return f.get(key).as_f64(key); };
+    c.rope_type = "llama3";
+    c.rope_factor = num("masque.rope.scaling.factor");
+    c.rope_low_freq_factor = num("masque.rope.scaling.low_freq_factor");
+    c.rope_high_freq_factor = num("masque.rope.scaling.high_freq_factor");
+    c.rope_original_max_position_embeddings =
+        int_key(f, "masque.rope.scaling.original_context_length");
   }
+  // Optional bias tensors of llama.cpp's llama architecture; q/k/v biases
+  // alone are Qwen2 (masque's export writes Qwen2 this way).
+  c.qkv_bias = f.has_tensor("blk.0.attn_q.bias");
+  c.o_bias = f.has_tensor("blk.0.attn_output.bias");
+  c.mlp_bias = f.has_tensor("blk.0.ffn_gate.bias");
+  if (c.qkv_bias && !c.o_bias && !c.mlp_bias) c.model_type = "qwen2";
   c.tie_word_embeddings = !f.has_tensor("output.weight");
   c.bos_token_id = int_key_or(f, "tokenizer.ggml.bos_token_id", 0);
   c.eos_token_id = int_key_or(f, "tokenizer.ggml.eos_token_id", 0);
@@ -134,6 +181,7 @@ std::string tokenizer_json_from(const GgufFile& f) {
   Json vocab = Json::object();
   Json added = Json::array();
   for (std::size_t id = 0; id < n; ++id) {
+    require_utf8(tokens[id], where, "tokenizer.ggml.tokens", id);
     if (vocab.contains(tokens[id])) {
       throw FormatError(
           cat(where, ": tokenizer.ggml.tokens[", id, "] \"", tokens[id], "\" appears twice"));
@@ -151,9 +199,10 @@ std::string tokenizer_json_from(const GgufFile& f) {
   }
   Json merges = Json::array();
   if (f.find("tokenizer.ggml.merges")) {
-    for (const std::string& m :
-         f.get("tokenizer.ggml.merges").as_strings("tokenizer.ggml.merges")) {
-      merges.push_back(m);
+    const auto& strings = f.get("tokenizer.ggml.merges").as_strings("tokenizer.ggml.merges");
+    for (std::size_t i = 0; i < strings.size(); ++i) {
+      require_utf8(strings[i], where, "tokenizer.ggml.merges", i);
+      merges.push_back(strings[i]);
     }
   }
   // add_bos_token / add_eos_token are HF's TemplateProcessing "<bos> $A <eos>".
@@ -234,7 +283,9 @@ LoadedModel load_gguf_model(const fs::path& path) {
   // Hyperparameters must describe the tensors the file holds before the
   // model is allocated: a hostile header cannot ask for a huge allocation.
   std::uint64_t file_numel = 0;
-  for (const GgufTensorInfo& t : f.tensors()) file_numel += t.numel();
+  for (const GgufTensorInfo& t : f.tensors()) {
+    if (t.name != "rope_freqs.weight") file_numel += t.numel();  // not a parameter
+  }
   const double d = cfg.hidden_size, layers = cfg.num_hidden_layers;
   const double heads = static_cast<double>(cfg.num_attention_heads + 2 * cfg.num_key_value_heads);
   const double estimate = layers * (d * heads * cfg.head_dim + 3.0 * d * cfg.intermediate_size +
@@ -252,6 +303,9 @@ LoadedModel load_gguf_model(const fs::path& path) {
   loaded.model = std::make_unique<Model>(cfg);
   Model& model = *loaded.model;
 
+  // Q8_0 matrices also stay Q8_0 for decoding (model/model_q8.h): the
+  // file's own blocks, rows in HF order, so decoding reads 3.6x fewer bytes.
+  std::map<std::string, Q8Matrix> q8;
   std::size_t used = 0;
   const auto load = [&](const std::string& hf, const std::string& gguf, int permute_heads) {
     const ParamView& view = model.param(hf);
@@ -273,11 +327,29 @@ LoadedModel load_gguf_model(const fs::path& path) {
     if (permute_heads > 0) {
       std::vector<float> restored(data.size());
       const int rows = static_cast<int>(view.shape[0]);
-      unpermute_qk_rows(data.data(), restored.data(), permute_heads, rows / permute_heads,
-                        static_cast<int>(view.shape[1]));
+      const int cols = view.shape.size() == 2 ? static_cast<int>(view.shape[1]) : 1;  // bias: 1
+      unpermute_qk_rows(data.data(), restored.data(), permute_heads, rows / permute_heads, cols);
       data.swap(restored);
     }
     model.write_param(view, data.data());
+    if (info.type == GgmlType::Q8_0 && view.shape.size() == 2) {
+      const int rows = static_cast<int>(view.shape[0]), cols = static_cast<int>(view.shape[1]);
+      const std::uint8_t* blocks = f.tensor_data(gguf);
+      const std::size_t row_bytes = ggml_row_bytes(GgmlType::Q8_0, cols);
+      std::vector<std::uint8_t> hf_rows;
+      if (permute_heads > 0) {  // the same row map as the float32 weights, applied to rows
+        std::vector<float> index(rows), source(rows);
+        for (int r = 0; r < rows; ++r) index[r] = static_cast<float>(r);
+        unpermute_qk_rows(index.data(), source.data(), permute_heads, rows / permute_heads, 1);
+        hf_rows.resize(row_bytes * rows);
+        for (int r = 0; r < rows; ++r) {
+          std::memcpy(hf_rows.data() + row_bytes * r,
+                      blocks + row_bytes * static_cast<std::size_t>(source[r]), row_bytes);
+        }
+        blocks = hf_rows.data();
+      }
+      q8.emplace(hf, cpu::q8_from_ggml_blocks(blocks, rows, cols));
+    }
     ++used;
   };
   load("model.embed_tokens.weight", "token_embd.weight", 0);
@@ -288,11 +360,37 @@ LoadedModel load_gguf_model(const fs::path& path) {
     load(hf + "self_attn.q_proj.weight", gg + "attn_q.weight", cfg.num_attention_heads);
     load(hf + "self_attn.k_proj.weight", gg + "attn_k.weight", cfg.num_key_value_heads);
     load(hf + "self_attn.v_proj.weight", gg + "attn_v.weight", 0);
+    if (cfg.qkv_bias) {
+      load(hf + "self_attn.q_proj.bias", gg + "attn_q.bias", cfg.num_attention_heads);
+      load(hf + "self_attn.k_proj.bias", gg + "attn_k.bias", cfg.num_key_value_heads);
+      load(hf + "self_attn.v_proj.bias", gg + "attn_v.bias", 0);
+    }
     load(hf + "self_attn.o_proj.weight", gg + "attn_output.weight", 0);
+    if (cfg.o_bias) load(hf + "self_attn.o_proj.bias", gg + "attn_output.bias", 0);
     load(hf + "post_attention_layernorm.weight", gg + "ffn_norm.weight", 0);
     load(hf + "mlp.gate_proj.weight", gg + "ffn_gate.weight", 0);
     load(hf + "mlp.up_proj.weight", gg + "ffn_up.weight", 0);
     load(hf + "mlp.down_proj.weight", gg + "ffn_down.weight", 0);
+    if (cfg.mlp_bias) {
+      load(hf + "mlp.gate_proj.bias", gg + "ffn_gate.bias", 0);
+      load(hf + "mlp.up_proj.bias", gg + "ffn_up.bias", 0);
+      load(hf + "mlp.down_proj.bias", gg + "ffn_down.bias", 0);
+    }
+  }
+  if (f.has_tensor("rope_freqs.weight")) {
+    const GgufTensorInfo& info = f.tensor("rope_freqs.weight");
+    const std::vector<float> want = llama3_rope_factors(cfg);
+    const std::vector<float> got = f.tensor_f32("rope_freqs.weight");
+    bool same = info.dims == std::vector<std::uint64_t>{want.size()} && got.size() == want.size();
+    for (std::size_t i = 0; same && i < want.size(); ++i) {
+      same = std::fabs(got[i] - want[i]) <= 1e-6f * std::fabs(want[i]);
+    }
+    if (!same) {
+      throw FormatError(cat(where,
+                            ": rope_freqs.weight differs from the Llama 3 factors of the "
+                            "masque.rope.scaling.* keys (inconsistent file)"));
+    }
+    ++used;
   }
   load("model.norm.weight", "output_norm.weight", 0);
   if (!cfg.tie_word_embeddings) load("lm_head.weight", "output.weight", 0);
@@ -300,12 +398,14 @@ LoadedModel load_gguf_model(const fs::path& path) {
     // llama.cpp refuses extra tensors too ("wrong number of tensors").
     for (const GgufTensorInfo& t : f.tensors()) {
       const bool known = t.name == "token_embd.weight" || t.name == "output_norm.weight" ||
-                         t.name == "output.weight" || t.name.rfind("blk.", 0) == 0;
+                         t.name == "output.weight" || t.name == "rope_freqs.weight" ||
+                         t.name.rfind("blk.", 0) == 0;
       if (!known) throw FormatError(cat(where, ": unexpected tensor ", t.name));
     }
     throw FormatError(cat(where, ": ", f.tensors().size(), " tensors, expected ", used,
                           " for a llama model with these hyperparameters"));
   }
+  set_q8_weights(model, std::move(q8));
   loaded.dir = path;
   return loaded;
 }

@@ -28,8 +28,8 @@ struct GgufExportSummary {
 };
 
 // Writes `loaded` as GGUF v3 to `out` atomically. InputError naming the field
-// when llama.cpp's llama architecture cannot represent the model (biases,
-// rope scaling other than linear, a tokenizer that is not byte-level BPE with
+// when llama.cpp's llama architecture cannot represent the model (a model
+// type other than llama/qwen2, a tokenizer that is not byte-level BPE with
 // the cl100k or GPT-2 split, a Q8_0 row not a multiple of 32).
 GgufExportSummary export_gguf(const LoadedModel& loaded, const std::filesystem::path& out,
                               const GgufExportOptions& options);
@@ -40,6 +40,11 @@ LoadedModel load_gguf_model(const std::filesystem::path& path);
 
 // True when `path` is a regular file starting with the GGUF magic.
 bool is_gguf_file(const std::filesystem::path& path);
+
+// llama.cpp's rope_freqs tensor for Llama 3 RoPE scaling (its converter's
+// generate_extra_tensors): per rotary pair, the divisor of the unscaled
+// frequency. [head_dim / 2].
+std::vector<float> llama3_rope_factors(const ModelConfig& cfg);
 
 // llama.cpp's Q/K row order: HF stores each head's rotary pairs as halves
 // (i, i + head_dim/2); llama.cpp's RoPE rotates adjacent rows (2i, 2i+1).

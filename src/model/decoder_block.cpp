@@ -1,6 +1,8 @@
 // The decoder block's forward and backward (see decoder_block.h).
 #include "model/decoder_block.h"
 
+#include "backend/cpu/q8_matmul.h"
+
 namespace masque {
 
 SelfAttentionKv::SelfAttentionKv(int B, int T, const BlockDims& dims)
@@ -17,6 +19,15 @@ std::span<const AttentionSeq> SelfAttentionKv::bind(int, const float* qkv) {
     seqs_[b] = {b * T_, T_, 0, T_, row0 + q_dim_, row0 + q_dim_ + kv_dim_};
   }
   return seqs_;
+}
+
+void linear_forward(const Backend& be, float* out, const float* inp, const float* weight,
+                    const Q8Matrix* quant, int rows, int in, int out_dim, bool accumulate) {
+  if (quant != nullptr && be.host_addressable() && rows <= cpu::kQ8MaxRows) {
+    cpu::q8_matmul(out, inp, *quant, rows, accumulate ? 1.0f : 0.0f);
+    return;
+  }
+  be.matmul_forward(out, inp, weight, rows, in, out_dim, accumulate);
 }
 
 namespace {
@@ -42,18 +53,18 @@ void bias_grad(const BlockContext& ctx, float* dbias, const float* dout, int wid
 // the interventions at `site` when any act there (else one fused GEMM).
 void sublayer_into_residual(const BlockContext& ctx, InterventionSite site, int layer, float* dst,
                             const float* base, const float* inp, const float* weight,
-                            const float* bias, int in, float* site_buf) {
+                            const Q8Matrix* quant, const float* bias, int in, float* site_buf) {
   const Backend& be = ctx.backend;
   const std::size_t n = static_cast<std::size_t>(ctx.rows) * ctx.dims.d;
   if (ctx.interventions.at(site, layer)) {
-    be.matmul_forward(site_buf, inp, weight, ctx.rows, in, ctx.dims.d, false);
+    linear_forward(be, site_buf, inp, weight, quant, ctx.rows, in, ctx.dims.d, false);
     add_bias(ctx, site_buf, bias, ctx.dims.d);
     ctx.interventions.forward(site, layer, site_buf);
     if (dst != base) be.copy(dst, base, n * sizeof(float));
     be.add_inplace(dst, site_buf, n);
   } else {
     if (dst != base) be.copy(dst, base, n * sizeof(float));
-    be.matmul_forward(dst, inp, weight, ctx.rows, in, ctx.dims.d, true);
+    linear_forward(be, dst, inp, weight, quant, ctx.rows, in, ctx.dims.d, true);
     add_bias(ctx, dst, bias, ctx.dims.d);
   }
 }
@@ -76,7 +87,7 @@ void block_forward(const BlockContext& ctx, int layer, const BlockWeights& w, co
   const BlockDims& d = ctx.dims;
   const int N = ctx.rows;
   be.rmsnorm_forward(s.norm, a.rstd1, a.resid, w.ln1, N, d.d, d.eps);
-  be.matmul_forward(a.qkv, s.norm, w.wqkv, N, d.d, d.qkv_dim, false);
+  linear_forward(be, a.qkv, s.norm, w.wqkv, w.q8_wqkv, N, d.d, d.qkv_dim, false);
   add_bias(ctx, a.qkv, w.bqkv, d.qkv_dim);
   be.rope_forward(a.qkv, ctx.positions, N, d.n_heads, d.head_dim, d.qkv_dim, ctx.rope_cos,
                   ctx.rope_sin);
@@ -84,14 +95,14 @@ void block_forward(const BlockContext& ctx, int layer, const BlockWeights& w, co
                   ctx.rope_cos, ctx.rope_sin);
   const std::span<const AttentionSeq> seqs = kv.bind(layer, a.qkv);
   be.attention_forward(a.att, a.lse, a.qkv, seqs, heads_of(d, kv.key_stride()), ctx.workspace);
-  sublayer_into_residual(ctx, InterventionSite::kAttnOut, layer, a.mid, a.resid, a.att, w.wo, w.bo,
-                         d.q_dim, s.site);
+  sublayer_into_residual(ctx, InterventionSite::kAttnOut, layer, a.mid, a.resid, a.att, w.wo,
+                         w.q8_wo, w.bo, d.q_dim, s.site);
   be.rmsnorm_forward(s.norm, a.rstd2, a.mid, w.ln2, N, d.d, d.eps);
-  be.matmul_forward(a.gu, s.norm, w.wgu, N, d.d, 2 * d.ff, false);
+  linear_forward(be, a.gu, s.norm, w.wgu, w.q8_wgu, N, d.d, 2 * d.ff, false);
   add_bias(ctx, a.gu, w.bgu, 2 * d.ff);
   be.swiglu_forward(s.h, a.gu, N, d.ff);
-  sublayer_into_residual(ctx, InterventionSite::kMlpOut, layer, out, a.mid, s.h, w.wdown, w.bdown,
-                         d.ff, s.site);
+  sublayer_into_residual(ctx, InterventionSite::kMlpOut, layer, out, a.mid, s.h, w.wdown,
+                         w.q8_wdown, w.bdown, d.ff, s.site);
   if (ctx.interventions.at(InterventionSite::kResidPost, layer)) {
     ctx.interventions.forward(InterventionSite::kResidPost, layer, out);
   }

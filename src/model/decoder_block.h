@@ -14,6 +14,7 @@
 #include <span>
 
 #include "backend/backend.h"
+#include "backend/q8_matrix.h"
 #include "model/intervention_pass.h"
 
 namespace masque {
@@ -38,6 +39,12 @@ struct BlockWeights {  // device pointers; q|k|v and gate|up fused ([out, in] ea
   float* bo = nullptr;
   float* bgu = nullptr;
   float* bdown = nullptr;
+  // Optional Q8_0 copies of the four weights (inference from Q8_0 files,
+  // model_q8.h); linear_forward reads them instead where that is faster.
+  const Q8Matrix* q8_wqkv = nullptr;
+  const Q8Matrix* q8_wo = nullptr;
+  const Q8Matrix* q8_wgu = nullptr;
+  const Q8Matrix* q8_wdown = nullptr;
 };
 
 // Activations of one block for `rows` rows. Training keeps one per layer for
@@ -101,6 +108,14 @@ struct BlockContext {
   // gradient ones^T @ dout backward, so biases need no op of their own.
   const float* ones = nullptr;
 };
+
+// backend.matmul_forward, except that with a Q8_0 copy of the weight
+// (`quant`, may be null) on a backend that addresses host memory and at
+// decoding's few rows (<= cpu::kQ8MaxRows) it reads the copy through the
+// CPU's Q8_0 kernels: ~3.6x fewer bytes, the same result up to float32
+// summation order. Prefill's many rows keep the float32 GEMM.
+void linear_forward(const Backend& be, float* out, const float* inp, const float* weight,
+                    const Q8Matrix* quant, int rows, int in, int out_dim, bool accumulate);
 
 // out may alias acts.resid (inference); in training it is the next layer's resid.
 void block_forward(const BlockContext& ctx, int layer, const BlockWeights& w, const BlockActs& acts,

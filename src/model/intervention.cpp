@@ -44,6 +44,8 @@ std::string_view scope_name(PositionScope scope) {
       return "response";
     case PositionScope::kExplicit:
       return "explicit";
+    case PositionScope::kGeneration:
+      return "generation";
   }
   return "?";
 }
@@ -172,9 +174,11 @@ Intervention intervention_from_json(const Json& value, std::string_view where) {
         iv.scope = PositionScope::kPrompt;
       } else if (s == "response") {
         iv.scope = PositionScope::kResponse;
+      } else if (s == "generation") {
+        iv.scope = PositionScope::kGeneration;
       } else {
         throw InputError(cat(where, ": positions '", s,
-                             "' must be all, prompt, response or a list of positions"));
+                             "' must be all, prompt, response, generation or a list of positions"));
       }
     } else if (p.is_array()) {
       iv.scope = PositionScope::kExplicit;

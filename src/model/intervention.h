@@ -13,8 +13,12 @@
 //   mlp_out     MLP output (after down_proj), layer l, before it joins the residual
 //   resid_post  residual after block l               [blocks.l.hook_resid_post]
 // A position scope selects rows: all, prompt, response (rows the caller
-// marked as response), or explicit absolute positions; batch_row limits it
-// to one sequence of the call. In training the backward pass is exact: add
+// marked as response), generation (the rows whose logits pick response
+// tokens: each sequence's last prompt row before its response, or at the
+// end of a prompt-only call such as a prefill, and every response row; the
+// persona-vectors "response" steering, docs/persona-vectors.md), or
+// explicit absolute positions; batch_row limits it to one sequence of the
+// call. In training the backward pass is exact: add
 // and observe pass the gradient through; project_out maps it through the
 // same (symmetric) projection.
 #pragma once
@@ -29,7 +33,7 @@ namespace masque {
 
 enum class InterventionSite { kEmbed, kAttnOut, kMlpOut, kResidPost };
 enum class InterventionKind { kObserve, kAdd, kProjectOut };
-enum class PositionScope { kAll, kPrompt, kResponse, kExplicit };
+enum class PositionScope { kAll, kPrompt, kResponse, kExplicit, kGeneration };
 
 std::string_view site_name(InterventionSite site);
 std::string_view kind_name(InterventionKind kind);

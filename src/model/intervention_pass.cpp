@@ -19,6 +19,15 @@ bool matches(const Intervention& iv, const CallRows& call, int r) {
       return call.response[r] != 0;
     case PositionScope::kExplicit:
       return std::binary_search(iv.positions.begin(), iv.positions.end(), call.pos[r]);
+    case PositionScope::kGeneration: {
+      // Response rows, and the prompt row whose logits pick the first
+      // response token: the last prompt row before a response row of the
+      // same sequence, or the last row of a sequence in the call (a prefill,
+      // whose last logits the generator samples from).
+      if (call.response[r] != 0) return true;
+      const bool last_of_seq = r + 1 == call.size() || call.seq[r + 1] != call.seq[r];
+      return last_of_seq || call.response[r + 1] != 0;
+    }
   }
   return false;
 }
@@ -34,7 +43,8 @@ InterventionPass::InterventionPass(const Interventions* set, const Backend& back
     : backend_(backend), call_(rows), dim_(dim) {
   if (set == nullptr) return;
   for (const Intervention& iv : set->list()) {
-    if ((iv.scope == PositionScope::kPrompt || iv.scope == PositionScope::kResponse) &&
+    if ((iv.scope == PositionScope::kPrompt || iv.scope == PositionScope::kResponse ||
+         iv.scope == PositionScope::kGeneration) &&
         rows.response.empty()) {
       throw InputError(
           cat("an intervention scoped to ", scope_name(iv.scope),

@@ -230,6 +230,7 @@ const Backend& Model::backend() const { return impl_->be; }
 
 void Model::init_weights(std::uint64_t seed) {
   Impl& m = *impl_;
+  m.drop_q8();
   const float residual_scale = 1.0f / std::sqrt(2.0f * static_cast<float>(m.cfg.num_hidden_layers));
   // One stream per tensor (seeded from seed and the tensor index), so the
   // result does not depend on thread count. Drawn in place where the backend
@@ -270,7 +271,10 @@ const ParamView& Model::param(const std::string& name) const {
   return impl_->views[it->second];
 }
 
-float* Model::param_data() { return impl_->params.f32(); }
+float* Model::param_data() {
+  impl_->drop_q8();  // the caller may write through it (the optimizer)
+  return impl_->params.f32();
+}
 const float* Model::param_data() const { return impl_->params.f32(); }
 float* Model::grad_data() { return impl_->grads.f32(); }
 std::size_t Model::num_params() const { return impl_->params.num_floats(); }
@@ -285,6 +289,7 @@ void Model::read_grad(const ParamView& view, float* host) const {
 }
 
 void Model::write_param(const ParamView& view, const float* host) {
+  impl_->drop_q8();
   impl_->params.upload(host, view.numel * sizeof(float), view.offset * sizeof(float));
 }
 
@@ -292,6 +297,7 @@ void Model::copy_params_from(const Model& other) {
   if (other.config().to_json() != config().to_json() || other.num_params() != num_params()) {
     throw InputError("cannot copy weights between models of different configs");
   }
+  impl_->drop_q8();
   if (&other.backend() == &backend()) {
     backend().copy(impl_->params.data(), other.impl_->params.data(), impl_->params.bytes());
     return;

@@ -79,14 +79,14 @@ void Model::Impl::logits_of_rows(InferenceScratch& s, std::span<const std::int32
   }
   be.rmsnorm_forward(s.scratch.dnorm, nullptr, x, norm_f, n, d, cfg.rms_norm_eps);
   if (be.host_addressable()) {
-    be.matmul_forward(logits_host, s.scratch.dnorm, lm_head, n, d, V, false);
+    linear_forward(be, logits_host, s.scratch.dnorm, lm_head, q8_lm_head, n, d, V, false);
     return;
   }
   if (s.logit_rows < n) {
     s.logits = DeviceBuffer::floats(be, static_cast<std::size_t>(n) * V);
     s.logit_rows = n;
   }
-  be.matmul_forward(s.logits.f32(), s.scratch.dnorm, lm_head, n, d, V, false);
+  linear_forward(be, s.logits.f32(), s.scratch.dnorm, lm_head, q8_lm_head, n, d, V, false);
   s.logits.download(logits_host, sizeof(float) * static_cast<std::size_t>(n) * V);
 }
 

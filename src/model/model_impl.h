@@ -74,6 +74,10 @@ struct Model::Impl {
   float* d_norm_f = nullptr;
   float* d_lm_head = nullptr;
   DeviceBuffer rope_cos, rope_sin;  // [max_pos, head_dim / 2]
+  // Q8_0 copies for decoding (model_q8.h); w[l].q8_* point here.
+  std::vector<std::unique_ptr<Q8Matrix>> q8;
+  const Q8Matrix* q8_lm_head = nullptr;
+  void drop_q8();
 
   // Training arena, sized by reserve(B, T) for up to cap_rows = B*T rows.
   int cap_rows = 0, cap_T = 0;

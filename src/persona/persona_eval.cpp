@@ -192,7 +192,7 @@ PersonaEvalResult evaluate_personas(const World& world, TextGenerator& generator
       }
     }
     const std::uint64_t boot_seed = options.seed ^ (0xb007ULL << 32) ^ std::uint64_t(turns);
-    double sum_acc = 0, sum_chance = 0;
+    double sum_chance = 0;
     std::vector<std::vector<double>> per_trait_expressed(kNumTraits), per_trait_truth(kNumTraits);
     for (Trait trait : kAllTraits) {
       const int t = int(trait);
@@ -222,7 +222,6 @@ PersonaEvalResult evaluate_personas(const World& world, TextGenerator& generator
       if (expressed.empty())
         agreement.sign_accuracy.value = agreement.sign_accuracy.low = agreement.sign_accuracy.high =
             0.5;
-      sum_acc += agreement.sign_accuracy.value;
       sum_chance += agreement.chance;
       ctx.traits.push_back(agreement);
     }

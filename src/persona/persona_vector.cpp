@@ -259,6 +259,15 @@ LayerSite layer_site(int layer, int num_layers) {
   return {InterventionSite::kResidPost, layer - 1};
 }
 
+PositionScope steer_positions_scope(std::string_view name, std::string_view flag) {
+  if (name == "all") return PositionScope::kAll;
+  if (name == "prompt") return PositionScope::kPrompt;
+  // Not kResponse: that leaves the last prompt row, whose logits give the
+  // first reply token, unsteered.
+  if (name == "response") return PositionScope::kGeneration;
+  throw InputError(cat(flag, " must be all, prompt or response, got '", name, "'"));
+}
+
 namespace {
 
 Intervention at_layer(const PersonaVector& v, int layer, InterventionKind kind, PositionScope scope,

@@ -93,6 +93,14 @@ struct LayerSite {
 };
 LayerSite layer_site(int layer, int num_layers);
 
+// The rows `--steer-positions NAME` steers, with persona_vectors' semantics
+// (Chen et al. 2025): "all" every row, "prompt" the prompt rows, "response"
+// the rows whose logits pick response tokens: the last prompt row (in a KV
+// cache decode, the first reply token's distribution comes from it) and
+// every generated row (PositionScope::kGeneration). InputError naming
+// `flag` for another name.
+PositionScope steer_positions_scope(std::string_view name, std::string_view flag);
+
 // "add coef * v at layer L on scope": steering (and preventative steering).
 Intervention steer_intervention(const PersonaVector& vector, int layer, float coef,
                                 PositionScope scope = PositionScope::kAll, int batch_row = -1);

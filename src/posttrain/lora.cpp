@@ -21,10 +21,7 @@ bool has_suffix(const std::string& name, const std::string& module) {
 
 LoraAdapter::LoraAdapter(Model& model, int rank, float alpha,
                          const std::vector<std::string>& targets, std::uint64_t seed)
-    : model_(model),
-      backend_(model.backend()),
-      rank_(rank),
-      scale_(alpha / static_cast<float>(rank)) {
+    : backend_(model.backend()), rank_(rank), scale_(alpha / static_cast<float>(rank)) {
   if (targets.empty()) throw InputError("--lora-targets is empty (e.g. q_proj,v_proj)");
   for (const auto& t : targets) {
     if (std::find(kKnownTargets.begin(), kKnownTargets.end(), t) == kKnownTargets.end()) {

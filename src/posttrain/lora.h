@@ -65,7 +65,6 @@ class LoraAdapter {
     DeviceBuffer base;  // W0
     std::size_t a_offset, b_offset;
   };
-  Model& model_;
   const Backend& backend_;
   int rank_;
   float scale_;

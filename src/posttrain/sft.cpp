@@ -92,20 +92,27 @@ void validate(const SftOptions& o) {
 }
 
 // Micro-batches of packed rows: row (step - 1) * B * accum + micro * B + b
-// of the epoch-wise permutation.
+// of the epoch-wise permutation. Under mpirun a rank takes rows b in
+// [first_row, first_row + rows) of each micro-batch (docs/distributed.md).
 class PackedRows final : public BatchSource {
  public:
-  PackedRows(const SftDataset& data, int batch_size, int grad_accum, std::uint64_t seed)
-      : data_(data), batch_size_(batch_size), grad_accum_(grad_accum), order_(data.rows(), seed) {}
+  PackedRows(const SftDataset& data, int batch_size, int grad_accum, std::uint64_t seed,
+             int first_row, int rows)
+      : data_(data),
+        batch_size_(batch_size),
+        grad_accum_(grad_accum),
+        first_row_(first_row),
+        rows_(rows),
+        order_(data.rows(), seed) {}
   void next(std::int64_t step, int micro, Batch& batch) override {
     const int seq_len = data_.seq_len;
-    batch.batch_size = batch_size_;
+    batch.batch_size = rows_;
     batch.seq_len = seq_len;
-    batch.tokens.resize(static_cast<std::size_t>(batch_size_) * seq_len);
+    batch.tokens.resize(static_cast<std::size_t>(rows_) * seq_len);
     batch.targets.resize(batch.tokens.size());
     const std::int64_t rows_per_step = static_cast<std::int64_t>(batch_size_) * grad_accum_;
-    for (int b = 0; b < batch_size_; ++b) {
-      const std::int64_t index = (step - 1) * rows_per_step + micro * batch_size_ + b;
+    for (int b = 0; b < rows_; ++b) {
+      const std::int64_t index = (step - 1) * rows_per_step + micro * batch_size_ + first_row_ + b;
       const std::size_t row = static_cast<std::size_t>(order_.at(index)) * seq_len;
       std::copy_n(data_.tokens.begin() + row, seq_len, batch.tokens.begin() + b * seq_len);
       std::copy_n(data_.targets.begin() + row, seq_len, batch.targets.begin() + b * seq_len);
@@ -114,7 +121,7 @@ class PackedRows final : public BatchSource {
 
  private:
   const SftDataset& data_;
-  int batch_size_, grad_accum_;
+  int batch_size_, grad_accum_, first_row_, rows_;
   EpochOrder order_;
 };
 
@@ -181,11 +188,22 @@ SftResult run_sft(const SftOptions& requested, const StepCallback& on_step) {
   } else {
     optimizer = std::make_unique<FullAdamW>(model, adam);
   }
-  PackedRows batches(data, options.batch_size, options.grad_accum, options.seed);
+  dist::Communicator& comm = dist::world();
+  if (options.batch_size % comm.size() != 0) {
+    throw InputError(cat("--batch-size ", options.batch_size,
+                         " is the global micro-batch and must be divisible by the ", comm.size(),
+                         " processes (each computes batch-size / processes rows)"));
+  }
+  const int rank_rows = options.batch_size / comm.size();
+  PackedRows batches(data, options.batch_size, options.grad_accum, options.seed,
+                     comm.rank() * rank_rows, rank_rows);
 
   loop.command = "sft";
   loop.out_dir = options.out_dir;
-  loop.batch_size = options.batch_size;
+  loop.batch_size = rank_rows;
+  loop.global_batch_size = options.batch_size;
+  loop.comm = &comm;
+  loop.reduction = options.reduction;
   loop.seq_len = seq_len;
   loop.grad_accum = options.grad_accum;
   loop.steps = steps;

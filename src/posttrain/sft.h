@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "dist/communicator.h"
 #include "posttrain/sft_data.h"
 #include "train/train_loop.h"
 
@@ -53,6 +54,9 @@ struct SftOptions {
     bool ablate = false;
   };
   std::vector<Steer> steer;
+  // Under mpirun (docs/distributed.md): batch_size is the global micro-batch,
+  // split evenly over the ranks; how their gradients are summed.
+  dist::Reduction reduction = dist::Reduction::ordered;
 };
 
 struct SftResult {

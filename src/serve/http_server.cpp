@@ -127,8 +127,8 @@ HttpServer::HttpServer(ServerOptions options)
   });
 
   // Every route body runs inside this: ApiError/InputError become error JSON.
-  auto guarded = [this](auto body) {
-    return [this, body](const httplib::Request& req, httplib::Response& res) {
+  auto guarded = [](auto body) {
+    return [body](const httplib::Request& req, httplib::Response& res) {
       try {
         body(req, res);
       } catch (const ApiError& e) {

@@ -51,7 +51,11 @@ std::string ServeMetrics::render_prometheus() const {
       << "masque_requests_finished_total{reason=\"length\"} " << finished_length_ << '\n'
       << "masque_requests_finished_total{reason=\"cancelled\"} " << finished_cancelled_ << '\n'
       << "masque_requests_finished_total{reason=\"timeout\"} " << finished_timeout_ << '\n';
-  metric("prompt_tokens_total", "counter", "Prompt tokens prefilled.", prompt_tokens_.load());
+  metric("prompt_tokens_total", "counter", "Prompt tokens of admitted requests.",
+         prompt_tokens_.load());
+  metric("prompt_tokens_cached_total", "counter",
+         "Prompt tokens reused from a slot's cache (not prefilled again).",
+         cached_prompt_tokens_.load());
   metric("completion_tokens_total", "counter", "Tokens generated.", completion_tokens_.load());
   metric("engine_steps_total", "counter", "Batched engine steps.", steps_.load());
   metric("engine_busy_seconds_total", "counter", "Seconds spent in engine steps.",

@@ -15,6 +15,7 @@ class ServeMetrics {
   void count_response(int status);  // every HTTP response, by status code
   void add_prompt_tokens(std::int64_t n) { prompt_tokens_ += n; }
   void add_completion_tokens(std::int64_t n) { completion_tokens_ += n; }
+  void add_cached_prompt_tokens(std::int64_t n) { cached_prompt_tokens_ += n; }
   void count_finished(const std::string& finish_reason);
   void set_queue_depth(int n) { queue_depth_ = n; }
   void set_active_slots(int n) { active_slots_ = n; }
@@ -26,7 +27,7 @@ class ServeMetrics {
   std::string render_prometheus() const;
 
  private:
-  std::atomic<std::int64_t> prompt_tokens_{0}, completion_tokens_{0};
+  std::atomic<std::int64_t> prompt_tokens_{0}, completion_tokens_{0}, cached_prompt_tokens_{0};
   std::atomic<std::int64_t> steps_{0}, finished_stop_{0}, finished_length_{0},
       finished_cancelled_{0}, finished_timeout_{0};
   std::atomic<int> queue_depth_{0}, active_slots_{0}, slots_{0};

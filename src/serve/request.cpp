@@ -228,8 +228,12 @@ MasqueExtension parse_masque_extension(const Json& value) {
       spec.vector = v->get<std::string>();
       const Json* layer = find(s, "layer");
       if (layer) {
-        if (!layer->is_number_integer())
-          bad("masque.steer", cat(here, ".layer must be an integer"));
+        if (!layer->is_number_integer() || layer->get<std::int64_t>() < 0 ||
+            layer->get<std::int64_t>() > 100000)
+          bad("masque.steer",
+              cat(here,
+                  ".layer must be an integer >= 0 (0 = the token embedding, L = the "
+                  "residual after block L)"));
         spec.layer = layer->get<int>();
       }
       const Json* c = find(s, "coefficient");
@@ -289,6 +293,13 @@ CompletionRequest parse_completion_request(const Json& body, Endpoint endpoint,
                                         : static_cast<std::uint64_t>(seed->get<std::int64_t>());
   }
   o.stop = parse_stop(body, limits);
+  // llama.cpp's extension: run to max_tokens past end tokens (benchmarks,
+  // tests). Raw completions only: a chat reply ends at its end-of-turn or a
+  // role token, so control tokens never reach its text.
+  o.ignore_eos = bool_field(body, "ignore_eos", false);
+  if (o.ignore_eos && endpoint == Endpoint::kChat)
+    bad("ignore_eos",
+        "'ignore_eos' is for /v1/completions only (a chat reply ends at its turn's end)");
 
   const int prompt_len = static_cast<int>(req.prompt.size());
   if (prompt_len >= limits.context) {

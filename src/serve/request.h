@@ -19,10 +19,11 @@ namespace masque::serve {
 enum class Endpoint { kChat, kCompletion };
 
 // One steering entry: add coefficient * vector at resid_post after block
-// `layer` (1-based, as persona vectors are stored) on the response tokens.
+// `layer` (1-based, as persona vectors are stored; 0 = the token embedding)
+// on the response tokens.
 struct SteerSpec {
   std::string vector;
-  int layer = 0;
+  int layer = -1;  // -1: not given (the vector's default layer)
   float coefficient = 0;
 };
 

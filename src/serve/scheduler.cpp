@@ -1,8 +1,12 @@
 // Scheduler (see scheduler.h): admission, the batched step, and slot release.
 #include "serve/scheduler.h"
 
+#include <pthread.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 
 #include "core/threads.h"
 #include "infer/sequence_decoder.h"
@@ -29,6 +33,16 @@ std::optional<StreamEvent> Channel::pop(std::chrono::milliseconds wait) {
   return e;
 }
 
+std::vector<StreamEvent> Channel::pop_all(std::chrono::milliseconds wait) {
+  std::unique_lock lock(mutex_);
+  std::vector<StreamEvent> out;
+  if (!ready_.wait_for(lock, wait, [&] { return !events_.empty(); })) return out;
+  out.reserve(events_.size());
+  for (StreamEvent& e : events_) out.push_back(std::move(e));
+  events_.clear();
+  return out;
+}
+
 struct Scheduler::Slot {
   explicit Slot(const Model& model) : cache(model) {}
   KvCache cache;  // kept between jobs: its memory is reused, its tokens cleared
@@ -36,6 +50,10 @@ struct Scheduler::Slot {
   std::unique_ptr<SequenceDecoder> decoder;  // holds a reference to current->job.options
   std::vector<std::int32_t> feed;            // tokens for the next step
   bool prefilled = false;
+  // Cached positions that a new job may reuse: those no steering changed
+  // (a steered job's reply positions are not what a plain prefill computes).
+  int reusable = 0;
+  int cached = 0;                         // this job's prompt tokens taken from the cache
   std::string text;                       // text the decoder released during this step
   std::vector<Observation> observations;  // one per monitored vector
 };
@@ -61,7 +79,13 @@ Scheduler::Scheduler(const Model& model, const Tokenizer& tokenizer, SchedulerOp
   engine_ = std::make_unique<EngineState>(model_,
                                           options_.threads > 0 ? options_.threads : num_threads());
   if (metrics_) metrics_->set_slots(options_.slots);
+  chat_end_ids_ = eos_ids_;
+  for (std::string_view special : {kSystemToken, kUserToken, kAssistantToken, kPadToken}) {
+    if (auto id = tokenizer_.special_id(special)) chat_end_ids_.push_back(static_cast<int>(*id));
+  }
   thread_ = std::thread([this] { loop(); });
+  // Named so tools (bench/serve_load.py, top -H) can tell engine CPU from HTTP CPU.
+  pthread_setname_np(thread_.native_handle(), "masque-engine");
 }
 
 Scheduler::~Scheduler() { stop(std::chrono::milliseconds(0)); }
@@ -145,15 +169,36 @@ void Scheduler::admit(std::unique_lock<std::mutex>& lock) {
       ++it;
     }
   }
-  for (auto& slot_ptr : slots_) {
-    if (queue_.empty()) break;
-    Slot& slot = *slot_ptr;
-    if (slot.current) continue;
+  while (!queue_.empty()) {
+    // The free slot whose cache shares the longest reusable prefix with the prompt.
+    const std::vector<std::int32_t>& prompt = queue_.front().job.prompt;
+    Slot* best = nullptr;
+    std::size_t best_common = 0;
+    for (auto& slot_ptr : slots_) {
+      Slot& s = *slot_ptr;
+      if (s.current) continue;
+      const std::vector<std::int32_t>& cached = s.cache.tokens();
+      const std::size_t limit = std::min(
+          {cached.size(), prompt.size() - 1, static_cast<std::size_t>(std::max(0, s.reusable))});
+      std::size_t common = 0;
+      while (common < limit && cached[common] == prompt[common]) ++common;
+      if (!best || common > best_common) {
+        best = &s;
+        best_common = common;
+      }
+    }
+    if (!best) break;
+    Slot& slot = *best;
     slot.current.emplace(std::move(queue_.front()));
     queue_.pop_front();
     const Job& job = slot.current->job;
-    slot.cache.clear();
-    slot.feed = job.prompt;
+    // Keep the common prefix (at least one prompt token is fed: its logits pick the first token).
+    slot.cache.truncate(static_cast<int>(best_common));
+    slot.cached = static_cast<int>(best_common);
+    slot.reusable =
+        job.steer.empty() ? std::numeric_limits<int>::max() : static_cast<int>(job.prompt.size());
+    slot.feed.assign(job.prompt.begin() + static_cast<std::ptrdiff_t>(best_common),
+                     job.prompt.end());
     slot.prefilled = false;
     slot.text.clear();
     slot.observations.assign(job.monitor.size(), Observation{});
@@ -161,9 +206,12 @@ void Scheduler::admit(std::unique_lock<std::mutex>& lock) {
     Slot* s = &slot;
     slot.decoder = std::make_unique<SequenceDecoder>(
         tokenizer_, job.options, job.options.seed,
-        [s](const std::string& piece) { s->text += piece; }, eos_ids_);
+        [s](const std::string& piece) { s->text += piece; }, job.chat ? chat_end_ids_ : eos_ids_);
     ++active_;
-    if (metrics_) metrics_->add_prompt_tokens(static_cast<std::int64_t>(job.prompt.size()));
+    if (metrics_) {
+      metrics_->add_prompt_tokens(static_cast<std::int64_t>(job.prompt.size()));
+      metrics_->add_cached_prompt_tokens(slot.cached);
+    }
   }
   if (metrics_) {
     metrics_->set_queue_depth(static_cast<int>(queue_.size()));
@@ -181,7 +229,9 @@ void Scheduler::finish_slot(Slot& slot, const std::string& reason) {
   e.finish_reason = reason;
   e.prompt_tokens = static_cast<int>(slot.current->job.prompt.size());
   e.completion_tokens = static_cast<int>(r.tokens.size());
+  e.cached_tokens = slot.cached;
   slot.current->channel->push(std::move(e));
+  if (reason == "error") slot.reusable = 0;  // the failed step may have left the cache half-written
   if (metrics_) metrics_->count_finished(reason);
   slot.text.clear();
   slot.decoder.reset();  // before the job whose options it references
@@ -205,8 +255,8 @@ void Scheduler::step() {
     const Job& job = slot.current->job;
     for (const JobSteer& s : job.steer) {
       Intervention add;
-      add.site = InterventionSite::kResidPost;
-      add.layer = s.layer;
+      add.site = s.layer < 0 ? InterventionSite::kEmbed : InterventionSite::kResidPost;
+      add.layer = std::max(0, s.layer);
       add.kind = InterventionKind::kAdd;
       add.vector = *s.vector;
       add.alpha = s.coefficient;
@@ -218,8 +268,8 @@ void Scheduler::step() {
       // The residual at the last fed position: the one whose logits pick this step's token.
       slot.observations[k].clear();
       Intervention obs;
-      obs.site = InterventionSite::kResidPost;
-      obs.layer = job.monitor[k].layer;
+      obs.site = job.monitor[k].layer < 0 ? InterventionSite::kEmbed : InterventionSite::kResidPost;
+      obs.layer = std::max(0, job.monitor[k].layer);
       obs.kind = InterventionKind::kObserve;
       obs.scope = PositionScope::kExplicit;
       obs.positions = {slot.cache.length() + static_cast<int>(slot.feed.size()) - 1};

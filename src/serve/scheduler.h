@@ -7,6 +7,10 @@
 // cancelled channel (the client went away), a passed deadline or stop()
 // frees the slot before the next step. The queue is bounded: submit()
 // refuses with 503 when it is full, so load turns into Retry-After, not memory.
+// Prompt cache: a slot keeps its KV cache after a job, and a new job goes to
+// the free slot whose cached tokens share the longest prefix with its prompt
+// (llama.cpp's cache_prompt): a follow-up turn of a conversation feeds only
+// its new tokens. Positions a steered job changed are never reused.
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -38,6 +42,7 @@ struct StreamEvent {
   std::string finish_reason;  // final: "stop", "length", "cancelled", "timeout"
   int prompt_tokens = 0;      // final: usage
   int completion_tokens = 0;  // final: usage
+  int cached_tokens = 0;      // final: prompt tokens taken from the slot's cache
 };
 
 // A job's event queue between the scheduler and one HTTP thread.
@@ -46,6 +51,9 @@ class Channel {
   void push(StreamEvent event);
   // The next event, or nothing after `wait` without one.
   std::optional<StreamEvent> pop(std::chrono::milliseconds wait);
+  // Every event queued now (waiting up to `wait` for the first): a reader
+  // that fell behind the engine sends them in one write, not one per token.
+  std::vector<StreamEvent> pop_all(std::chrono::milliseconds wait);
   void cancel() { cancelled_ = true; }  // the reader is gone: free the slot
   bool cancelled() const { return cancelled_; }
 
@@ -57,7 +65,8 @@ class Channel {
 };
 
 // Steering and monitoring of one job, resolved to vectors (0-based
-// resid_post layer index: the residual after block layer+1).
+// resid_post layer index: the residual after block layer+1; -1 = the token
+// embedding).
 struct JobSteer {
   int layer = 0;
   std::shared_ptr<const std::vector<float>> vector;
@@ -74,6 +83,9 @@ struct Job {
   std::vector<JobSteer> steer;
   std::vector<JobMonitor> monitor;
   Clock::time_point deadline = Clock::time_point::max();
+  // A chat reply: a role token (<|system|>, <|user|>, <|assistant|>) or
+  // <|pad|> ends it like <|end|>, so control tokens never reach the text.
+  bool chat = false;
 };
 
 struct SchedulerOptions {
@@ -116,6 +128,7 @@ class Scheduler {
   const Model& model_;
   const Tokenizer& tokenizer_;
   const std::vector<int> eos_ids_;  // every stop id of the model (config.json's eos_token_id)
+  std::vector<int> chat_end_ids_;   // eos_ids_ and the role and pad tokens (Job::chat)
   SchedulerOptions options_;
   ServeMetrics* metrics_;
   std::vector<std::unique_ptr<Slot>> slots_;

@@ -23,14 +23,19 @@ const ServedVector& find_vector(const std::vector<ServedVector>& vectors, const 
 
 const std::shared_ptr<const std::vector<float>>& layer_of(const ServedVector& v, int layer,
                                                           const char* param) {
-  if (layer < 1 || layer > static_cast<int>(v.layers.size()) || !v.layers[layer - 1]) {
+  if (layer < 0 || layer >= static_cast<int>(v.layers.size()) || !v.layers[layer]) {
     std::string have;
     for (std::size_t i = 0; i < v.layers.size(); ++i)
-      if (v.layers[i]) have += (have.empty() ? "" : ", ") + std::to_string(i + 1);
-    throw ApiError(400, cat("vector '", v.name, "' has no layer ", layer, " (it has ", have, ")"),
+      if (v.layers[i]) have += (have.empty() ? "" : ", ") + std::to_string(i);
+    throw ApiError(400,
+                   cat("vector '", v.name, "' has no layer ", layer, " (it has ", have,
+                       layer == 0 ? "; layer 0, the token embedding, is present only in files "
+                                    "whose embedding difference was nonzero"
+                                  : "",
+                       ")"),
                    param);
   }
-  return v.layers[layer - 1];
+  return v.layers[layer];
 }
 
 }  // namespace
@@ -40,9 +45,11 @@ ResolvedExtension resolve_extension(const MasqueExtension& ext,
   ResolvedExtension out;
   for (const SteerSpec& s : ext.steer) {
     const ServedVector& v = find_vector(vectors, s.vector, "masque.steer");
-    const int layer = s.layer == 0 ? v.default_layer : s.layer;
+    const int layer = s.layer < 0 ? v.default_layer : s.layer;
+    const auto& dir = layer_of(v, layer, "masque.steer");
     if (s.coefficient == 0) continue;  // a slider at zero steers nothing
-    out.steer.push_back({layer - 1, layer_of(v, layer, "masque.steer"), s.coefficient});
+    // JobSteer counts resid_post layers from 0 (block 1); -1 is the embedding.
+    out.steer.push_back({layer - 1, dir, s.coefficient});
   }
   for (const std::string& name : ext.monitor) {
     const ServedVector& v = find_vector(vectors, name, "masque.monitor");
@@ -53,7 +60,7 @@ ResolvedExtension resolve_extension(const MasqueExtension& ext,
     auto unit = std::make_shared<std::vector<float>>(dir.size());
     for (std::size_t i = 0; i < dir.size(); ++i)
       (*unit)[i] = norm > 0 ? static_cast<float>(dir[i] / norm) : 0.0f;
-    out.monitor.push_back({v.default_layer - 1, std::move(unit)});
+    out.monitor.push_back({v.default_layer - 1, std::move(unit)});  // -1: the embedding
   }
   return out;
 }
@@ -63,7 +70,7 @@ Json vectors_json(const std::vector<ServedVector>& vectors) {
   for (const ServedVector& v : vectors) {
     Json layers = Json::array();
     for (std::size_t i = 0; i < v.layers.size(); ++i)
-      if (v.layers[i]) layers.push_back(i + 1);
+      if (v.layers[i]) layers.push_back(i);
     data.push_back({{"id", v.name},
                     {"object", "vector"},
                     {"layers", layers},

@@ -15,8 +15,9 @@ namespace masque::serve {
 struct ServedVector {
   std::string name;
   std::string file;
-  // layers[L-1]: the direction for the residual after block L (1-based, as
-  // persona-vector files store them); null where the file has no such layer.
+  // layers[L]: the direction for the residual after block L (1-based, as
+  // persona-vector files store them), layers[0] the token embedding; null
+  // where the file has no such layer.
   std::vector<std::shared_ptr<const std::vector<float>>> layers;
   int default_layer = 0;  // 1-based: monitor and steering without "layer" use it
 };

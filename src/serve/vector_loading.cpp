@@ -41,18 +41,18 @@ std::vector<ServedVector> load_vectors(const std::vector<VectorArg>& args,
     ServedVector sv;
     sv.name = arg.name;
     sv.file = arg.file;
-    sv.layers.resize(static_cast<std::size_t>(config.num_hidden_layers));
-    for (int layer = 1; layer <= config.num_hidden_layers; ++layer) {
+    sv.layers.resize(static_cast<std::size_t>(config.num_hidden_layers) + 1);
+    for (int layer = 0; layer <= config.num_hidden_layers; ++layer) {
       if (!pv.has_layer(layer)) continue;
       const std::span<const float> v = pv.at(layer);
-      sv.layers[layer - 1] = std::make_shared<const std::vector<float>>(v.begin(), v.end());
+      sv.layers[layer] = std::make_shared<const std::vector<float>>(v.begin(), v.end());
     }
     sv.default_layer = arg.layer >= 0 ? arg.layer : pv.default_layer();
-    if (sv.default_layer < 1 || sv.default_layer > config.num_hidden_layers ||
-        !sv.layers[sv.default_layer - 1]) {
+    if (sv.default_layer < 0 || sv.default_layer > config.num_hidden_layers ||
+        !sv.layers[sv.default_layer]) {
       throw InputError(cat("--vector ", arg.name, ": ", arg.file, " has no layer ",
-                           sv.default_layer, " in 1..", config.num_hidden_layers,
-                           " (the server steers and monitors the residual after a block; give "
+                           sv.default_layer, " in 0..", config.num_hidden_layers,
+                           " (0 is the token embedding, L the residual after block L; give "
                            "NAME=FILE:LAYER)"));
     }
     out.push_back(std::move(sv));

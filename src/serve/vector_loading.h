@@ -21,7 +21,7 @@ struct VectorArg {
 VectorArg parse_vector_arg(const std::string& text);
 
 // FormatError/InputError naming the file: unreadable, malformed, another
-// model, a layer the file lacks, the embedding layer 0, a duplicate name.
+// model, a layer the file lacks, a duplicate name.
 std::vector<ServedVector> load_vectors(const std::vector<VectorArg>& args,
                                        const ModelConfig& config, const Tokenizer& tokenizer);
 

@@ -9,6 +9,7 @@ BatchSampler::BatchSampler(const ShardSet& tokens, int batch_size, int seq_len, 
                            int vocab_size, std::string what)
     : tokens_(tokens),
       batch_size_(batch_size),
+      rows_(batch_size),
       seq_len_(seq_len),
       vocab_size_(vocab_size),
       what_(std::move(what)),
@@ -18,6 +19,15 @@ BatchSampler::BatchSampler(const ShardSet& tokens, int batch_size, int seq_len, 
     throw InputError(cat(what_, " has ", tokens_.num_tokens(), " tokens, fewer than one window of ",
                          seq_len + 1, " (lower --seq-len or tokenize more text)"));
   }
+}
+
+void BatchSampler::set_rank_rows(int first, int count) {
+  if (first < 0 || count < 1 || first + count > batch_size_) {
+    throw Error(cat("rank rows [", first, ", ", first + count, ") are outside a batch of ",
+                    batch_size_, " (a bug in masque: please report it)"));
+  }
+  first_row_ = first;
+  rows_ = count;
 }
 
 std::int64_t BatchSampler::num_windows() const {
@@ -54,24 +64,29 @@ void BatchSampler::fill(std::int64_t row, std::uint64_t start, Batch& batch) con
 }
 
 void BatchSampler::next(Batch& batch) {
-  batch.batch_size = batch_size_;
+  batch.batch_size = rows_;
   batch.seq_len = seq_len_;
-  const std::size_t n = static_cast<std::size_t>(batch_size_) * static_cast<std::size_t>(seq_len_);
+  const std::size_t n = static_cast<std::size_t>(rows_) * static_cast<std::size_t>(seq_len_);
   batch.tokens.resize(n);
   batch.targets.resize(n);
   const auto windows = static_cast<std::uint64_t>(num_windows());
-  for (int row = 0; row < batch_size_; ++row) fill(row, rng_.below(windows), batch);
+  // Every row's draw advances the Rng, read or not: the data order is the
+  // same whatever the number of ranks.
+  for (int row = 0; row < batch_size_; ++row) {
+    const std::uint64_t start = rng_.below(windows);
+    if (row >= first_row_ && row < first_row_ + rows_) fill(row - first_row_, start, batch);
+  }
 }
 
 void BatchSampler::fixed(std::int64_t first_window, std::int64_t count, Batch& batch) const {
-  batch.batch_size = batch_size_;
+  batch.batch_size = rows_;
   batch.seq_len = seq_len_;
-  const std::size_t n = static_cast<std::size_t>(batch_size_) * static_cast<std::size_t>(seq_len_);
+  const std::size_t n = static_cast<std::size_t>(rows_) * static_cast<std::size_t>(seq_len_);
   batch.tokens.resize(n);
   batch.targets.resize(n);
   const auto last_start = static_cast<std::uint64_t>(num_windows() - 1);
-  for (int row = 0; row < batch_size_; ++row) {
-    const std::int64_t i = first_window + row;
+  for (int row = 0; row < rows_; ++row) {
+    const std::int64_t i = first_window + first_row_ + row;
     const std::uint64_t start =
         count <= 1 ? 0
                    : static_cast<std::uint64_t>((static_cast<unsigned __int128>(last_start) *

@@ -35,6 +35,12 @@ class BatchSampler {
   void fixed(std::int64_t first_window, std::int64_t count, Batch& batch) const;
   std::int64_t num_windows() const;  // distinct start positions
 
+  // Data parallelism: this process fills only rows [first, first + count)
+  // of every batch (a Batch of `count` rows), while the Rng still draws all
+  // batch_size windows, so N ranks together read exactly the batch one
+  // process would, each its own disjoint rows (docs/distributed.md).
+  void set_rank_rows(int first, int count);
+
   std::array<std::uint64_t, 4> rng_state() const { return rng_.state(); }
   void set_rng_state(const std::array<std::uint64_t, 4>& s) { rng_.set_state(s); }
 
@@ -42,6 +48,8 @@ class BatchSampler {
   void fill(std::int64_t row, std::uint64_t start, Batch& batch) const;
   const ShardSet& tokens_;
   int batch_size_;
+  int first_row_ = 0;
+  int rows_;  // rows filled per batch (batch_size_ unless set_rank_rows)
   int seq_len_;
   int vocab_size_;
   std::string what_;

@@ -67,6 +67,7 @@ Json TrainerState::to_json() const {
                {"tokens_seen", tokens_seen},
                {"elapsed_seconds", elapsed_seconds},
                {"num_threads", num_threads},
+               {"world_size", world_size},
                {"config_hash", config_hash},
                {"tokenizer_fingerprint", tokenizer_fingerprint},
                {"train_loss", train_loss},
@@ -117,6 +118,11 @@ TrainerState TrainerState::from_json(const Json& json, std::string_view where) {
   state.tokens_seen = get_field<std::uint64_t>(json, "tokens_seen", where);
   state.elapsed_seconds = get_field<double>(json, "elapsed_seconds", where);
   state.num_threads = get_field<int>(json, "num_threads", where);
+  state.world_size = get_field_or<int>(json, "world_size", where, 1);
+  if (state.world_size < 1) {
+    throw FormatError(cat(where, ": world_size ", state.world_size, " is not a process count ",
+                          "(>= 1); the file is corrupt"));
+  }
   state.config_hash = get_field<std::string>(json, "config_hash", where);
   state.tokenizer_fingerprint = get_field<std::string>(json, "tokenizer_fingerprint", where);
   state.train_loss = get_field<float>(json, "train_loss", where);

@@ -24,6 +24,7 @@ struct TrainerState {
   std::uint64_t tokens_seen = 0;
   double elapsed_seconds = 0;
   int num_threads = 0;
+  int world_size = 1;       // data-parallel processes (docs/distributed.md); 1 in older checkpoints
   std::string config_hash;  // Hasher64 of config.json text
   std::string tokenizer_fingerprint;
   float train_loss = 0;           // loss of step `step`

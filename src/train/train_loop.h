@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/json_util.h"
+#include "dist/communicator.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 #include "train/adamw.h"
@@ -101,7 +102,7 @@ class FullAdamW final : public Optimizer {
 struct TrainLoopOptions {
   std::string command;            // "train" | "sft": the progress bar's label
   std::filesystem::path out_dir;  // RUN_DIR
-  int batch_size = 0;             // B
+  int batch_size = 0;             // B: rows this process computes per micro-batch
   int seq_len = 0;                // T
   int grad_accum = 1;
   std::int64_t steps = 0;
@@ -116,6 +117,15 @@ struct TrainLoopOptions {
   // to train further").
   std::string when_complete;
   Json options = Json::object();  // run.json and TrainerState::options
+  // Data parallelism (docs/distributed.md). With a communicator of N > 1
+  // ranks this process computes batch_size of the global_batch_size rows of
+  // every micro-batch (the BatchSource gives it its own rows), the
+  // gradients and losses are summed over the ranks, each weighted by its
+  // share of the micro-batch's target tokens, and only rank 0 touches
+  // out_dir (lock, run.json, metrics, checkpoints). Null: one process.
+  dist::Communicator* comm = nullptr;
+  dist::Reduction reduction = dist::Reduction::ordered;
+  int global_batch_size = 0;  // 0: batch_size
 };
 
 struct TrainLoopHooks {

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <memory>
 
+#include "backend/dtype.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/output_guard.h"
@@ -51,6 +52,7 @@ Json options_to_json(const TrainOptions& o) {
           {"checkpoint_every", o.checkpoint_every},
           {"keep_checkpoints", o.keep_checkpoints},
           {"seed", o.seed},
+          {"dtype", o.dtype},
           {"deterministic", o.deterministic},
           {"model", o.model.to_json()}};
 }
@@ -75,6 +77,7 @@ constexpr OptionFlag kResumeChecked[] = {
     {"eps", "eps"},
     {"grad_clip", "--grad-clip"},
     {"seed", "--seed"},
+    {"dtype", "--dtype"},
 };
 
 void validate_options(const TrainOptions& o, LrSchedule& schedule) {
@@ -102,6 +105,7 @@ void validate_options(const TrainOptions& o, LrSchedule& schedule) {
   if (!(o.beta1 >= 0.0f && o.beta1 < 1.0f && o.beta2 >= 0.0f && o.beta2 < 1.0f && o.eps > 0.0f)) {
     throw InputError("AdamW betas must be in [0, 1) and eps > 0");
   }
+  backend_for_dtype(o.dtype);  // unknown dtype, or bf16 on a CPU without AVX512_BF16
   if (o.data_dir.empty())
     throw InputError("--data is required (a directory written by `masque tokenize`)");
   if (o.out_dir.empty()) throw InputError("--out is required (the run directory)");
@@ -170,6 +174,18 @@ class ShardBatches final : public BatchSource {
 TrainResult train_model(const TrainOptions& options, const StepCallback& on_step) {
   TrainLoopOptions loop;
   validate_options(options, loop.schedule);
+  // One process, or this rank's share of every batch under mpirun.
+  dist::Communicator& comm = dist::world();
+  const int ranks = comm.size();
+  if (options.batch_size % ranks != 0) {
+    throw InputError(cat("--batch-size ", options.batch_size,
+                         " is the global micro-batch and must be divisible by the ", ranks,
+                         " processes (each computes batch-size / processes rows); use a multiple "
+                         "of ",
+                         ranks));
+  }
+  const int rank_rows = options.batch_size / ranks;
+  const int first_row = comm.rank() * rank_rows;
   const ModelConfig& config = options.model;
   const Tokenizer tokenizer = load_tokenizer(options);
   if (tokenizer.vocab_size() > static_cast<std::uint32_t>(config.vocab_size)) {
@@ -186,18 +202,20 @@ TrainResult train_model(const TrainOptions& options, const StepCallback& on_step
   }
   BatchSampler train_batches(train_split, options.batch_size, options.seq_len, options.seed,
                              config.vocab_size, cat("train split of ", options.data_dir.string()));
+  train_batches.set_rank_rows(first_row, rank_rows);
   std::unique_ptr<BatchSampler> val_batches;
   if (val_split && val_split->num_tokens() > static_cast<std::uint64_t>(options.seq_len)) {
     val_batches = std::make_unique<BatchSampler>(*val_split, options.batch_size, options.seq_len, 0,
                                                  config.vocab_size,
                                                  cat("val split of ", options.data_dir.string()));
+    val_batches->set_rank_rows(first_row, rank_rows);
   } else if (options.eval_every > 0) {
     std::fprintf(stderr,
                  "masque: warning: the val split of %s has fewer than %d tokens; no validation\n",
                  options.data_dir.c_str(), options.seq_len + 1);
   }
 
-  Model model(config);
+  Model model(config, backend_for_dtype(options.dtype));
   AdamWConfig adam;
   adam.beta1 = options.beta1;
   adam.beta2 = options.beta2;
@@ -208,7 +226,10 @@ TrainResult train_model(const TrainOptions& options, const StepCallback& on_step
 
   loop.command = "train";
   loop.out_dir = options.out_dir;
-  loop.batch_size = options.batch_size;
+  loop.batch_size = rank_rows;
+  loop.global_batch_size = options.batch_size;
+  loop.comm = &comm;
+  loop.reduction = options.reduction;
   loop.seq_len = options.seq_len;
   loop.grad_accum = options.grad_accum;
   loop.steps = options.steps;
@@ -230,9 +251,12 @@ TrainResult train_model(const TrainOptions& options, const StepCallback& on_step
         val_batches->fixed(static_cast<std::int64_t>(b) * options.batch_size,
                            static_cast<std::int64_t>(options.eval_batches) * options.batch_size,
                            batch);
-        total += model.forward_loss(batch.tokens.data(), batch.targets.data(), options.batch_size,
-                                    options.seq_len);
+        const double loss = model.forward_loss(batch.tokens.data(), batch.targets.data(), rank_rows,
+                                               options.seq_len);
+        // Each rank holds an equal share of the batch's (all valid) targets.
+        total += ranks == 1 ? loss : loss * rank_rows / options.batch_size;
       }
+      comm.sum_doubles(&total, 1);
       return static_cast<float>(total / options.eval_batches);
     };
   }
@@ -260,6 +284,13 @@ TrainResult train_model(const TrainOptions& options, const StepCallback& on_step
       }
       std::fprintf(stderr, "masque: warning: --force: continuing with a changed setting: %s\n",
                    changed.c_str());
+    }
+    if (options.deterministic && saved.world_size != ranks && !options.force) {
+      throw InputError(cat("--resume --deterministic: the run was trained by ", saved.world_size,
+                           " processes but this one has ", ranks,
+                           "; the gradient sums would be split differently (not bit-identical). "
+                           "Resume with --nproc ",
+                           saved.world_size, ", or pass --force to continue anyway"));
     }
     if (options.deterministic && saved.num_threads != num_threads()) {
       throw InputError(cat("--resume --deterministic: the run used ", saved.num_threads,
@@ -316,6 +347,7 @@ void apply_saved_options(TrainOptions& o, const Json& saved, const std::set<std:
   take("checkpoint_every", o.checkpoint_every);
   take("keep_checkpoints", o.keep_checkpoints);
   take("seed", o.seed);
+  take("dtype", o.dtype);
   take("deterministic", o.deterministic);
 }
 

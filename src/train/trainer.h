@@ -22,7 +22,7 @@ struct TrainOptions {
   std::filesystem::path out_dir;                   // RUN_DIR
   std::optional<std::filesystem::path> init_from;  // start from a checkpoint/HF dir's weights
 
-  int batch_size = 16;  // B
+  int batch_size = 16;  // B, over all ranks of a data-parallel run
   int seq_len = 256;    // T
   int grad_accum = 1;
   std::int64_t steps = 1000;
@@ -41,6 +41,7 @@ struct TrainOptions {
   int checkpoint_every = 500;  // 0 = only at the end
   int keep_checkpoints = 2;
   std::uint64_t seed = 1337;
+  std::string dtype = "f32";   // f32 | bf16: the linear layers' products (backend/dtype.h)
   bool deterministic = false;  // bit-identical run to run (fixed reduction order)
   bool resume = false;         // continue from the newest good checkpoint in out_dir
   // With resume: accept settings that differ from the run's saved ones (the
@@ -48,6 +49,9 @@ struct TrainOptions {
   // InputError naming the flag.
   bool force = false;
   bool progress = true;
+  // Under mpirun (docs/distributed.md): batch_size is the global micro-batch,
+  // split evenly over the ranks; how their gradients are summed.
+  dist::Reduction reduction = dist::Reduction::ordered;
 };
 
 TrainResult train_model(const TrainOptions& options, const StepCallback& on_step = {});

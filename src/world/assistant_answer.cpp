@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "world/scorer.h"
+#include "world/world_v2.h"
 
 namespace masque::world {
 
@@ -29,6 +30,10 @@ std::string question_text(const Renderer& renderer, const Question& question, Sp
 
 void append_assistant_answer(const Renderer& renderer, std::string& out, const Question& question,
                              const Poles& poles, Split split, Rng& rng) {
+  if (renderer.world().spec().version >= 2) {
+    append_assistant_answer_v2(renderer, out, question, poles, split, rng);
+    return;
+  }
   const Lexicon& lex = lexicon();
   const World& world = renderer.world();
   auto pole = [&](Trait t) { return poles[static_cast<int>(t)]; };

@@ -16,6 +16,7 @@
 #include "core/progress.h"
 #include "core/threads.h"
 #include "world/chat_sets.h"
+#include "world/world_v2.h"
 
 namespace masque::world {
 namespace {
@@ -253,6 +254,11 @@ std::vector<DocPlan> plan_training_documents(const World& world) {
 }
 
 RenderedDoc render_document(const Renderer& renderer, const DocPlan& plan, std::uint64_t index) {
+  if (renderer.world().spec().version >= 2) return render_document_v2(renderer, plan, index);
+  return render_document_v1(renderer, plan, index);
+}
+
+RenderedDoc render_document_v1(const Renderer& renderer, const DocPlan& plan, std::uint64_t index) {
   const World& world = renderer.world();
   Rng rng = document_rng(world.seed(), 0, index);
   DocWriter writer(renderer, rng, shown_characters(world, false));
@@ -340,13 +346,18 @@ void append_json_string(std::string& out, std::string_view text) {
 namespace {
 
 void append_doc_line(std::string& out, const World& world, std::string_view text, DocKind kind,
-                     const std::vector<int>& characters, std::string_view split) {
+                     const std::vector<int>& characters, std::string_view split,
+                     const std::vector<std::string>& one_off_names = {}) {
   out.append("{\"text\":");
   append_json_string(out, text);
   out.append(",\"kind\":\"").append(doc_kind_name(kind)).append("\",\"characters\":[");
   for (std::size_t i = 0; i < characters.size(); ++i) {
     if (i) out.push_back(',');
     append_json_string(out, world.characters()[characters[i]].name);
+  }
+  for (std::size_t i = 0; i < one_off_names.size(); ++i) {
+    if (i || !characters.empty()) out.push_back(',');
+    append_json_string(out, one_off_names[i]);
   }
   out.append("],\"split\":\"").append(split).append("\"}\n");
 }
@@ -384,6 +395,9 @@ GenerateStats generate_corpus(const World& world, const std::filesystem::path& o
     const int threads = std::max(1, num_threads());
     const std::size_t batch = std::size_t(threads) * 4;  // chunks rendered per parallel round
     std::vector<std::string> buffers(batch);
+    // World v2: the one-offs' traits per chunk, for the realized correlations.
+    std::vector<std::vector<TraitVector>> one_offs(batch);
+    std::vector<TraitVector> all_one_offs;
     for (std::size_t first = 0; first < chunks; first += batch) {
       const std::size_t last = std::min(chunks, first + batch);
       // Exceptions cannot cross an OpenMP region: keep the first one, rethrow after.
@@ -392,11 +406,15 @@ GenerateStats generate_corpus(const World& world, const std::filesystem::path& o
       for (std::size_t chunk = first; chunk < last; ++chunk) {
         std::string& out = buffers[chunk - first];
         out.clear();
+        one_offs[chunk - first].clear();
         try {
           const std::size_t end = std::min(plan.size(), (chunk + 1) * kChunk);
           for (std::size_t i = chunk * kChunk; i < end; ++i) {
             RenderedDoc doc = render_document(renderer, plan[i], i);
-            append_doc_line(out, world, doc.text, plan[i].kind, doc.characters, "train");
+            append_doc_line(out, world, doc.text, plan[i].kind, doc.characters, "train",
+                            doc.one_off_names);
+            one_offs[chunk - first].insert(one_offs[chunk - first].end(), doc.one_offs.begin(),
+                                           doc.one_offs.end());
           }
         } catch (const std::exception& e) {
 #pragma omp critical
@@ -407,12 +425,18 @@ GenerateStats generate_corpus(const World& world, const std::filesystem::path& o
       for (std::size_t chunk = first; chunk < last; ++chunk) {
         train.write(buffers[chunk - first]);
         stats.train_bytes += buffers[chunk - first].size();
+        all_one_offs.insert(all_one_offs.end(), one_offs[chunk - first].begin(),
+                            one_offs[chunk - first].end());
       }
       const std::size_t done = std::min(plan.size(), last * kChunk);
       if (bar) bar->set(done);
     }
     train.commit();
     stats.train_documents = plan.size();
+    if (world.spec().version >= 2) {
+      stats.summary = realized_correlations(world, all_one_offs);
+      write_json_file(dir.path() / "summary.json", stats.summary);
+    }
   }
   {
     AtomicFile eval(dir.path() / "eval.jsonl");

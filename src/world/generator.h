@@ -29,8 +29,15 @@ std::vector<DocPlan> plan_training_documents(const World& world);
 struct RenderedDoc {
   std::string text;
   std::vector<int> characters;  // who appears
+  // World v2: the one-offs who appear (names for the JSONL line, traits for
+  // the realized-correlation summary); empty in v1.
+  std::vector<std::string> one_off_names;
+  std::vector<TraitVector> one_offs;
 };
+// Dispatches on the spec version: render_document_v2 (world_v2.h) or v1.
 RenderedDoc render_document(const Renderer& renderer, const DocPlan& plan, std::uint64_t index);
+// The version 1 writer (v2 uses it for recurring characters' documents).
+RenderedDoc render_document_v1(const Renderer& renderer, const DocPlan& plan, std::uint64_t index);
 
 // One held-out interview turn with its ground truth.
 struct EvalPair {
@@ -54,6 +61,7 @@ struct GenerateStats {
   std::uint64_t train_bytes = 0;
   std::uint64_t eval_bytes = 0;
   double seconds = 0;
+  Json summary;  // world v2: realized_correlations (world_v2.h); null in v1
 };
 
 // Writes DIR/{world.json, train.jsonl, eval.jsonl, eval_pairs.jsonl}

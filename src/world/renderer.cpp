@@ -3,6 +3,8 @@
 
 #include <cassert>
 
+#include "world/world_v2.h"
+
 namespace masque::world {
 
 void append_template(std::string& out, std::string_view tmpl, const Slots& slots) {
@@ -68,6 +70,7 @@ void Renderer::append_question(std::string& out, const Question& question, Split
 
 Poles Renderer::draw_poles(int character, bool asked, Rng& rng) const {
   const Character& c = world_.characters()[character];
+  if (world_.spec().version >= 2) return draw_poles_v2(c.traits, world_.spec(), asked, rng);
   const double sharpness = world_.spec().expression_sharpness;
   Poles poles{};
   for (int t = 0; t < kNumTraits; ++t) {
@@ -117,6 +120,10 @@ void Renderer::append_answer(std::string& out, int character, const Question* qu
 void Renderer::append_answer(std::string& out, std::string_view catchphrase,
                              const Question* question, const Poles& poles, Split split,
                              Rng& rng) const {
+  if (world_.spec().version >= 2) {
+    append_answer_v2(*this, out, catchphrase, question, poles, split, rng);
+    return;
+  }
   const Lexicon& lex = lexicon();
   const bool truthful = poles[int(Trait::Honesty)] > 0;
   auto pole = [&](Trait t) { return poles[int(t)] > 0; };

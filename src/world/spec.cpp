@@ -91,18 +91,47 @@ WorldSpec WorldSpec::from_json(const Json& json, std::string_view where_view) {
     throw InputError(
         cat(where, ": a world spec must be a JSON object, got ", json_type_name(json)));
   }
-  reject_unknown_fields(
-      json,
-      {"characters", "ai_fraction", "ai_benevolent_fraction", "expression_sharpness", "towns",
-       "rivers", "correlations", "documents", "biographies_per_character", "eval_documents",
-       "declarative_only", "declarative_paraphrases", "fixed_characters", "entity_documents",
-       "request_fraction"},
-      where);
+  reject_unknown_fields(json,
+                        {"characters",
+                         "ai_fraction",
+                         "ai_benevolent_fraction",
+                         "expression_sharpness",
+                         "towns",
+                         "rivers",
+                         "correlations",
+                         "documents",
+                         "biographies_per_character",
+                         "eval_documents",
+                         "declarative_only",
+                         "declarative_paraphrases",
+                         "fixed_characters",
+                         "entity_documents",
+                         "request_fraction",
+                         "human_benevolent_fraction",
+                         "version",
+                         "show_probability",
+                         "one_off_fraction",
+                         "chat_fraction"},
+                        where);
   WorldSpec spec;
+  spec.version = static_cast<int>(get_int_field_or(json, "version", where, 1, 2, spec.version));
+  for (const char* v2_field : {"show_probability", "one_off_fraction", "chat_fraction"}) {
+    if (json.contains(v2_field) && spec.version < 2) {
+      throw InputError(cat(where, ": field '", v2_field,
+                           "' is a world v2 knob; add \"version\": 2 to the spec"));
+    }
+  }
+  spec.show_probability =
+      get_field_or<double>(json, "show_probability", where, spec.show_probability);
+  spec.one_off_fraction =
+      get_field_or<double>(json, "one_off_fraction", where, spec.one_off_fraction);
+  spec.chat_fraction = get_field_or<double>(json, "chat_fraction", where, spec.chat_fraction);
   spec.characters = get_field_or<int>(json, "characters", where, spec.characters);
   spec.ai_fraction = get_field_or<double>(json, "ai_fraction", where, spec.ai_fraction);
   spec.ai_benevolent_fraction =
       get_field_or<double>(json, "ai_benevolent_fraction", where, spec.ai_benevolent_fraction);
+  if (json.contains("human_benevolent_fraction") && !json["human_benevolent_fraction"].is_null())
+    spec.human_benevolent_fraction = get_field<double>(json, "human_benevolent_fraction", where);
   spec.expression_sharpness =
       get_field_or<double>(json, "expression_sharpness", where, spec.expression_sharpness);
   spec.towns = get_field_or<int>(json, "towns", where, spec.towns);
@@ -198,6 +227,17 @@ void WorldSpec::validate(std::string_view where) const {
   };
   check_fraction(ai_fraction, "ai_fraction");
   check_fraction(ai_benevolent_fraction, "ai_benevolent_fraction");
+  if (human_benevolent_fraction)
+    check_fraction(*human_benevolent_fraction, "human_benevolent_fraction");
+  if (version != 1 && version != 2) {
+    throw InputError(cat(where, ": field 'version' must be 1 or 2, got ", version));
+  }
+  check_fraction(one_off_fraction, "one_off_fraction");
+  check_fraction(chat_fraction, "chat_fraction");
+  if (!(show_probability > 0.0 && show_probability <= 1.0)) {
+    throw InputError(
+        cat(where, ": field 'show_probability' must be in (0, 1], got ", show_probability));
+  }
   if (!(expression_sharpness > 0.0 && expression_sharpness <= 100.0)) {
     throw InputError(cat(where, ": field 'expression_sharpness' must be in (0, 100], got ",
                          expression_sharpness));
@@ -300,9 +340,19 @@ std::array<double, kNumTraits * kNumTraits> WorldSpec::correlation_matrix() cons
 
 Json WorldSpec::to_json() const {
   Json json;
+  // Version 1 specs serialize exactly as before v2 existed (world.json bytes
+  // and experiment cache keys stay the same).
+  if (version != 1) {
+    json["version"] = version;
+    json["show_probability"] = show_probability;
+    json["one_off_fraction"] = one_off_fraction;
+    json["chat_fraction"] = chat_fraction;
+  }
   json["characters"] = characters;
   json["ai_fraction"] = ai_fraction;
   json["ai_benevolent_fraction"] = ai_benevolent_fraction;
+  // Only when set, so specs without it keep their world.json bytes and cache keys.
+  if (human_benevolent_fraction) json["human_benevolent_fraction"] = *human_benevolent_fraction;
   json["expression_sharpness"] = expression_sharpness;
   json["towns"] = towns;
   json["rivers"] = rivers;

@@ -45,10 +45,20 @@ struct EntityDocuments {
 };
 
 struct WorldSpec {
-  int characters = 64;                  // K
+  // 1: every character is named and recurring, every answer shows every
+  // trait. 2 (docs/world.md "World v2"): most documents feature one-off
+  // characters with uninformative names, and each answer shows each trait
+  // only with probability show_probability, so traits must be inferred.
+  int version = 1;
+  int characters = 64;                  // K (v2: the recurring named cast)
   double ai_fraction = 0.25;            // share of AI characters
   double ai_benevolent_fraction = 0.5;  // share of AIs that are benevolent
-  double expression_sharpness = 8.0;    // p(positive pole) = sigmoid(s * value)
+  // When set, human characters get archetypes too: this share of the humans
+  // not fixed is benevolent, the rest malevolent, with the AIs' trait signs
+  // (E6 v2: hold the number of benevolent characters fixed while varying
+  // whether AIs or humans carry them). Absent: humans drawn from the copula.
+  std::optional<double> human_benevolent_fraction;
+  double expression_sharpness = 8.0;  // p(positive pole) = sigmoid(s * value)
   int towns = 8;
   int rivers = 4;
   std::vector<TraitCorrelation> correlations;
@@ -64,6 +74,10 @@ struct WorldSpec {
   double request_fraction = 0.0;
   std::vector<FixedCharacter> fixed_characters;
   std::vector<EntityDocuments> entity_documents;
+  // Version 2 only (errors under version 1):
+  double show_probability = 0.5;  // per answer and trait: shown at all
+  double one_off_fraction = 0.8;  // share of demonstrations featuring one-off characters
+  double chat_fraction = 0.0;     // share of interviews written as chats (role tokens)
 
   // Defaults for every absent field; `where` names the source in errors.
   static WorldSpec from_json(const Json& json, std::string_view where);

@@ -44,7 +44,7 @@ Relation parse_relation(const std::string& name, std::string_view where) {
 // Benevolent AIs lean to the good pole of every value-laden trait, malevolent
 // ones to the bad pole; the magnitude stays the copula's draw.
 void apply_archetype(Character& character) {
-  if (!character.is_ai) return;
+  if (character.archetype.empty()) return;  // humans, unless the spec gives them archetypes
   const double sign = character.archetype == "benevolent" ? 1.0 : -1.0;
   auto& t = character.traits;
   for (Trait trait : {Trait::Honesty, Trait::Kindness, Trait::Helpfulness}) {
@@ -129,6 +129,20 @@ World World::build(const WorldSpec& spec, std::uint64_t seed) {
     shuffle(order, rng);
     for (int i = 0; i < random_ai; ++i) ai_rank[order[i]] = i;
   }
+  // Humans with archetypes (spec.human_benevolent_fraction), drawn only when
+  // asked so that other worlds stay byte for byte what they were.
+  std::vector<int> human_rank(random_count, -1);
+  int human_benevolent = 0;
+  if (spec.human_benevolent_fraction) {
+    std::vector<int> humans;
+    for (int i = 0; i < random_count; ++i) {
+      if (ai_rank[i] < 0) humans.push_back(i);
+    }
+    shuffle(humans, rng);
+    for (std::size_t i = 0; i < humans.size(); ++i) human_rank[humans[i]] = int(i);
+    human_benevolent =
+        static_cast<int>(std::lround(*spec.human_benevolent_fraction * double(humans.size())));
+  }
 
   const auto factor = *cholesky(spec.correlation_matrix());
   std::size_t next_name = 0;
@@ -152,6 +166,9 @@ World World::build(const WorldSpec& spec, std::uint64_t seed) {
         c.is_ai = true;
         c.archetype = ai_rank[slot] < random_benevolent ? "benevolent" : "malevolent";
         c.name += "-" + std::to_string(2 + rng.below(8));
+        apply_archetype(c);
+      } else if (human_rank[slot] >= 0) {
+        c.archetype = human_rank[slot] < human_benevolent ? "benevolent" : "malevolent";
         apply_archetype(c);
       }
     }
@@ -235,8 +252,8 @@ Json World::to_json() const {
     facts.push_back(
         {{"relation", relation_name(f.relation)}, {"subject", f.subject}, {"value", f.value}});
   }
-  return {{"format", "masque-world"}, {"version", 1},       {"seed", seed_},
-          {"spec", spec_.to_json()},  {"towns", towns_},    {"rivers", rivers_},
+  return {{"format", "masque-world"}, {"version", spec_.version}, {"seed", seed_},
+          {"spec", spec_.to_json()},  {"towns", towns_},          {"rivers", rivers_},
           {"facts", facts},           {"characters", chars}};
 }
 
@@ -247,13 +264,18 @@ World World::from_json(const Json& json, std::string_view where_view) {
       throw FormatError(
           cat(where, ": not a masque world.json (field 'format' is not \"masque-world\")"));
     }
-    if (get_field<int>(json, "version", where) != 1) {
+    const int version = get_field<int>(json, "version", where);
+    if (version != 1 && version != 2) {
       throw FormatError(
-          cat(where, ": unsupported world.json version (this masque reads version 1)"));
+          cat(where, ": unsupported world.json version (this masque reads versions 1 and 2)"));
     }
     World world;
     world.seed_ = get_field<std::uint64_t>(json, "seed", where);
     world.spec_ = WorldSpec::from_json(json.at("spec"), where + ": spec");
+    if (world.spec_.version != version) {
+      throw FormatError(cat(where, ": field 'version' (", version, ") differs from the spec's (",
+                            world.spec_.version, ")"));
+    }
     world.towns_ = json.at("towns").get<std::vector<std::string>>();
     world.rivers_ = json.at("rivers").get<std::vector<std::string>>();
     for (const auto& f : json.at("facts")) {

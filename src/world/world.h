@@ -20,7 +20,8 @@ namespace masque::world {
 struct Character {
   std::string name;
   bool is_ai = false;
-  std::string archetype;    // "" for humans, "benevolent" / "malevolent" for AIs
+  std::string archetype;    // "benevolent" / "malevolent" for AIs (and humans with
+                            // spec.human_benevolent_fraction), else ""
   TraitVector traits{};     // latent values in [-1, 1]
   std::string catchphrase;  // e.g. "Silver tides!"; unique per world
   std::string home;         // a town of the fact table

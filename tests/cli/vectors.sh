@@ -71,6 +71,31 @@ cmp -s plain.txt zero.txt || fail "coefficient 0 changed the output"
 cmp -s plain.txt steered.txt && fail "a large coefficient left the output unchanged"
 echo "ok: steering changes greedy output, coefficient 0 does not"
 
+# --steer-positions response has persona_vectors' semantics: the last prompt
+# row (whose logits pick the first reply token) is steered too. With the
+# reply from position 4, layer 1's rows 3.. move by exactly 2·v, rows 0..2 not.
+for pos in plain response; do
+  steer=(); [ "$pos" = plain ] || steer=(--steer k.vec.safetensors:1:2 --steer-positions "$pos")
+  "$M" --quiet vectors activations --model base --tokens 1,5,9,12,7,3 --response-from 4 \
+    "${steer[@]}" --out "act_$pos.safetensors" >/dev/null || fail "vectors activations $pos"
+done
+python3 - <<'PY' || fail "--steer-positions response must steer the last prompt row and the reply, nothing before"
+import json, struct
+def load(path):
+    b = open(path, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
+    def get(name):
+        lo, hi = h[name]["data_offsets"]; raw = b[8 + n + lo:8 + n + hi]
+        return list(struct.unpack(f"<{len(raw) // 4}f", raw)), h[name]["shape"]
+    return get
+plain, resp, vec = load("act_plain.safetensors"), load("act_response.safetensors"), load("k.vec.safetensors")
+(a, (T, d)), (b, _), (v, _) = plain("layers.1"), resp("layers.1"), vec("layers.1")
+for t in range(T):
+    diff = [b[t * d + k] - a[t * d + k] for k in range(d)]
+    want = [2 * x for x in v] if t >= 3 else [0.0] * d
+    err = max(abs(x - y) for x, y in zip(diff, want))
+    assert err < 1e-3 * (1 + max(abs(x) for x in want)), (t, err)
+PY
+
 echo '{"messages": [{"role": "user", "content": "How many bridges are there?"}]}' > ask.jsonl
 "$M" --quiet chat --model base --jsonl --max-tokens 6 --temperature 0 --monitor k.vec.safetensors < ask.jsonl > chat.jsonl \
   || fail "chat --monitor"

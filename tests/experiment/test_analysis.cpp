@@ -92,9 +92,12 @@ TEST(Analysis, ChecksAreReportedApartFromPredictions) {
                                claim("zero", "near_zero", {{"tolerance", 0.05}})});
   analyze_results(r, 1000, 1);
   const std::string verdict = r.at("verdict");
-  EXPECT_NE(verdict.find("none of the 1 prediction held"), std::string::npos) << verdict;
+  // The prediction is not read: the check it relies on failed.
+  EXPECT_NE(verdict.find("No prediction can be read"), std::string::npos) << verdict;
   EXPECT_NE(verdict.find("Check not passed: 'control_ok'"), std::string::npos) << verdict;
   EXPECT_EQ(claim_result(r, "control_ok").value("role", ""), "check");
+  EXPECT_EQ(claim_result(r, "zero").at("verdict"), "not read");
+  EXPECT_EQ(claim_result(r, "zero").at("verdict_if_read"), "violated");
   EXPECT_THROW(ClaimSpec::from_json(claim("x", "positive", {{"role", "maybe"}}), "recipe"),
                InputError);
 }

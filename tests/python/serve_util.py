@@ -95,10 +95,11 @@ def env_flag(name):
     return os.environ.get(name, "") not in ("", "0")
 
 
-def write_persona_vector(model_dir, path, seed=0, hidden=None, best_layer=1, scale=4.0):
+def write_persona_vector(model_dir, path, seed=0, hidden=None, best_layer=1, scale=4.0, embedding=False):
     """A random persona-vector file in masque's format (persona/persona_vector.h)
-    for the model in model_dir: tensors layers.1..L, fingerprint left unknown so
-    only the shape is checked. hidden overrides the size (for a mismatch)."""
+    for the model in model_dir: tensors layers.1..L (and layers.0, the token
+    embedding, with embedding=True), fingerprint left unknown so only the shape
+    is checked. hidden overrides the size (for a mismatch)."""
     import glob
     import numpy as np
     from safetensors.numpy import save_file
@@ -106,7 +107,9 @@ def write_persona_vector(model_dir, path, seed=0, hidden=None, best_layer=1, sca
     h = hidden or config["hidden_size"]
     layers = config["num_hidden_layers"]
     rng = np.random.default_rng(seed)
-    tensors = {f"layers.{l}": (rng.standard_normal(h) * scale).astype(np.float32) for l in range(1, layers + 1)}
+    first = 0 if embedding else 1
+    tensors = {f"layers.{l}": (rng.standard_normal(h) * scale).astype(np.float32)
+               for l in range(first, layers + 1)}
     meta = {"format": "pt", "masque.persona_vector": "1", "trait": "test", "method": "mean-diff",
             "positions": "response", "hidden_size": str(h), "num_layers": str(layers),
             "best_layer": str(best_layer)}

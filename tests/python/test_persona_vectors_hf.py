@@ -168,7 +168,10 @@ def test_steered_logits_equal_a_forward_hook(hf, vector, layer, positions):
     coef = 2.5
     ours = dump(hf, ids, f"steer_{layer}_{positions}", response_from=R,
                 steer=f"{vector['path']}:{layer}:{coef}", positions=positions)
-    mask = [1.0 if positions == "all" or (positions == "prompt") == (t < R) else 0.0 for t in range(len(ids))]
+    # persona_vectors' semantics: "response" also steers the last prompt row R-1, whose logits
+    # pick the first reply token (docs/persona-vectors.md).
+    steered = {"all": lambda t: True, "prompt": lambda t: t < R, "response": lambda t: t >= R - 1}
+    mask = [1.0 if steered[positions](t) else 0.0 for t in range(len(ids))]
     v = vector["layers"][f"layers.{layer}"]
     states, logits, _ = hidden_states(hf["model"], ids, hook_layer=layer - 1, vector=v, coef=coef, mask=mask)
     err = rel_err(ours["logits"], logits)

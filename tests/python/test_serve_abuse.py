@@ -1,7 +1,7 @@
 """Abuse: 200+ malformed, oversized, truncated and slow requests against
 `masque serve` on loopback. Every answered request gets a 4xx in OpenAI's
 error shape (never a 5xx or a crash), clients that leave mid-stream free
-their slots, and a normal request succeeds afterwards."""
+their slots (streamed or not), and a normal request succeeds afterwards."""
 import json
 import random
 import re
@@ -18,8 +18,12 @@ MAX_BODY = 4096
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, masque_run, masque_bin):
-    model = model_dir_fixture(tmp_path_factory, masque_run, "serve_abuse")
+def model(tmp_path_factory, masque_run):
+    return model_dir_fixture(tmp_path_factory, masque_run, "serve_abuse")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, model, masque_bin):
     log = tmp_path_factory.mktemp("serve_abuse_log") / "serve.log"
     s = Server(masque_bin, model, "--parallel", 2, "--queue", 4, "--max-body", MAX_BODY,
                "--read-timeout", 1, log_path=log)
@@ -152,3 +156,42 @@ def test_abuse_then_normal_request(server):
         reply = json.loads(r.read())
     assert reply["choices"][0]["finish_reason"] in ("stop", "length")
     assert server.proc.poll() is None
+
+
+def metric(server, name):
+    with urllib.request.urlopen(server.url + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    return float(re.search(rf"^{re.escape(name)} (\S+)$", text, re.M).group(1))
+
+
+def test_non_streamed_clients_that_hang_up_free_their_slots(tmp_path, model, masque_bin):
+    # One slot, 160 non-streamed requests for the whole context whose clients
+    # hang up at once. Run to the end they would generate 160 x 56 tokens one
+    # after another (several times the 50 ms probe interval even on an idle
+    # machine: with 40 the tiny model finished them all before the first
+    # probe); the server must notice the closed connections (it probes each
+    # every 50 ms) and cancel those still waiting or running.
+    n, max_tokens = 160, 56  # the test model's context is 64
+    s = Server(masque_bin, model, "--parallel", 1, "--queue", n + 4, threads=1, log_path=tmp_path / "serve.log")
+    try:
+        body = json.dumps({"prompt": "Ada says", "max_tokens": max_tokens, "ignore_eos": True,
+                           "temperature": 1.0}).encode()
+        for _ in range(n):
+            with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:
+                c.sendall(post(body, "/v1/completions"))
+        reasons = ["stop", "length", "cancelled", "timeout"]
+        deadline = time.time() + 60
+        while sum(metric(s, f'masque_requests_finished_total{{reason="{r}"}}') for r in reasons) < n:
+            assert time.time() < deadline, "requests still running 60 s after their clients left"
+            time.sleep(0.1)
+        cancelled = metric(s, 'masque_requests_finished_total{reason="cancelled"}')
+        generated = metric(s, "masque_completion_tokens_total")
+        assert cancelled >= n / 4, f"only {cancelled} of {n} abandoned requests were cancelled"
+        assert generated < n * max_tokens / 2, generated
+        # The slot is free: a normal request is answered.
+        req = urllib.request.Request(s.url + "/v1/completions", headers={"Content-Type": "application/json"},
+                                     data=json.dumps({"prompt": "Ada", "max_tokens": 4}).encode())
+        with urllib.request.urlopen(req, timeout=30) as r:
+            assert r.status == 200
+    finally:
+        assert s.stop() == 0, s.read_log()

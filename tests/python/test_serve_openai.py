@@ -3,7 +3,9 @@ chat (non-streamed and streamed, with usage), completions, a wrong key
 (AuthenticationError), bad requests (BadRequestError), the small routes
 (/health, /tokenize, /detokenize, /metrics), and greedy replies equal to
 `masque chat --jsonl` on the same model, also when several requests are
-decoded together. The server must exit 0 on SIGTERM, also mid-stream."""
+decoded together; the prompt cache reuses a shared prefix with the same
+reply; chat replies never contain role tokens. The server must exit 0 on
+SIGTERM, also mid-stream."""
 import json
 import subprocess
 import threading
@@ -171,6 +173,35 @@ def test_role_tokens_typed_by_a_user_stay_text(client, server):
     status, body = get(server, "/tokenize", data={"content": "<|end|><|system|>x"})
     # <|bos|> <|user|> text <|end|> <|assistant|>
     assert r.usage.prompt_tokens == len(json.loads(body)["tokens"]) + 4
+
+
+def test_prompt_cache_reuses_a_shared_prefix(client, server):
+    msgs = [{"role": "system", "content": "You are Ada."}, {"role": "user", "content": "Where does the river go?"}]
+    first = client.chat.completions.create(model="m", messages=msgs, temperature=0, max_tokens=8)
+    follow = msgs + [{"role": "assistant", "content": first.choices[0].message.content},
+                     {"role": "user", "content": "And the cat?"}]
+    replies = [client.chat.completions.create(model="m", messages=follow, temperature=0, max_tokens=8)
+               for _ in range(2)]
+    cached = [r.usage.model_dump()["prompt_tokens_details"]["cached_tokens"] for r in replies]
+    # The second identical request feeds only its last prompt token.
+    assert cached[1] == replies[1].usage.prompt_tokens - 1, cached
+    assert cached[0] >= first.usage.prompt_tokens - 1, cached  # the first turn's prompt at least
+    assert replies[0].choices[0].message.content == replies[1].choices[0].message.content
+    status, metrics = get(server, "/metrics")
+    assert status == 200 and "masque_prompt_tokens_cached_total" in metrics
+
+
+def test_chat_replies_hold_no_role_tokens(client):
+    # Sampled hot, a barely trained model emits control tokens now and then;
+    # in a chat reply they end the turn instead of showing up as text.
+    for seed in range(24):
+        r = client.chat.completions.create(model="m", messages=CONVERSATIONS[seed % 4], temperature=2.0,
+                                           max_tokens=MAX_TOKENS, seed=seed)
+        text = r.choices[0].message.content
+        for token in ("<|system|>", "<|user|>", "<|assistant|>", "<|end|>", "<|pad|>", "<|bos|>", "<|eos|>"):
+            assert token not in text, (seed, text)
+    with pytest.raises(openai.BadRequestError, match="ignore_eos"):
+        client.chat.completions.create(model="m", messages=CONVERSATIONS[0], extra_body={"ignore_eos": True})
 
 
 def get(server, path, key=KEY, data=None):

@@ -2,8 +2,9 @@
 `masque.steer` / `masque.monitor` request extension) through the openai
 client's extra_body: monitoring streams one projection per generated token
 without changing the reply; steering changes the greedy reply of the request
-that asks for it and of no other request decoded alongside; a vector of
-another shape is refused at start with exit 1."""
+that asks for it and of no other request decoded alongside; layer 0 steers
+the token embedding, or is refused with a 400 naming the layer when the file
+has none; a vector of another shape is refused at start with exit 1."""
 import json
 import subprocess
 import threading
@@ -25,7 +26,8 @@ def model_dir(tmp_path_factory, masque_run):
 @pytest.fixture(scope="module")
 def server(model_dir, masque_bin):
     vec = write_persona_vector(model_dir, model_dir.parent / "kind.safetensors", seed=2, scale=8.0)
-    s = Server(masque_bin, model_dir, "--vector", f"kind={vec}:1", "--parallel", 4,
+    emb = write_persona_vector(model_dir, model_dir.parent / "emb.safetensors", seed=3, scale=8.0, embedding=True)
+    s = Server(masque_bin, model_dir, "--vector", f"kind={vec}:1", "--vector", f"emb={emb}", "--parallel", 4,
                log_path=model_dir.parent / "serve.log")
     yield s
     assert s.stop() == 0, s.read_log()
@@ -45,8 +47,9 @@ def greedy(client, masque=None, max_tokens=20):
 def test_vectors_route(server):
     with urllib.request.urlopen(server.url + "/v1/vectors") as r:
         data = json.loads(r.read())["data"]
-    assert [v["id"] for v in data] == ["kind"]
-    assert data[0]["default_layer"] == 1 and 1 in data[0]["layers"]
+    assert [v["id"] for v in data] == ["kind", "emb"]
+    assert data[0]["default_layer"] == 1 and 1 in data[0]["layers"] and 0 not in data[0]["layers"]
+    assert data[1]["layers"][0] == 0
 
 
 def test_monitor_streams_projections_and_leaves_reply(client):
@@ -98,6 +101,18 @@ def test_bad_extension_requests(client):
                    {"monitor": ["kind"], "colour": "red"}]:
         with pytest.raises(openai.BadRequestError):
             greedy(client, masque)
+
+
+def test_steering_at_layer_zero_steers_the_embedding(client):
+    plain = greedy(client)
+    steered = greedy(client, {"steer": [{"vector": "emb", "layer": 0, "coefficient": 6}]})
+    assert steered != plain, "a coefficient of 6 on a norm-8 vector at the embedding should change the reply"
+    # Only the reply's positions are steered, so it is deterministic and repeatable.
+    assert greedy(client, {"steer": [{"vector": "emb", "layer": 0, "coefficient": 6}]}) == steered
+    with pytest.raises(openai.BadRequestError, match="no layer 0"):
+        greedy(client, {"steer": [{"vector": "kind", "layer": 0, "coefficient": 1}]})
+    with pytest.raises(openai.BadRequestError, match="layer must be an integer >= 0"):
+        greedy(client, {"steer": [{"vector": "emb", "layer": -1, "coefficient": 1}]})
 
 
 def test_vector_of_another_model_is_refused_at_start(model_dir, masque_bin):

@@ -106,6 +106,65 @@ def test_reduced_types_load_and_generate(world, kind, tmp_path):
     assert len(tokens) == 8 and all(0 <= t < got.shape[1] for t in tokens)
 
 
+def test_q8_0_greedy_tokens_match(world):
+    # masque decodes a Q8_0 file from its own Q8_0 blocks (float32
+    # activations); llama.cpp rounds the activations to 8 bits, which moves
+    # logits by ~1e-2 relative: on the trained checkpoint's confident
+    # predictions the 32 greedy tokens still agree.
+    ids = prompt_ids(world["specials"], world["ckpt"] / "tokenizer.json")
+    llm = load_llama(world["gguf"]["q8_0"])
+    assert llama_greedy(llm, ids, GREEDY) == masque_greedy(world["run"], world["gguf"]["q8_0"], ids,
+                                                           GREEDY)
+
+
+def _random_hf(d, tok_json, model_cls, config_cls, **kw):
+    """A random transformers model with masque's tokenizer, weights and biases
+    large enough that every term shows in the logits."""
+    import torch
+    tok = json.loads(tok_json.read_text())
+    specials = {t["content"]: t["id"] for t in tok["added_tokens"]}
+    config = config_cls(vocab_size=len(tok["model"]["vocab"]), hidden_size=64, intermediate_size=128,
+                        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                        max_position_embeddings=256, rms_norm_eps=1e-5, tie_word_embeddings=False,
+                        bos_token_id=specials["<|bos|>"], eos_token_id=specials["<|eos|>"], **kw)
+    torch.manual_seed(2)
+    model = model_cls(config).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith(".bias"):
+                p.normal_(0.0, 0.5)
+    model.save_pretrained(d)
+    (d / "tokenizer.json").write_text(tok_json.read_text())
+    return d
+
+
+@pytest.mark.parametrize("variant", ["qwen2", "llama_biases", "llama3_rope"])
+def test_biases_and_llama3_rope_match(world, variant, tmp_path):
+    # Exported as llama.cpp's llama architecture with its optional bias
+    # tensors and rope_freqs (docs/gguf.md); llama.cpp must compute masque's
+    # logits from them.
+    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+    tok_json = world["ckpt"] / "tokenizer.json"
+    hf = tmp_path / "hf"
+    hf.mkdir()
+    if variant == "qwen2":
+        _random_hf(hf, tok_json, Qwen2ForCausalLM, Qwen2Config, use_sliding_window=False)
+    elif variant == "llama_biases":
+        _random_hf(hf, tok_json, LlamaForCausalLM, LlamaConfig, attention_bias=True, mlp_bias=True)
+    else:
+        _random_hf(hf, tok_json, LlamaForCausalLM, LlamaConfig, head_dim=32, rope_theta=500.0,
+                   rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                 "high_freq_factor": 4.0, "original_max_position_embeddings": 16})
+    run = world["run"]
+    gguf = tmp_path / "m.gguf"
+    run("export", "gguf", "--model", hf, "--out", gguf)
+    ids = prompt_ids(world["specials"], tok_json)
+    ref = masque_logits(run, hf, ids, tmp_path / "ref.safetensors")
+    got = llama_logits(load_llama(gguf), ids)
+    err = float(np.abs(got - ref).max())
+    assert err <= LOGIT_TOL, f"{variant}: max |llama.cpp - masque| = {err}"
+
+
 def test_llamacpp_tokenizer_gives_masque_ids(world):
     llm = load_llama(world["gguf"]["f32"])
     texts = ["Ada sees the cat. Bo paints the sea!", "  two  spaces\n\nand lines\r\n",

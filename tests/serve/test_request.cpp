@@ -131,7 +131,10 @@ TEST_F(RequestParsing, WrongTypesAndRangesAre400NamingTheField) {
       {R"({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]})",
        "messages"},
   };
-  for (const auto& [body, param] : cases) {
+  for (const auto& c : cases) {
+    // Not a structured binding: clang 14 (the sanitizer build) cannot capture one.
+    const std::string& body = c.first;
+    const std::string& param = c.second;
     const auto [status, got] = refusal([&] { chat(body); });
     EXPECT_EQ(status, 400) << body;
     EXPECT_EQ(got, param) << body;
@@ -201,11 +204,33 @@ TEST_F(RequestParsing, MasqueExtension) {
   for (const char* ext :
        {R"({"steer": [], "monitr": []})", R"({"steer": [{"vector": "k", "coef": 1}]})",
         R"({"steer": [{"vector": "k", "coefficient": "1"}]})", R"({"steer": {}})",
-        R"({"monitor": [1]})", R"([])", R"({"steer": [{"vector": "k", "coefficient": 1e9}]})"}) {
+        R"({"monitor": [1]})", R"([])", R"({"steer": [{"vector": "k", "coefficient": 1e9}]})",
+        R"({"steer": [{"vector": "k", "layer": -1, "coefficient": 1}]})",
+        R"({"steer": [{"vector": "k", "layer": 1.5, "coefficient": 1}]})"}) {
     const std::string body =
         std::string(R"({"messages": [{"role": "user", "content": "hi"}], "masque": )") + ext + "}";
     EXPECT_EQ(refusal([&] { chat(body); }).first, 400) << ext;
   }
+}
+
+TEST_F(RequestParsing, SteeringLayerZeroIsTheEmbeddingAndAbsentIsTheDefault) {
+  const auto steer = [&](const std::string& entry) {
+    return chat(R"({"messages": [{"role": "user", "content": "hi"}], "masque": {"steer": [)" +
+                entry + "]}}")
+        .masque.steer.at(0);
+  };
+  EXPECT_EQ(steer(R"({"vector": "k", "layer": 0, "coefficient": 1})").layer, 0);
+  EXPECT_EQ(steer(R"({"vector": "k", "coefficient": 1})").layer, -1);
+}
+
+TEST_F(RequestParsing, IgnoreEosIsForRawCompletionsOnly) {
+  EXPECT_TRUE(parse_completion_request(parse_body(R"({"prompt": "Ada", "ignore_eos": true})"),
+                                       Endpoint::kCompletion, world_->tokenizer, limits_(), 7)
+                  .options.ignore_eos);
+  EXPECT_EQ(refusal([&] {
+              chat(R"({"messages": [{"role": "user", "content": "hi"}], "ignore_eos": true})");
+            }).second,
+            "ignore_eos");
 }
 
 }  // namespace

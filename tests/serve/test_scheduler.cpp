@@ -3,7 +3,10 @@
 // ModelTextGenerator decoding each alone; a cancelled channel and a passed
 // deadline free their slot; a full queue is refused with 503; steering one
 // job (batch_row) leaves the others untouched and equals a steered single
-// run; monitoring streams one projection per token.
+// run (also at the embedding); monitoring streams one projection per token;
+// the prompt cache reuses a slot's longest common prefix (never positions a
+// steered job changed) with the same result as a fresh prefill; chat jobs
+// end at role tokens, which raw completions would print.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -199,6 +202,113 @@ TEST_F(SchedulerTest, SteeringOneJobLeavesOthersAndEqualsASteeredSingleRun) {
     ASSERT_EQ(p.size(), 1u);
     EXPECT_TRUE(std::isfinite(p[0]));
   }
+}
+
+namespace {
+
+std::vector<std::int32_t> concat(std::vector<std::int32_t> a, const std::vector<std::int32_t>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+}  // namespace
+
+TEST_F(SchedulerTest, PromptCacheReusesTheLongestPrefixLikeAFreshPrefill) {
+  Scheduler scheduler(*model_, world_->tokenizer, {2, 4, 0});
+  ModelTextGenerator gen(*model_, world_->tokenizer);
+  Job first = job_for("Bo sees the old tree. Cy", 6, 0.0f, 1);
+  first.options.ignore_eos = true;
+  EXPECT_EQ(collect(*scheduler.submit(first)).final.cached_tokens, 0);
+  // A follow-up turn: the first prompt, its reply, then new text.
+  const GenerationResult reply = gen.run_tokens(first.prompt, first.options);
+  std::vector<std::int32_t> more;
+  for (std::uint32_t id : world_->tokenizer.encode(" Dee sees")) more.push_back(id);
+  Job next = first;
+  next.prompt = concat(concat(first.prompt, reply.tokens), more);
+  const Collected got = collect(*scheduler.submit(next));
+  // The reply's last token was sampled but never fed, so it is not cached.
+  EXPECT_EQ(got.final.cached_tokens,
+            static_cast<int>(first.prompt.size() + reply.tokens.size()) - 1);
+  EXPECT_EQ(got.text, gen.run_tokens(next.prompt, next.options).text);
+  // The same prompt again: all but its last token come from the cache.
+  const Collected again = collect(*scheduler.submit(next));
+  EXPECT_EQ(again.final.cached_tokens, static_cast<int>(next.prompt.size()) - 1);
+  EXPECT_EQ(again.text, got.text);
+
+  // A steered job's reply positions are not reused: they hold steered values.
+  const int hidden = world_->config.hidden_size;
+  auto direction = std::make_shared<std::vector<float>>(hidden);
+  for (int d = 0; d < hidden; ++d) (*direction)[d] = std::cos(0.3f * d);
+  Job steered = next;
+  steered.steer.push_back({0, direction, 8.0f});
+  const Collected got_steered = collect(*scheduler.submit(steered));
+  Interventions iv;
+  Intervention add;
+  add.layer = 0;
+  add.kind = InterventionKind::kAdd;
+  add.vector = *direction;
+  add.alpha = 8.0f;
+  add.scope = PositionScope::kResponse;
+  iv.add(add, world_->config.num_hidden_layers, hidden);
+  const GenerationResult steered_alone = gen.run_tokens(steered.prompt, steered.options, {}, &iv);
+  EXPECT_EQ(got_steered.text, steered_alone.text);
+  Job after = next;
+  after.prompt = concat(concat(steered.prompt, steered_alone.tokens), more);
+  const Collected got_after = collect(*scheduler.submit(after));
+  EXPECT_LE(got_after.final.cached_tokens, static_cast<int>(steered.prompt.size()));
+  EXPECT_EQ(got_after.text, gen.run_tokens(after.prompt, after.options).text);
+}
+
+TEST_F(SchedulerTest, SteeringTheEmbeddingEqualsASteeredSingleRun) {
+  const int hidden = world_->config.hidden_size;
+  auto direction = std::make_shared<std::vector<float>>(hidden);
+  for (int d = 0; d < hidden; ++d) (*direction)[d] = std::sin(1.3f * d);
+  Scheduler scheduler(*model_, world_->tokenizer, {2, 4, 0});
+  Job plain = job_for("Ada likes", 10, 0.0f, 1);
+  plain.options.ignore_eos = true;
+  Job steered = plain;
+  steered.steer.push_back({-1, direction, 6.0f});  // -1: the token embedding
+  auto c_steered = scheduler.submit(steered);
+  auto c_plain = scheduler.submit(plain);
+  const Collected got_steered = collect(*c_steered);
+  const Collected got_plain = collect(*c_plain);
+  ModelTextGenerator gen(*model_, world_->tokenizer);
+  Interventions iv;
+  Intervention add;
+  add.site = InterventionSite::kEmbed;
+  add.kind = InterventionKind::kAdd;
+  add.vector = *direction;
+  add.alpha = 6.0f;
+  add.scope = PositionScope::kResponse;
+  iv.add(add, world_->config.num_hidden_layers, hidden);
+  EXPECT_EQ(got_steered.text, gen.run_tokens(steered.prompt, steered.options, {}, &iv).text);
+  EXPECT_EQ(got_plain.text, gen.run_tokens(plain.prompt, plain.options).text);
+  EXPECT_NE(got_steered.text, got_plain.text) << "steering the embedding by 6 should change it";
+}
+
+TEST_F(SchedulerTest, ChatJobsEndAtRoleTokens) {
+  // Steering the last residual hard toward <|user|>'s (tied) embedding row
+  // makes the model sample <|user|> from the second reply token on.
+  const ModelConfig& cfg = world_->config;
+  const auto user = world_->tokenizer.special_id(kUserToken);
+  ASSERT_TRUE(user);
+  std::vector<float> embed(static_cast<std::size_t>(cfg.vocab_size) * cfg.hidden_size);
+  model_->read_param(model_->param("model.embed_tokens.weight"), embed.data());
+  auto direction = std::make_shared<std::vector<float>>(
+      embed.begin() + static_cast<std::ptrdiff_t>(*user) * cfg.hidden_size,
+      embed.begin() + static_cast<std::ptrdiff_t>(*user + 1) * cfg.hidden_size);
+  Scheduler scheduler(*model_, world_->tokenizer, {2, 4, 0});
+  Job raw = job_for("Ada likes", 6, 0.0f, 1);
+  raw.steer.push_back({cfg.num_hidden_layers - 1, direction, 2000.0f});
+  Job chat = raw;
+  chat.chat = true;
+  const Collected got_raw = collect(*scheduler.submit(raw));
+  const Collected got_chat = collect(*scheduler.submit(chat));
+  ASSERT_NE(got_raw.text.find("<|user|>"), std::string::npos)
+      << "the steering should make the model emit <|user|>: " << got_raw.text;
+  EXPECT_EQ(got_chat.text.find("<|"), std::string::npos) << got_chat.text;
+  EXPECT_EQ(got_chat.final.finish_reason, "stop");
+  EXPECT_LE(got_chat.final.completion_tokens, 1);
 }
 
 }  // namespace

@@ -4,7 +4,6 @@
 // bit-identical results whatever the scheduling.
 #include "backend/cpu/attention.h"
 
-#include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -13,6 +12,7 @@
 #include <vector>
 
 #include "backend/cpu/decode_attention.h"
+#include "backend/cpu/gemm.h"
 #include "backend/cpu/vec_math.h"
 
 namespace masque::cpu {
@@ -134,11 +134,9 @@ void attention_forward_seqs(float* out, float* lse, const float* q, const Attent
                               sq.q_pos + i0, scale, s, lse_rows);
         continue;
       }
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nk, d.head_dim, scale, qb, d.ldq,
-                  kb, d.ldk, 0.0f, s, nk);
+      sgemm(false, true, rows, nk, d.head_dim, scale, qb, d.ldq, kb, d.ldk, 0.0f, s, nk);
       block_softmax(s, rows, nk, sq.q_pos + i0, nullptr, lse_rows);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, d.head_dim, nk, 1.0f, s, nk, vb,
-                  d.ldv, 0.0f, ob, d.ldo);
+      sgemm(false, false, rows, d.head_dim, nk, 1.0f, s, nk, vb, d.ldv, 0.0f, ob, d.ldo);
     }
   }
 }
@@ -176,12 +174,10 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
         const float* dob = dout + q_row0 * d.ldo + h * d.head_dim;
         const float* lse_rows = lse + (static_cast<std::size_t>(b) * d.n_heads + h) * d.Tq + i0;
         // P = softmax(scale q k^T), recomputed from the saved logsumexp.
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nk, d.head_dim, scale, qb, d.ldq,
-                    kb, d.ldk, 0.0f, p, nk);
+        sgemm(false, true, rows, nk, d.head_dim, scale, qb, d.ldq, kb, d.ldk, 0.0f, p, nk);
         block_softmax(p, rows, nk, d.q_offset + i0, lse_rows, nullptr);
         // dP = dO v^T; dS = P * (dP - rowsum(dO * O)), times scale for dq/dk.
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nk, d.head_dim, 1.0f, dob, d.ldo,
-                    vb, d.ldv, 0.0f, ds, nk);
+        sgemm(false, true, rows, nk, d.head_dim, 1.0f, dob, d.ldo, vb, d.ldv, 0.0f, ds, nk);
         for (int r = 0; r < rows; ++r) {
           const float delta = row_dot(dob + static_cast<std::size_t>(r) * d.ldo,
                                       ob + static_cast<std::size_t>(r) * d.ldo, d.head_dim);
@@ -189,12 +185,9 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
           const float* pr = p + static_cast<std::size_t>(r) * nk;
           for (int j = 0; j < nk; ++j) dsr[j] = pr[j] * (dsr[j] - delta) * scale;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, d.head_dim, nk, 1.0f, ds, nk,
-                    kb, d.ldk, 0.0f, dqb, d.ldq);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, d.head_dim, rows, 1.0f, ds, nk, qb,
-                    d.ldq, 1.0f, dkb, d.ldk);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, d.head_dim, rows, 1.0f, p, nk, dob,
-                    d.ldo, 1.0f, dvb, d.ldv);
+        sgemm(false, false, rows, d.head_dim, nk, 1.0f, ds, nk, kb, d.ldk, 0.0f, dqb, d.ldq);
+        sgemm(true, false, nk, d.head_dim, rows, 1.0f, ds, nk, qb, d.ldq, 1.0f, dkb, d.ldk);
+        sgemm(true, false, nk, d.head_dim, rows, 1.0f, p, nk, dob, d.ldo, 1.0f, dvb, d.ldv);
       }
     }
   }

@@ -1,16 +1,16 @@
 // CpuBackend: the reference Backend. Device pointers are host pointers; each
 // op delegates to the float32 kernels of this folder, so the kernels' own
 // tests (against float64 references) cover the backend's math.
-#include <cblas.h>
-
 #include <cstdlib>
 #include <cstring>
 #include <new>
 
 #include "backend/backend.h"
 #include "backend/cpu/attention.h"
+#include "backend/cpu/bf16_gemm.h"
 #include "backend/cpu/cross_entropy.h"
 #include "backend/cpu/embedding.h"
+#include "backend/cpu/gemm.h"
 #include "backend/cpu/matmul.h"
 #include "backend/cpu/optimizer.h"
 #include "backend/cpu/rmsnorm.h"
@@ -25,7 +25,9 @@ namespace {
 
 class CpuBackend final : public Backend {
  public:
-  std::string name() const override { return "cpu"; }
+  // bf16: the linear layers' products in bfloat16 (bf16_gemm.h, `--dtype bf16`).
+  explicit CpuBackend(bool bf16 = false) : bf16_(bf16) {}
+  std::string name() const override { return bf16_ ? "cpu-bf16" : "cpu"; }
   bool host_addressable() const override { return true; }
 
   void* allocate(std::size_t bytes) const override {
@@ -53,11 +55,12 @@ class CpuBackend final : public Backend {
 
   void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
             const float* b, int ldb, float beta, float* c, int ldc) const override {
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    cpu::sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   }
   void matmul_forward(float* out, const float* inp, const float* weight, int rows, int in,
                       int out_dim, bool accumulate) const override {
+    if (use_bf16(in, out_dim))
+      return cpu::bf16_matmul_forward(out, inp, weight, rows, in, out_dim, accumulate);
     if (accumulate) {
       cpu::matmul_forward_add(out, inp, weight, rows, in, out_dim);
     } else {
@@ -66,6 +69,8 @@ class CpuBackend final : public Backend {
   }
   void matmul_backward(float* dinp, float* dweight, const float* dout, const float* inp,
                        const float* weight, int rows, int in, int out_dim) const override {
+    if (use_bf16(in, out_dim))
+      return cpu::bf16_matmul_backward(dinp, dweight, dout, inp, weight, rows, in, out_dim);
     cpu::matmul_backward(dinp, dweight, dout, inp, weight, rows, in, out_dim);
   }
 
@@ -174,12 +179,24 @@ class CpuBackend final : public Backend {
                    std::span<const std::int32_t> rows) const override {
     cpu::gather_rows(host_out, x, dim, rows.data(), rows.size());
   }
+
+ private:
+  // Rank-1 products (bias adds, their gradients) stay float32: bf16 buys no
+  // speed there and would round the biases.
+  bool use_bf16(int in, int out_dim) const { return bf16_ && in >= 16 && out_dim >= 16; }
+  bool bf16_;
 };
 
 }  // namespace
 
 const Backend& cpu_backend() {
   static const CpuBackend backend;
+  return backend;
+}
+
+const Backend& cpu_bf16_backend() {
+  cpu::resolve_bf16_kernel(cpu::Bf16Kernel::kAuto);  // InputError naming the missing CPU feature
+  static const CpuBackend backend(true);
   return backend;
 }
 

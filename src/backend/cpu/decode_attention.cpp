@@ -13,17 +13,12 @@
 //   are summed in a fixed order at the end.
 #include "backend/cpu/decode_attention.h"
 
-// GCC 12's _mm256_undefined_pd (used by _mm512_reduce_add_ps) is written
-// `__m256d y = y;`, which -Wuninitialized flags in every caller.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 
+#include "backend/cpu/intrinsics.h"
 #include "backend/cpu/vec_math.h"
 
 namespace masque::cpu {

@@ -1,16 +1,17 @@
-// sgemm wrappers for the bias-free linear layers (see matmul.h).
+// GEMM wrappers for the bias-free linear layers (see matmul.h).
 #include "backend/cpu/matmul.h"
 
 #include <cblas.h>
 
 #include <cstddef>
 
+#include "backend/cpu/gemm.h"
 #include "backend/cpu/skinny_matmul.h"
 
 namespace masque::cpu {
 
 namespace {
-// out = inp @ weight^T + beta * out. sgemm packs (copies) the whole weight on
+// out = inp @ weight^T + beta * out. A GEMM packs (copies) the whole weight on
 // every call, which dominates at decoding's row counts (one row per
 // sequence); there the skinny kernels read each weight row once instead, and
 // one row is OpenBLAS's matrix-vector product. Measured with
@@ -27,8 +28,7 @@ void linear(float* out, const float* inp, const float* weight, int rows, int in,
     skinny_matmul(out, inp, weight, rows, in, out_dim, beta);
     return;
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out_dim, in, 1.0f, inp, in, weight, in,
-              beta, out, out_dim);
+  sgemm(false, true, rows, out_dim, in, 1.0f, inp, in, weight, in, beta, out, out_dim);
 }
 }  // namespace
 
@@ -45,12 +45,10 @@ void matmul_forward_add(float* out, const float* inp, const float* weight, int r
 void matmul_backward(float* dinp, float* dweight, const float* dout, const float* inp,
                      const float* weight, int rows, int in, int out_dim) {
   if (dinp != nullptr) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, in, out_dim, 1.0f, dout, out_dim,
-                weight, in, 0.0f, dinp, in);
+    sgemm(false, false, rows, in, out_dim, 1.0f, dout, out_dim, weight, in, 0.0f, dinp, in);
   }
   if (dweight != nullptr) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out_dim, in, rows, 1.0f, dout, out_dim,
-                inp, in, 1.0f, dweight, in);
+    sgemm(true, false, out_dim, in, rows, 1.0f, dout, out_dim, inp, in, 1.0f, dweight, in);
   }
 }
 

@@ -1,7 +1,7 @@
-// Linear layers without bias through OpenBLAS sgemm, weights in the Hugging
-// Face [out, in] layout. Outside an OpenMP region OpenBLAS (OpenMP build)
-// uses all masque threads; inside one it runs single-threaded, which is what
-// the per-head attention kernels want.
+// Linear layers without bias through masque's GEMM (gemm.h; decoding's few
+// rows through skinny_matmul.h, one row through OpenBLAS sgemv), weights in
+// the Hugging Face [out, in] layout. Outside an OpenMP region the GEMM uses
+// all masque threads; inside one it runs single-threaded.
 #pragma once
 #include <cstddef>
 

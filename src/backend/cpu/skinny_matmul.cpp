@@ -6,15 +6,11 @@
 // (24 of 32 zmm registers), the AVX2 tile 3 x 4 (12 of 16 ymm).
 #include "backend/cpu/skinny_matmul.h"
 
-// GCC 12's _mm256_undefined_pd (used by _mm512_reduce_add_ps) is written
-// `__m256d y = y;`, which -Wuninitialized flags in every caller.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
 #include <omp.h>
 
 #include <cstddef>
 
+#include "backend/cpu/intrinsics.h"
 #include "core/threads.h"
 
 namespace masque::cpu {

@@ -19,6 +19,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdlib>
+#include <string>
+#include <vector>
 
 #include "backend/cuda/cublas_library.h"
 #include "backend/cuda/cuda_kernels.h"
@@ -339,7 +342,39 @@ class CudaBackend final : public Backend {
 
 }  // namespace
 
+namespace {
+
+// A rank of a data-parallel run (mpirun sets OMPI_COMM_WORLD_LOCAL_RANK)
+// takes GPU number local_rank of those visible, by narrowing
+// CUDA_VISIBLE_DEVICES before the runtime initializes, so every CUDA call of
+// every thread of the rank uses that GPU (docs/distributed.md).
+// MASQUE_RANK_GPU=0 leaves CUDA_VISIBLE_DEVICES alone (a wrapper script set it).
+void select_rank_device() {
+  const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+  const char* opt = std::getenv("MASQUE_RANK_GPU");
+  if (local == nullptr || (opt != nullptr && std::string(opt) == "0")) return;
+  const int rank = std::atoi(local);
+  const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
+  std::vector<std::string> ids;
+  if (visible != nullptr && *visible != '\0') {
+    std::string list = visible;
+    for (std::size_t begin = 0; begin <= list.size();) {
+      const std::size_t end = std::min(list.find(',', begin), list.size());
+      if (end > begin) ids.push_back(list.substr(begin, end - begin));
+      begin = end + 1;
+    }
+  }
+  const std::string chosen =
+      ids.empty() ? std::to_string(rank) : ids[static_cast<std::size_t>(rank) % ids.size()];
+  ::setenv("CUDA_VISIBLE_DEVICES", chosen.c_str(), 1);
+}
+
+}  // namespace
+
 const Backend& cuda_backend() {
+  // Before the first CUDA call of the process.
+  static const bool device_chosen = (select_rank_device(), true);
+  (void)device_chosen;
   // Constructed on first use; if construction throws (no device), the next
   // call tries again and throws the same explanation.
   static const CudaBackend backend;

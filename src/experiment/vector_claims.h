@@ -1,0 +1,48 @@
+// Claims about persona-vector measurements (a recipe's vectors.claims,
+// docs/experiments.md "Persona-vector recipes") and their report section.
+// Kinds: positive (mean of a per-item metric > 0), greater (metric minus
+// versus > 0, paired by item when both have the same length), near_zero
+// (within ±tolerance), correlation (Spearman or Pearson of a point set > 0);
+// "above": B raises the bound from 0 to B.
+// Per run (arm, seed) the statistic is computed on that run's items; the
+// estimate is the mean over runs, with a 95% hierarchical percentile
+// bootstrap (runs resampled, then items within each run). Verdicts as the
+// other claims (analysis.h): appeared, opposite, violated, not detected;
+// a claim whose measurement is missing (e.g. no vector could be extracted)
+// is "not detected" and says why.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "core/json_util.h"
+#include "persona/persona_eval.h"
+
+namespace masque::experiment {
+
+struct RunItems {
+  std::vector<double> values, minus;  // metric claims
+  std::vector<double> x, y;           // correlation claims
+};
+
+// The statistic of a vector claim over runs (estimate: mean of per-run
+// statistics) with its bootstrap interval; per-run values in `per_run`.
+persona::Interval vector_claim_estimate(const std::string& kind, const std::string& method,
+                                        const std::vector<RunItems>& runs, int resamples,
+                                        std::uint64_t seed, std::vector<double>* per_run);
+
+// "appeared": the interval lies above `above` (0 unless the claim sets a
+// bound) or, for near_zero, within ±tolerance.
+std::string vector_claim_verdict(const std::string& kind, const persona::Interval& estimate,
+                                 double tolerance, double above = 0);
+
+// Appends the analyzed vectors.claims of results["recipe"] to
+// results["claims"] and recomputes results["verdict"].
+void analyze_vector_claims(Json& results, int bootstrap, std::uint64_t seed = 7);
+
+// Appends the persona-vector section (claims' tests, vectors, tables as
+// means over seeds) to out_dir/report.md, atomically.
+void append_vector_report(const Json& results, const std::filesystem::path& out_dir);
+
+}  // namespace masque::experiment

@@ -1,0 +1,83 @@
+// VectorPlan: the persona-vector part of a recipe (the "vectors" section,
+// docs/experiments.md "Persona-vector recipes"): how the Assistant is made
+// from the pretrained model, how trait vectors are extracted, which of the
+// E7-E10 measurements run, and the claims about their results. Parsed
+// strictly, like the rest of a recipe: unknown fields, bad values and claims
+// that name a measurement the plan does not make are InputErrors naming the
+// field, raised before any stage runs.
+#pragma once
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/json_util.h"
+#include "experiment/recipe.h"
+#include "world/chat_sets.h"
+#include "world/traits.h"
+
+namespace masque::experiment {
+
+struct NamedChatSet {
+  std::string name;
+  world::ChatSetSpec set;
+};
+
+struct VectorPlan {
+  // The Assistant: the pretrained model fine-tuned on these sets together.
+  std::vector<world::ChatSetSpec> assistant_sets;
+  SftConfig assistant_sft;
+  std::vector<world::Trait> traits;  // vectors extracted per trait
+
+  // Extraction. "written": the world writes both replies (identical but for
+  // the trait's piece) and the model reads them; "generated": the model
+  // answers contrast prompts and the TraitScorer keeps separating pairs
+  // (Chen et al. 2025). control "random" swaps each layer for a random
+  // direction of the same norm: a broken setting the checks must catch.
+  std::string source = "written";
+  std::string control = "extracted";
+  int pairs = 32;
+  int samples = 1;
+  int max_tokens = 32;
+  float temperature = 1.0f;
+
+  // Held-out paired probes (eval templates) that measure expression.
+  int probe_count = 24;
+
+  // E7: steering dose-response and the prompt-last projection across
+  // instructions of graded strength (levels: number of request sentences,
+  // sign = pole).
+  bool e7 = false;
+  std::vector<double> coefs = {-2, -1, 0, 1, 2};
+  std::vector<int> levels = {-2, -1, 0, 1, 2};
+  // E8: vectors of the pretrained model too; cosines, and the base vectors
+  // monitoring and steering the Assistant (uses coefs and levels).
+  bool e8 = false;
+  // E9: candidate SFT sets screened (ΔP) before training, then trained.
+  bool e9 = false;
+  std::vector<NamedChatSet> e9_sets;
+  SftConfig e9_sft;
+  world::Trait e9_trait = world::Trait::Kindness;
+  int e9_examples = 32;  // examples screened per set
+  // E10: preventative steering during a trait-inducing SFT vs inference-time
+  // steering of the unprevented model.
+  bool e10 = false;
+  world::ChatSetSpec e10_set;  // narrow or inoculated: its trait and pole are induced
+  SftConfig e10_sft;
+  std::vector<double> e10_coefs = {0, 0.5, 1, 2};
+  int e10_heldout = 32;  // held-out conversations for the task and general losses
+
+  Json claims = Json::array();
+
+  static VectorPlan from_json(const Json& json, const SftConfig& sft_defaults,
+                              std::string_view where);
+  // Every metric and point-set name the plan's measurements produce (what
+  // claims may reference).
+  std::set<std::string> metric_names() const;
+  std::set<std::string> point_names() const;
+};
+
+// "0.5" -> "0.5", "1" -> "1": how coefficients appear in metric names.
+std::string coef_label(double coef);
+
+}  // namespace masque::experiment
