@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_args.h"
 #include "core/error.h"
 #include "core/json_util.h"
 #include "core/rng.h"
@@ -119,29 +120,14 @@ int main(int argc, char** argv) {
     int prompt_len = 128, gen = 128, threads = 0, rounds = 2;
     bool json = false;
     std::vector<int> batches = {1, 2, 4, 8, 16};
-    for (int i = 1; i < argc; ++i) {
-      const std::string arg = argv[i];
-      auto value = [&]() -> std::string {
-        if (i + 1 >= argc) throw masque::InputError(masque::cat(arg, " needs a value"));
-        return argv[++i];
-      };
-      if (arg == "--prompt")
-        prompt_len = std::stoi(value());
-      else if (arg == "--gen")
-        gen = std::stoi(value());
-      else if (arg == "--threads")
-        threads = std::stoi(value());
-      else if (arg == "--rounds")
-        rounds = std::stoi(value());
-      else if (arg == "--batches")
-        batches = parse_list(value());
-      else if (arg == "--json")
-        json = true;
-      else
-        throw masque::InputError(
-            masque::cat("unknown option ", arg,
-                        " (--prompt N --gen N --batches 1,2,4 --threads N --rounds N --json)"));
-    }
+    masque::bench::BenchArgs("--prompt N --gen N --batches 1,2,4 --threads N --rounds N --json")
+        .value("--prompt", &prompt_len)
+        .value("--gen", &gen)
+        .value("--threads", &threads)
+        .value("--rounds", &rounds)
+        .value("--batches", [&](const std::string& v) { batches = parse_list(v); })
+        .flag("--json", &json)
+        .parse(argc, argv);
     if (prompt_len < 1 || gen < 1 || prompt_len + gen + 1 > 512 || rounds < 1) {
       throw masque::InputError(
           "--prompt and --gen must be >= 1 with prompt + gen < 512; --rounds >= 1");

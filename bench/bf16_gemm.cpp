@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "backend/cpu/bf16_convert.h"
+#include "bench_args.h"
 #include "core/error.h"
 #include "core/json_util.h"
 #include "core/rng.h"
@@ -78,24 +79,12 @@ int main(int argc, char** argv) {
     std::string config = "both";
     int threads = 0, reps = 3;
     bool json = false;
-    for (int i = 1; i < argc; ++i) {
-      const std::string arg = argv[i];
-      auto value = [&]() -> std::string {
-        if (i + 1 >= argc) throw masque::InputError(masque::cat(arg, " needs a value"));
-        return argv[++i];
-      };
-      if (arg == "--config")
-        config = value();
-      else if (arg == "--threads")
-        threads = std::stoi(value());
-      else if (arg == "--reps")
-        reps = std::stoi(value());
-      else if (arg == "--json")
-        json = true;
-      else
-        throw masque::InputError(masque::cat(
-            "unknown option ", arg, ": use --config C1|C2|both --threads N --reps N --json"));
-    }
+    masque::bench::BenchArgs("--config C1|C2|both --threads N --reps N --json")
+        .value("--config", &config)
+        .value("--threads", &threads)
+        .value("--reps", &reps)
+        .flag("--json", &json)
+        .parse(argc, argv);
     masque::set_num_threads(threads);
     std::vector<cpu::Bf16Kernel> kernels;
     if (cpu::cpu_has_amx_bf16()) kernels.push_back(cpu::Bf16Kernel::kAmx);

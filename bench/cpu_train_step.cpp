@@ -19,6 +19,7 @@
 
 #include "backend/cpu/gemm.h"
 #include "backend/dtype.h"
+#include "bench_args.h"
 #include "core/error.h"
 #include "core/json_util.h"
 #include "core/rng.h"
@@ -127,32 +128,17 @@ int main(int argc, char** argv) {
     std::string config = "C2", dtype = "f32";
     int steps = 5, warmup = 1, threads = 0;
     bool json = false, with_sgemm = false;
-    for (int i = 1; i < argc; ++i) {
-      const std::string arg = argv[i];
-      auto value = [&]() -> std::string {
-        if (i + 1 >= argc) throw masque::InputError(masque::cat(arg, " needs a value"));
-        return argv[++i];
-      };
-      if (arg == "--config")
-        config = value();
-      else if (arg == "--steps")
-        steps = std::stoi(value());
-      else if (arg == "--warmup")
-        warmup = std::stoi(value());
-      else if (arg == "--threads")
-        threads = std::stoi(value());
-      else if (arg == "--json")
-        json = true;
-      else if (arg == "--dtype")
-        dtype = value();
-      else if (arg == "--sgemm")
-        with_sgemm = true;
-      else
-        throw masque::InputError(
-            masque::cat("unknown option ", arg,
-                        ": use --config C1|C2|tiny --steps N --warmup N --threads N "
-                        "--dtype f32|bf16 --sgemm --json (per-op profile: bench_ops)"));
-    }
+    masque::bench::BenchArgs(
+        "--config C1|C2|tiny --steps N --warmup N --threads N --dtype f32|bf16 --sgemm --json "
+        "(per-op profile: bench_ops)")
+        .value("--config", &config)
+        .value("--steps", &steps)
+        .value("--warmup", &warmup)
+        .value("--threads", &threads)
+        .flag("--json", &json)
+        .value("--dtype", &dtype)
+        .flag("--sgemm", &with_sgemm)
+        .parse(argc, argv);
     if (steps < 1) throw masque::InputError("--steps must be at least 1");
     masque::set_num_threads(threads);
     const BenchConfig b = lookup(config);

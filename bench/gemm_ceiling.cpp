@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "backend/cpu/gemm.h"
+#include "bench_args.h"
 #include "core/error.h"
 #include "core/json_util.h"
 #include "core/rng.h"
@@ -170,30 +171,15 @@ int main(int argc, char** argv) {
     std::string config = "both";
     int threads = 0, reps = 3, square = 3072;
     bool json = false;
-    for (int i = 1; i < argc; ++i) {
-      const std::string arg = argv[i];
-      auto value = [&]() -> std::string {
-        if (i + 1 >= argc) throw masque::InputError(masque::cat(arg, " needs a value"));
-        return argv[++i];
-      };
-      if (arg == "--config")
-        config = value();
-      else if (arg == "--threads")
-        threads = std::stoi(value());
-      else if (arg == "--reps")
-        reps = std::stoi(value());
-      else if (arg == "--square")
-        square = std::stoi(value());
-      else if (arg == "--json")
-        json = true;
-      else if (arg == "--cpu-time")
-        g_cpu_time = true;
-      else
-        throw masque::InputError(masque::cat(
-            "unknown option ", arg,
-            ": use --config C1|C2|both --threads N --reps N --square N (ceiling size) --cpu-time "
-            "--json"));
-    }
+    masque::bench::BenchArgs(
+        "--config C1|C2|both --threads N --reps N --square N (ceiling size) --cpu-time --json")
+        .value("--config", &config)
+        .value("--threads", &threads)
+        .value("--reps", &reps)
+        .value("--square", &square)
+        .flag("--json", &json)
+        .flag("--cpu-time", &g_cpu_time)
+        .parse(argc, argv);
     masque::set_num_threads(threads);
     threads = masque::num_threads();
     omp_set_num_threads(threads);

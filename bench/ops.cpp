@@ -19,6 +19,7 @@
 
 #include "../tests/backend/op_tables.h"
 #include "backend/backend.h"
+#include "bench_args.h"
 #include "core/error.h"
 #include "core/json_util.h"
 #include "core/threads.h"
@@ -102,32 +103,17 @@ int main(int argc, char** argv) {
     std::string backend_name = "cpu", config = "C1", filter;
     int reps = 5, threads = 0, batch = 0;
     bool json = false;
-    for (int i = 1; i < argc; ++i) {
-      const std::string arg = argv[i];
-      auto value = [&]() -> std::string {
-        if (i + 1 >= argc) throw masque::InputError(masque::cat(arg, " needs a value"));
-        return argv[++i];
-      };
-      if (arg == "--backend")
-        backend_name = value();
-      else if (arg == "--config")
-        config = value();
-      else if (arg == "--batch")
-        batch = std::stoi(value());
-      else if (arg == "--reps")
-        reps = std::stoi(value());
-      else if (arg == "--threads")
-        threads = std::stoi(value());
-      else if (arg == "--filter")
-        filter = value();
-      else if (arg == "--json")
-        json = true;
-      else
-        throw masque::InputError(
-            masque::cat("unknown option ", arg,
-                        ": use --backend cpu|cuda --config C1|C2|tiny --batch B --reps N "
-                        "--threads N --filter SUBSTRING --json"));
-    }
+    masque::bench::BenchArgs(
+        "--backend cpu|cuda --config C1|C2|tiny --batch B --reps N --threads N --filter SUBSTRING "
+        "--json")
+        .value("--backend", &backend_name)
+        .value("--config", &config)
+        .value("--batch", &batch)
+        .value("--reps", &reps)
+        .value("--threads", &threads)
+        .value("--filter", &filter)
+        .flag("--json", &json)
+        .parse(argc, argv);
     if (reps < 1) throw masque::InputError("--reps must be at least 1");
     masque::set_num_threads(threads);
     const masque::Backend& be = masque::backend_by_name(backend_name);

@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "backend/cpu/intrinsics.h"
+#include "backend/cpu/tile_table.h"
 #include "core/error.h"
 #include "core/threads.h"
 
@@ -135,23 +136,6 @@ void tile_256(const Problem& p, int r, int n, bool /*prefetch*/) {
 
 // ---- dispatch -------------------------------------------------------------
 
-using TileFn = void (*)(const Problem&, int, int, bool);
-
-template <template <int, int> class Tile, int MaxR>
-struct TileTable {
-  TileFn fn[MaxR][kCols];
-  template <int R, int N>
-  constexpr void fill() {
-    fn[R - 1][N - 1] = &Tile<R, N>::run;
-    if constexpr (N < kCols) {
-      fill<R, N + 1>();
-    } else if constexpr (R < MaxR) {
-      fill<R + 1, 1>();
-    }
-  }
-  constexpr TileTable() : fn{} { fill<1, 1>(); }
-};
-
 template <int R, int N>
 struct Tile512 {
   static void run(const Problem& p, int r, int n, bool pf) { tile_512<R, N>(p, r, n, pf); }
@@ -166,7 +150,7 @@ constexpr int kRows256 = 2;
 
 template <int MaxR, template <int, int> class Tile>
 void run_all(const Problem& p) {
-  static constexpr TileTable<Tile, MaxR> table;
+  static constexpr TileTable<Problem, kCols, Tile, MaxR> table;
   const int out_dim = p.w->rows;
   const int col_blocks = (out_dim + kCols - 1) / kCols;
   // Below ~64k multiply-adds per thread the fork/join costs more than it saves.

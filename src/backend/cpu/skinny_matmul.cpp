@@ -11,6 +11,7 @@
 #include <cstddef>
 
 #include "backend/cpu/intrinsics.h"
+#include "backend/cpu/tile_table.h"
 #include "core/threads.h"
 
 namespace masque::cpu {
@@ -148,24 +149,6 @@ void tile_256(const Problem& p, int r, int n, bool /*prefetch*/) {
 
 // ---- dispatch -------------------------------------------------------------
 
-using TileFn = void (*)(const Problem&, int, int, bool);
-
-// Table [R-1][N-1] of tile kernels for R = 1..MaxR, N = 1..4.
-template <template <int, int> class Tile, int MaxR>
-struct TileTable {
-  TileFn fn[MaxR][kCols];
-  template <int R, int N>
-  constexpr void fill() {
-    fn[R - 1][N - 1] = &Tile<R, N>::run;
-    if constexpr (N < kCols) {
-      fill<R, N + 1>();
-    } else if constexpr (R < MaxR) {
-      fill<R + 1, 1>();
-    }
-  }
-  constexpr TileTable() : fn{} { fill<1, 1>(); }
-};
-
 template <int R, int N>
 struct Tile512 {
   static void run(const Problem& p, int r, int n, bool pf) { tile_512<R, N>(p, r, n, pf); }
@@ -180,7 +163,7 @@ constexpr int kRows256 = 3;
 
 template <int MaxR, template <int, int> class Tile>
 void run_all(const Problem& p) {
-  static constexpr TileTable<Tile, MaxR> table;
+  static constexpr TileTable<Problem, kCols, Tile, MaxR> table;
   const int col_blocks = (p.out_dim + kCols - 1) / kCols;
   // Work per column block ~ rows * in; below ~64k multiply-adds per thread the
   // fork/join costs more than it saves.
