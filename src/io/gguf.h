@@ -41,6 +41,10 @@ enum class GgufType : std::uint32_t {
   I64 = 11,
   F64 = 12,
 };
+
+// Bytes of one value of a scalar type; 0 for STRING, ARRAY and unknown types
+// (the reader checks raw file values with it before they become a GgufType).
+std::size_t gguf_scalar_size(GgufType type);
 std::string_view gguf_type_name(GgufType type);  // "u32", "string", "array", ...
 
 // One metadata value: a scalar, a string, or a flat array of scalars or

@@ -67,28 +67,6 @@ class Cursor {
   std::string_view where_;
 };
 
-std::size_t scalar_bytes(std::uint32_t type) {
-  switch (static_cast<GgufType>(type)) {
-    case GgufType::U8:
-    case GgufType::I8:
-    case GgufType::BOOL:
-      return 1;
-    case GgufType::U16:
-    case GgufType::I16:
-      return 2;
-    case GgufType::U32:
-    case GgufType::I32:
-    case GgufType::F32:
-      return 4;
-    case GgufType::U64:
-    case GgufType::I64:
-    case GgufType::F64:
-      return 8;
-    default:
-      return 0;
-  }
-}
-
 GgufValue read_value(Cursor& in, std::uint32_t type, const std::string& key, std::uint64_t at) {
   if (type == static_cast<std::uint32_t>(GgufType::STRING)) {
     return GgufValue::string(in.str(cat("string value of ", key)));
@@ -111,7 +89,7 @@ GgufValue read_value(Cursor& in, std::uint32_t type, const std::string& key, std
     if (elem == static_cast<std::uint32_t>(GgufType::ARRAY)) {
       in.fail(elem_at, cat("nested array in ", key, " (not supported by masque or llama.cpp)"));
     }
-    const std::size_t n = scalar_bytes(elem);
+    const std::size_t n = gguf_scalar_size(static_cast<GgufType>(elem));
     if (n == 0) in.fail(elem_at, cat("unknown array element type ", elem, " in ", key));
     if (count > in.remaining() / n) {
       in.fail(count_at, cat("array length ", count, " of ", key, " cannot fit in the ",
@@ -120,7 +98,7 @@ GgufValue read_value(Cursor& in, std::uint32_t type, const std::string& key, std
     return GgufValue::numeric_array(static_cast<GgufType>(elem),
                                     in.bytes(count * n, cat("array data of ", key)));
   }
-  const std::size_t n = scalar_bytes(type);
+  const std::size_t n = gguf_scalar_size(static_cast<GgufType>(type));
   if (n == 0) in.fail(at, cat("unknown value type ", type, " for key ", key));
   const std::uint64_t bits = in.scalar(n, cat("value of ", key));
   if (type == static_cast<std::uint32_t>(GgufType::BOOL) && bits > 1) {

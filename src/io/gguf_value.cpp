@@ -9,9 +9,8 @@
 #include "io/gguf.h"
 
 namespace masque {
-namespace {
 
-std::size_t scalar_size(GgufType type) {
+std::size_t gguf_scalar_size(GgufType type) {
   switch (type) {
     case GgufType::U8:
     case GgufType::I8:
@@ -33,6 +32,8 @@ std::size_t scalar_size(GgufType type) {
   }
 }
 
+namespace {
+
 template <class T>
 std::uint64_t bits_of(T v) {
   std::uint64_t bits = 0;
@@ -50,7 +51,7 @@ bool scalar_integer(GgufType type, std::uint64_t bits, std::int64_t* as_signed,
     case GgufType::U16:
     case GgufType::U32:
     case GgufType::U64: {
-      const std::size_t n = scalar_size(type);
+      const std::size_t n = gguf_scalar_size(type);
       const std::uint64_t v = n == 8 ? bits : (bits & ((std::uint64_t{1} << (8 * n)) - 1));
       *as_unsigned = v;
       *as_signed = static_cast<std::int64_t>(v);
@@ -137,12 +138,12 @@ GgufValue GgufValue::boolean(bool v) {
 }
 
 GgufValue GgufValue::scalar(GgufType type, std::uint64_t bits) {
-  if (scalar_size(type) == 0) {
+  if (gguf_scalar_size(type) == 0) {
     throw InputError(cat("GGUF type ", gguf_type_name(type), " is not a scalar"));
   }
   GgufValue out;
   out.type_ = type;
-  const std::size_t n = scalar_size(type);
+  const std::size_t n = gguf_scalar_size(type);
   out.bits_ = n == 8 ? bits : (bits & ((std::uint64_t{1} << (8 * n)) - 1));
   if (type == GgufType::BOOL) out.bits_ = out.bits_ != 0;
   return out;
@@ -164,7 +165,7 @@ GgufValue GgufValue::strings(std::vector<std::string> v) {
 }
 
 GgufValue GgufValue::numeric_array(GgufType elem, std::string bytes) {
-  const std::size_t n = scalar_size(elem);
+  const std::size_t n = gguf_scalar_size(elem);
   if (n == 0 || bytes.size() % n != 0) {
     throw InputError(
         cat("GGUF numeric array of ", gguf_type_name(elem), " with ", bytes.size(), " bytes"));
@@ -275,7 +276,7 @@ std::vector<std::int64_t> GgufValue::as_i64s(std::string_view key) const {
   if (type_ != GgufType::ARRAY || !scalar.is_integer()) {
     throw FormatError(cat("GGUF key ", key, " is not an array of integers"));
   }
-  const std::size_t n = scalar_size(elem_);
+  const std::size_t n = gguf_scalar_size(elem_);
   std::vector<std::int64_t> out(text_.size() / n);
   for (std::size_t i = 0; i < out.size(); ++i) {
     scalar.bits_ = 0;
@@ -288,7 +289,7 @@ std::vector<std::int64_t> GgufValue::as_i64s(std::string_view key) const {
 std::vector<double> GgufValue::as_f64s(std::string_view key) const {
   GgufValue scalar;
   scalar.type_ = elem_;
-  const std::size_t n = scalar_size(elem_);
+  const std::size_t n = gguf_scalar_size(elem_);
   if (type_ != GgufType::ARRAY || n == 0 || elem_ == GgufType::BOOL) {
     throw FormatError(cat("GGUF key ", key, " is not an array of numbers"));
   }
@@ -304,7 +305,7 @@ std::vector<double> GgufValue::as_f64s(std::string_view key) const {
 std::uint64_t GgufValue::array_size() const {
   if (type_ != GgufType::ARRAY) return 0;
   if (elem_ == GgufType::STRING) return strings_.size();
-  return text_.size() / scalar_size(elem_);
+  return text_.size() / gguf_scalar_size(elem_);
 }
 
 namespace {
@@ -335,7 +336,7 @@ void GgufValue::append_to(std::string& out) const {
       }
       return;
     default:
-      out.append(reinterpret_cast<const char*>(&bits_), scalar_size(type_));
+      out.append(reinterpret_cast<const char*>(&bits_), gguf_scalar_size(type_));
   }
 }
 
