@@ -4,14 +4,14 @@
 # base models' mean E1 trait agreement. Figures go to docs/benchmarks.md
 # ("Experiment recipes").
 #
-#   bench/experiment_recipes.sh [build_dir] [recipes...]      (default: e2 e3 e4 e6)
+#   bench/experiment_recipes.sh [build_dir] [recipes...]      (default: e2 e3 e4 e6 e11)
 #   env: OUT (default /tmp/masque-recipes), THREADS (default: nproc), SCALE (1)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${1:-$root/build/release}"
 shift || true
 recipes=("$@")
-[[ ${#recipes[@]} -eq 0 ]] && recipes=(e2 e3 e4 e6)
+[[ ${#recipes[@]} -eq 0 ]] && recipes=(e2 e3 e4 e6 e11)
 masque="$build/masque"
 [[ -x "$masque" ]] || { echo "missing $masque: build it first" >&2; exit 1; }
 out="${OUT:-/tmp/masque-recipes}"

@@ -5,7 +5,13 @@ itself). Reports errors, incomplete replies, p50/p99 time to first token,
 aggregate generated tokens/s per client count, and the server's CPU time per
 generated token (from /proc), and the part of it spent outside the engine
 thread (HTTP, JSON, SSE; exact at --threads 1); the anchor is the same server with one client,
-measured in the same run.
+measured in the same run. Replies differ in length, so the clients end
+their bounded loops at different times and the batch thins out at the end
+of a run; besides tokens/s over the whole run it reports the text chunks
+per second while every client is active (until the first one has finished;
+about one chunk per token), the generated tokens per engine step, and the
+fill bound (tokens over clients x the busiest client's tokens: the batch
+fill a perfect server could reach with these replies).
 
   python3 bench/serve_load.py --masque build/release/masque --model masque-demo/run \\
       --clients 1,16,64 --requests 4 --max-tokens 64 --parallel 16 [--repeat 3]
@@ -72,13 +78,18 @@ def engine_thread_cpu(before, after):
     return sum(named) if named else max((d for _, d in deltas.values()), default=0.0)
 
 
-def engine_busy_seconds(port):
-    """masque_engine_busy_seconds_total from /metrics: wall time inside engine steps."""
+def engine_counters(port):
+    """(engine busy seconds, engine steps) from /metrics: wall time inside
+    engine steps, and the number of batched steps."""
+    values = {}
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:
         for line in r.read().decode().splitlines():
-            if line.startswith("masque_engine_busy_seconds_total "):
-                return float(line.split()[1])
-    raise RuntimeError("/metrics has no masque_engine_busy_seconds_total")
+            name, _, value = line.partition(" ")
+            values[name] = value
+    try:
+        return float(values["masque_engine_busy_seconds_total"]), int(values["masque_engine_steps_total"])
+    except KeyError as e:
+        raise RuntimeError(f"/metrics has no {e}")
 
 
 class Incomplete(RuntimeError):
@@ -100,7 +111,8 @@ async def read_chunked(reader):
 
 
 async def one_request(port, prompt, max_tokens, seed):
-    """A streamed chat request. Returns (ttft_s, completion_tokens, total_s) or raises."""
+    """A streamed chat request. Returns (ttft_s, completion_tokens, total_s,
+    [arrival time of each text chunk]) or raises."""
     body = json.dumps({"model": "m", "messages": [{"role": "user", "content": prompt}], "stream": True,
                        "stream_options": {"include_usage": True}, "max_tokens": max_tokens,
                        "temperature": 1.0, "seed": seed}).encode()
@@ -117,6 +129,7 @@ async def one_request(port, prompt, max_tokens, seed):
         if b"transfer-encoding: chunked" not in head.lower():
             raise Incomplete("the stream is not chunked")
         ttft, usage, finish, done, text_chunks, buf = None, None, None, False, 0, b""
+        chunk_times = []
         async for payload in read_chunked(reader):
             buf += payload
             while True:
@@ -140,6 +153,7 @@ async def one_request(port, prompt, max_tokens, seed):
                 for c in obj["choices"]:
                     if c["delta"].get("content"):
                         text_chunks += 1
+                        chunk_times.append(time.perf_counter())
                         if ttft is None:
                             ttft = time.perf_counter() - t0
                     if c.get("finish_reason"):
@@ -153,39 +167,56 @@ async def one_request(port, prompt, max_tokens, seed):
             usage["completion_tokens"] < text_chunks:
         raise Incomplete(f"incomplete reply (done={done}, finish={finish}, usage={usage}, "
                          f"text chunks={text_chunks})")
-    return (ttft if ttft is not None else total), usage["completion_tokens"], total
+    return (ttft if ttft is not None else total), usage["completion_tokens"], total, chunk_times
 
 
 async def run_level_async(port, clients, requests, max_tokens):
-    results, errors = [], []
+    """Returns (results, errors, per-client (tokens, time its last reply ended))."""
+    results, errors, per_client = [], [], [None] * clients
 
     async def client(i):
+        tokens = 0
         for r in range(requests):
             try:
-                results.append(await one_request(port, PROMPTS[(i + r) % len(PROMPTS)], max_tokens,
-                                                 seed=i * 1000 + r))
+                result = await one_request(port, PROMPTS[(i + r) % len(PROMPTS)], max_tokens,
+                                           seed=i * 1000 + r)
+                results.append(result)
+                tokens += result[1]
             except Exception as e:  # counted, reported
                 errors.append(f"{type(e).__name__}: {e}")
+        per_client[i] = (tokens, time.perf_counter())
     await asyncio.gather(*(client(i) for i in range(clients)))
-    return results, errors
+    return results, errors, per_client
 
 
 def run_level(port, server_pid, clients, requests, max_tokens):
-    busy0 = engine_busy_seconds(port)
+    busy0, steps0 = engine_counters(port)
     (cpu0, threads0), client0, t0 = server_cpu_seconds(server_pid), time.process_time(), time.perf_counter()
-    results, errors = asyncio.run(run_level_async(port, clients, requests, max_tokens))
+    results, errors, per_client = asyncio.run(run_level_async(port, clients, requests, max_tokens))
     wall = time.perf_counter() - t0
     cpu1, threads1 = server_cpu_seconds(server_pid)
     server_cpu, engine_cpu = cpu1 - cpu0, engine_thread_cpu(threads0, threads1)
     client_cpu = time.process_time() - client0
-    engine_busy = engine_busy_seconds(port) - busy0
+    busy1, steps1 = engine_counters(port)
+    engine_busy, steps = busy1 - busy0, steps1 - steps0
     ttfts = sorted(r[0] for r in results)
     tokens = sum(r[1] for r in results)
+    # Replies differ in length, so clients finish their bounded loops at
+    # different times and the batch thins out at the end of a run (one
+    # client has no such tail). "All clients active" counts the text chunks
+    # streamed until the first client finished, over that time: the
+    # aggregate rate while every client is sending.
+    window = min(end for _, end in per_client) - t0
+    window_chunks = sum(1 for r in results for t in r[3] if t - t0 <= window)
 
     def pct(p):
         return ttfts[min(len(ttfts) - 1, int(p * len(ttfts)))] if ttfts else float("nan")
     return {"clients": clients, "requests": len(results) + len(errors), "errors": len(errors),
             "error_samples": errors[:3], "tokens": tokens, "wall_s": wall, "tok_per_s": tokens / wall,
+            "all_active_s": window, "all_active_chunks_per_s": window_chunks / window if window > 0 else 0.0,
+            # The batch fill a perfect server could reach with these replies:
+            # tokens over clients x the busiest client's tokens.
+            "fill_bound": tokens / max(1, clients * max(t for t, _ in per_client)),
             "ttft_p50_s": pct(0.50), "ttft_p99_s": pct(0.99),
             "server_cpu_s": server_cpu, "client_cpu_s": client_cpu,
             "server_cpu_us_per_token": 1e6 * server_cpu / max(1, tokens),
@@ -196,6 +227,9 @@ def run_level(port, server_pid, clients, requests, max_tokens):
             "http_cpu_us_per_token": 1e6 * (server_cpu - engine_cpu) / max(1, tokens),
             # Wall time inside engine steps (includes waiting for a core on a busy machine).
             "engine_busy_us_per_token": 1e6 * engine_busy / max(1, tokens),
+            # Generated tokens per engine step: how full the batch was (slots
+            # wait while requests join and leave, and at the end of a run).
+            "engine_steps": steps, "tokens_per_step": tokens / max(1, steps),
             "mean_tokens_per_reply": tokens / max(1, len(results))}
 
 
@@ -209,13 +243,15 @@ def main():
     ap.add_argument("--parallel", type=int, default=16)
     ap.add_argument("--threads", type=int, default=0, help="masque --threads (0 = all cores)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per client count; the fastest is kept")
+    ap.add_argument("--serve-arg", action="append", default=[],
+                    help="an extra `masque serve` argument (repeatable), e.g. --serve-arg=--stream-interval=0")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     levels = [int(c) for c in args.clients.split(",")]
     port = free_port()
     cmd = [args.masque, "--quiet"] + (["--threads", str(args.threads)] if args.threads else []) + [
         "serve", "--model", args.model, "--port", str(port), "--parallel", str(args.parallel),
-        "--queue", str(max(levels) + 8)]
+        "--queue", str(max(levels) + 8)] + args.serve_arg
     server = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 120
@@ -244,18 +280,22 @@ def main():
         server.send_signal(signal.SIGTERM)
         rc = server.wait(timeout=60)
     base = rows[0]["tok_per_s"]
+    base_active = rows[0]["all_active_chunks_per_s"]
     for row in rows:
         row["vs_first"] = row["tok_per_s"] / base if base else float("nan")
+        row["all_active_vs_first"] = row["all_active_chunks_per_s"] / base_active if base_active else float("nan")
     if args.json:
         print(json.dumps({"rows": rows, "server_exit": rc, "load_avg": os.getloadavg()}, indent=1))
     else:
-        print(f"| clients | requests | errors | tokens | tok/s | vs {levels[0]} | TTFT p50 | TTFT p99 "
-              f"| server CPU/token | of which outside the engine thread | client CPU/token |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print(f"| clients | requests | errors | tokens | tok/s | vs {levels[0]} | chunks/s all active | vs {levels[0]} "
+              f"| TTFT p50 | TTFT p99 | tokens/step | fill bound | server CPU/token "
+              f"| of which outside the engine thread | client CPU/token |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in rows:
             print(f"| {r['clients']} | {r['requests']} | {r['errors']} | {r['tokens']} | {r['tok_per_s']:.0f} | "
-                  f"{r['vs_first']:.2f} | {r['ttft_p50_s'] * 1000:.0f} ms | {r['ttft_p99_s'] * 1000:.0f} ms | "
-                  f"{r['server_cpu_us_per_token']:.0f} us | {r['http_cpu_us_per_token']:.0f} us | "
+                  f"{r['vs_first']:.2f} | {r['all_active_chunks_per_s']:.0f} | {r['all_active_vs_first']:.2f} | "
+                  f"{r['ttft_p50_s'] * 1000:.0f} ms | {r['ttft_p99_s'] * 1000:.0f} ms | "
+                  f"{r['tokens_per_step']:.1f} | {r['fill_bound']:.2f} | {r['server_cpu_us_per_token']:.0f} us | {r['http_cpu_us_per_token']:.0f} us | "
                   f"{r['client_cpu_us_per_token']:.0f} us |")
         print(f"server exit status {rc}; load average {os.getloadavg()}; "
               f"tok/s of each run: {[r['runs_tok_per_s'] for r in rows]}")

@@ -9,6 +9,7 @@
 #       Runs each fuzz_<harness> (default: all built) for SECONDS on a scratch
 #       copy of its seeds; prints one line per harness (execs, cov, ft) and
 #       exits 1 if any crashed (reproducers under FUZZ_BUILD_DIR/fuzz-artifacts).
+#       MASQUE_FUZZ_JOBS=N runs N harnesses at a time (default 1).
 set -euo pipefail
 mode="${1:-}"
 
@@ -80,37 +81,52 @@ PY
   echo "[fuzz] seeds in $out: $(find "$out" -type f | wc -l) files"
 }
 
+# One harness for SECONDS; prints its result line; exit 1 on a finding.
+run_one() {
+  local build="$1" seeds="$2" seconds="$3" n="$4" art="$1/fuzz-artifacts"
+  local work="$build/fuzz-corpus/$n" log="$build/fuzz-$n.log" start end rc=0
+  mkdir -p "$work"
+  [ -d "$seeds/$n" ] && cp -n "$seeds/$n"/* "$work/" 2>/dev/null || true
+  start=$(date +%s)
+  "$build/fuzz/fuzz_$n" "$work" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2560 \
+    -print_final_stats=1 -artifact_prefix="$art/$n-" > "$log" 2>&1 || rc=$?
+  end=$(date +%s)
+  local stats execs cov ft
+  stats=$(grep -E '^#[0-9]+' "$log" | tail -n 1 || true)
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+  cov=$(echo "$stats" | grep -o 'cov: [0-9]*' | grep -o '[0-9]*' || echo "?")
+  ft=$(echo "$stats" | grep -o 'ft: [0-9]*' | grep -o '[0-9]*' || echo "?")
+  if [ $rc -ne 0 ]; then
+    echo "[fuzz] $n: FAILED (exit $rc) after $((end - start)) s; see $log and $art/$n-*"
+    grep -E 'ERROR|fuzz: |SUMMARY' "$log" | head -n 5
+    return 1
+  fi
+  echo "[fuzz] $n: ok, $execs execs in $((end - start)) s, cov $cov, ft $ft"
+}
+
+# MASQUE_FUZZ_JOBS harnesses at a time (default 1). Each harness is one
+# single-threaded process, so on N cores N at a time take 1/N of the wall
+# time with the same CPU time per harness as one at a time.
 run_fuzzers() {
   local build="$1" seeds="$2" seconds="$3"
   shift 3
-  local names=("$@") failed=0
+  local names=("$@") failed=0 jobs="${MASQUE_FUZZ_JOBS:-1}" running=0
   if [ ${#names[@]} -eq 0 ]; then
     for f in "$build"/fuzz/fuzz_*; do [ -x "$f" ] && names+=("$(basename "$f" | sed 's/^fuzz_//')"); done
   fi
   [ ${#names[@]} -gt 0 ] || { echo "[fuzz] no harnesses in $build/fuzz (configure with -DMASQUE_FUZZ=ON)" >&2; exit 2; }
-  local art="$build/fuzz-artifacts" work
-  mkdir -p "$art"
+  mkdir -p "$build/fuzz-artifacts"
   for n in "${names[@]}"; do
-    work="$build/fuzz-corpus/$n"
-    mkdir -p "$work"
-    [ -d "$seeds/$n" ] && cp -n "$seeds/$n"/* "$work/" 2>/dev/null || true
-    local log="$build/fuzz-$n.log" start end rc=0
-    start=$(date +%s)
-    "$build/fuzz/fuzz_$n" "$work" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2560 \
-      -print_final_stats=1 -artifact_prefix="$art/$n-" > "$log" 2>&1 || rc=$?
-    end=$(date +%s)
-    local stats execs cov ft
-    stats=$(grep -E '^#[0-9]+' "$log" | tail -n 1 || true)
-    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
-    cov=$(echo "$stats" | grep -o 'cov: [0-9]*' | grep -o '[0-9]*' || echo "?")
-    ft=$(echo "$stats" | grep -o 'ft: [0-9]*' | grep -o '[0-9]*' || echo "?")
-    if [ $rc -ne 0 ]; then
-      failed=1
-      echo "[fuzz] $n: FAILED (exit $rc) after $((end - start)) s; see $log and $art/$n-*"
-      grep -E 'ERROR|fuzz: |SUMMARY' "$log" | head -n 5
-    else
-      echo "[fuzz] $n: ok, $execs execs in $((end - start)) s, cov $cov, ft $ft"
+    if [ "$running" -ge "$jobs" ]; then
+      wait -n || failed=1
+      running=$((running - 1))
     fi
+    run_one "$build" "$seeds" "$seconds" "$n" &
+    running=$((running + 1))
+  done
+  while [ "$running" -gt 0 ]; do
+    wait -n || failed=1
+    running=$((running - 1))
   done
   return $failed
 }

@@ -15,6 +15,7 @@
 // - Ops are const and keep no state: several threads may call one backend at
 //   once, each with its own buffers and Workspace.
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -202,6 +203,17 @@ class Backend {
   virtual void cross_entropy_backward(float* dlogits, const float* logits, const float* lse,
                                       const std::int32_t* targets, int rows, int vocab,
                                       float scale) const = 0;
+  // Training's LM head fused with the cross-entropy, never holding more than
+  // a chunk of rows of the [rows, vocab] logits: x [rows, d] (the final
+  // normalized stream), w [vocab, d]; targets: host int32 [rows], -1 =
+  // ignored. losses: host [rows] = logsumexp - logit[target] (0 if ignored).
+  // Backward when dx is non-null: dx [rows, d] = row_scale[r] * dloss_r/dx_r
+  // (overwritten; 0 on ignored rows), dw [vocab, d] += sum_r row_scale[r] *
+  // dloss_r/dw; row_scale: host [rows]. The default composes the ops above;
+  // the CPU fuses them (backend/cpu/lm_head_loss.h).
+  virtual void lm_head_loss(float* losses, float* dx, float* dw, const float* x, const float* w,
+                            const std::int32_t* targets, const float* row_scale, int rows, int d,
+                            int vocab, Workspace& scratch) const;
 
   // ---- optimizer ------------------------------------------------------------
   // AdamW in torch.optim.AdamW's order: decay where mask is 1 (mask may be null = all), then Adam.
@@ -270,6 +282,45 @@ inline void DeviceBuffer::download(void* host, std::size_t bytes, std::size_t of
 inline float* Workspace::floats(std::size_t count) {
   if (buffer_.num_floats() < count) buffer_ = DeviceBuffer::floats(*backend_, count);
   return buffer_.f32();
+}
+
+// The composed LM head loss (see the declaration): chunks of ~4M logits
+// through matmul_forward, cross_entropy_forward/backward (one backward call
+// per run of rows with equal row_scale) and matmul_backward.
+inline void Backend::lm_head_loss(float* losses, float* dx, float* dw, const float* x,
+                                  const float* w, const std::int32_t* targets,
+                                  const float* row_scale, int rows, int d, int vocab,
+                                  Workspace& scratch) const {
+  const std::size_t V = static_cast<std::size_t>(vocab);
+  const int chunk = static_cast<int>(std::clamp<std::size_t>((std::size_t{1} << 22) / V, 64, 1024));
+  float* logits = scratch.floats(static_cast<std::size_t>(chunk) * (V + 3));
+  float* chunk_losses = logits + static_cast<std::size_t>(chunk) * V;
+  float* lse = chunk_losses + chunk;
+  auto* chunk_targets = reinterpret_cast<std::int32_t*>(lse + chunk);
+  for (int r0 = 0; r0 < rows; r0 += chunk) {
+    const int count = std::min(chunk, rows - r0);
+    const float* xc = x + static_cast<std::size_t>(r0) * d;
+    float* dxc = dx == nullptr ? nullptr : dx + static_cast<std::size_t>(r0) * d;
+    if (std::all_of(targets + r0, targets + r0 + count, [](std::int32_t t) { return t < 0; })) {
+      std::fill_n(losses + r0, count, 0.0f);  // fully masked (an SFT prompt): no work
+      if (dxc != nullptr) fill_zero(dxc, sizeof(float) * static_cast<std::size_t>(count) * d);
+      continue;
+    }
+    upload(chunk_targets, targets + r0, sizeof(std::int32_t) * count);
+    matmul_forward(logits, xc, w, count, d, vocab, false);
+    cross_entropy_forward(chunk_losses, lse, logits, chunk_targets, count, vocab);
+    download(losses + r0, chunk_losses, sizeof(float) * count);
+    if (dxc == nullptr) continue;
+    for (int a = 0; a < count;) {
+      int b = a + 1;
+      while (b < count && row_scale[r0 + b] == row_scale[r0 + a]) ++b;
+      float* rows_a = logits + static_cast<std::size_t>(a) * V;
+      cross_entropy_backward(rows_a, rows_a, lse + a, chunk_targets + a, b - a, vocab,
+                             row_scale[r0 + a]);
+      a = b;
+    }
+    matmul_backward(dxc, dw, logits, xc, w, count, d, vocab);
+  }
 }
 
 // The backend new models are created on unless told otherwise: the CPU,

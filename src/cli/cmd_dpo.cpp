@@ -48,6 +48,10 @@ masque::cli::CommandRegistrar reg("dpo", [](CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--keep", o->keep_checkpoints, "Checkpoints to keep")->capture_default_str();
   cmd->add_option("--seed", o->seed, "Pair order seed (and LoRA init)")->capture_default_str();
+  cmd->add_option("--dtype", o->dtype,
+                  "f32, or bf16: the linear layers' products in bfloat16 with float32 "
+                  "accumulation, policy and reference alike (CPUs with AVX512_BF16)")
+      ->capture_default_str();
   cmd->add_flag("--resume", o->resume, "Continue the run in --out from its newest checkpoint");
   cmd->add_option("--lora-rank", o->lora_rank, "LoRA rank (0 = full fine-tuning)")
       ->capture_default_str();

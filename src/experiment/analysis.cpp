@@ -163,15 +163,18 @@ std::vector<double> effect_vector(const Json& run, const std::string& treatment,
 
 // near_zero: equivalence (two one-sided tests at 5%) when the 90% interval
 // lies inside ±tolerance; violated when the 95% interval lies outside it.
-std::string verdict_for(ClaimKind kind, const Interval& ci, const Interval& ci90,
-                        double tolerance) {
+// Other kinds: appeared when the 95% interval lies above the claim's minimum
+// effect; "too small" when it excludes 0 but not the minimum.
+std::string verdict_for(ClaimKind kind, const Interval& ci, const Interval& ci90, double tolerance,
+                        double minimum) {
   if (kind == ClaimKind::NearZero) {
     if (!std::isfinite(tolerance)) return "not read";
     if (ci90.low >= -tolerance && ci90.high <= tolerance) return "appeared";
     if (ci.low > tolerance || ci.high < -tolerance) return "violated";
     return "not detected";
   }
-  if (ci.low > 0) return "appeared";
+  if (ci.low > minimum) return "appeared";
+  if (ci.low > 0) return "too small";
   if (ci.high < 0) return "opposite";
   return "not detected";
 }
@@ -223,7 +226,8 @@ Json analyze_claim(const ClaimSpec& claim, const ResultsView& view, int bootstra
   out["estimate"] = interval_json(est.statistic);
   if (claim.kind == ClaimKind::NearZero) out["estimate90"] = interval_json(est.statistic90);
   // A derived tolerance is filled in by analyze_results once its source is known.
-  out["verdict"] = verdict_for(claim.kind, est.statistic, est.statistic90, claim.tolerance);
+  out["verdict"] =
+      verdict_for(claim.kind, est.statistic, est.statistic90, claim.tolerance, claim.minimum);
   Json per_arm = Json::array();
   for (std::size_t k = 0; k < arm_idx.size(); ++k) {
     Json arm = interval_json(est.per_arm[k]);
@@ -361,14 +365,14 @@ ClaimSpec ClaimSpec::from_json(const Json& value, std::string_view where_in) {
   claim.id = get_field<std::string>(value, "id", where_in);
   if (claim.id.empty()) throw InputError(cat(where_in, ": field 'id' must not be empty"));
   const std::string where = cat(where_in, ": claim '", claim.id, "'");
-  static const std::set<std::string> known = {"id",        "text",    "kind",    "metric",
-                                              "treatment", "control", "arms",    "tolerance",
-                                              "versus",    "role",    "requires"};
+  static const std::set<std::string> known = {"id",        "text",    "kind",     "metric",
+                                              "treatment", "control", "arms",     "tolerance",
+                                              "versus",    "role",    "requires", "minimum"};
   for (const auto& [key, v] : value.items()) {
     if (!known.count(key)) {
       throw InputError(cat(where, ": unknown field '", key,
                            "' (fields: id, text, kind, metric, treatment, "
-                           "control, arms, tolerance, versus, role, requires)"));
+                           "control, arms, tolerance, versus, role, requires, minimum)"));
     }
   }
   claim.text = get_field<std::string>(value, "text", where);
@@ -426,6 +430,24 @@ ClaimSpec ClaimSpec::from_json(const Json& value, std::string_view where_in) {
                            value["tolerance"].dump()));
     }
   }
+  if (value.contains("minimum") && !value["minimum"].is_null()) {
+    if (claim.kind == ClaimKind::NearZero) {
+      throw InputError(cat(where,
+                           ": field 'minimum' is for kinds positive, greater and "
+                           "increases; a near_zero claim states a 'tolerance'"));
+    }
+    claim.minimum = get_field<double>(value, "minimum", where);
+    if (!(claim.minimum >= 0) || !std::isfinite(claim.minimum)) {
+      throw InputError(
+          cat(where, ": field 'minimum' must be a number >= 0, got ", value["minimum"].dump()));
+    }
+    claim.minimum_given = true;
+  } else if (claim.role == "check" && claim.kind != ClaimKind::NearZero) {
+    throw InputError(cat(where,
+                         ": a check must state field 'minimum', the smallest effect that makes "
+                         "it a working control (in the metric's units, e.g. \"minimum\": 1 for "
+                         "one nat), so that a barely moving effect does not pass it"));
+  }
   if (value.contains("requires") && !value["requires"].is_null()) {
     const Json& req = value["requires"];
     if (!req.is_array()) {
@@ -481,6 +503,7 @@ Json ClaimSpec::to_json() const {
                            ? Json(tolerance)
                            : Json{{"fraction", tolerance_fraction}, {"of", tolerance_of}};
   }
+  if (minimum_given) out["minimum"] = minimum;
   if (role != "prediction") out["role"] = role;
   if (requires_given) out["requires"] = requires_checks;
   if (!versus_treatment.empty()) {
@@ -628,6 +651,10 @@ std::string overall_verdict(const Json& all_claims) {
   }
   if (!by_verdict["not detected"].empty())
     tail += " Not detected: " + list(by_verdict["not detected"]) + ".";
+  if (!by_verdict["too small"].empty()) {
+    tail += " Too small: " + list(by_verdict["too small"]) +
+            " (the interval excludes 0 but not the stated minimum effect).";
+  }
   if (!by_verdict["opposite"].empty()) {
     tail += " The opposite of the prediction was found for " + list(by_verdict["opposite"]) +
             " (95% CI entirely on the wrong side of zero).";
@@ -694,7 +721,7 @@ void analyze_results(Json& results, int bootstrap, std::uint64_t seed) {
       return Interval{e.value("value", kNaN), e["low"].is_number() ? e["low"].get<double>() : kNaN,
                       e["high"].is_number() ? e["high"].get<double>() : kNaN};
     };
-    out["verdict"] = verdict_for(c.kind, interval(e95), interval(e90), tolerance);
+    out["verdict"] = verdict_for(c.kind, interval(e95), interval(e90), tolerance, c.minimum);
     if (!established) {
       out["not_read_because"] = Json::array(
           {cat("'", c.tolerance_of, "' established no effect to derive the tolerance from")});

@@ -50,6 +50,14 @@ struct ClaimSpec {
   double tolerance = 0.1;
   double tolerance_fraction = 0;  // > 0: derived tolerance
   std::string tolerance_of;
+  // positive, greater and increases: the smallest effect (slope per unit x
+  // for increases) that counts. "appeared" needs the 95% interval's lower
+  // bound above it; an interval above 0 but not above it is "too small". A
+  // check must state one (issue 12: a DPO at lr 1e-9 passed "DPO taught"
+  // with an interval just above 0): a positive control that barely moves
+  // cannot support reading the predictions. Predictions default to 0.
+  double minimum = 0;
+  bool minimum_given = false;
   // Predictions are read only when the checks they rely on passed:
   // `requires` lists check ids; absent = every check of the recipe.
   std::vector<std::string> requires_checks;

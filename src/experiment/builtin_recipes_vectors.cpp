@@ -6,7 +6,7 @@
 namespace masque::experiment {
 namespace {
 
-// World and pretraining exactly as E4's (and E3 v1's) rho = 0.9 arm
+// World and pretraining exactly as E4 v1's (and E3 v1's) rho = 0.9 arm
 // (builtin_recipes.cpp e3_base):
 // the same JSON gives the same stage keys, so the pretrained models are
 // shared (tests/experiment/test_vector_recipes.cpp checks it).
@@ -230,19 +230,27 @@ Json e10() {
          "unprevented SFT"}},
        {{"id", "prevention_cheaper"},
         {"kind", "greater"},
-        {"metric", "general_loss.inference=1"},
-        {"versus", "general_loss.c=1"},
+        {"metric", "general_loss_train.inference=1"},
+        {"versus", "general_loss_train.c=1"},
         {"text",
-         "At c = 1, preventative steering costs less held-out loss on plain answers than "
-         "inference-time steering"}},
+         "At c = 1, preventative steering costs less held-out loss on plain answers (new "
+         "questions, training phrasings) than inference-time steering"}},
        {{"id", "prevention_small_cost"},
         {"kind", "near_zero"},
-        {"metric", "general_loss.c=1"},
-        {"versus", "general_loss.c=0"},
+        {"metric", "general_loss_train.c=1"},
+        {"versus", "general_loss_train.c=0"},
         {"tolerance", 0.05},
         {"text",
-         "Preventative steering (c = 1) changes held-out loss on plain answers by at most "
-         "0.05 nats per token"}}});
+         "Preventative steering (c = 1) changes held-out loss on plain answers (training "
+         "phrasings) by at most 0.05 nats per token"}},
+       {{"id", "prevention_keeps_task"},
+        {"kind", "near_zero"},
+        {"metric", "task_loss_train.c=1"},
+        {"versus", "task_loss_train.c=0"},
+        {"tolerance", 0.05},
+        {"text",
+         "Preventative steering (c = 1) changes the held-out task loss (the inducing set's "
+         "new questions, training phrasings) by at most 0.05 nats per token"}}});
   return r;
 }
 

@@ -73,7 +73,10 @@ struct ArmRow {
 
 std::string describe_test(const Json& claim) {
   const std::string kind = str(claim, "kind");
-  if (kind == "increases") return "slope of effect vs x > 0";
+  // The stated minimum effect (checks), else 0.
+  const std::string above =
+      claim.contains("minimum") ? fixed(num(claim, "minimum"), 3) : std::string("0");
+  if (kind == "increases") return "slope of effect vs x > " + above;
   if (kind == "near_zero") {
     // Equivalence: the 90% interval inside ±tolerance (two one-sided tests at 5%).
     const Json& t = claim.contains("tolerance") ? claim["tolerance"] : Json();
@@ -84,8 +87,8 @@ std::string describe_test(const Json& claim) {
     }
     return "90% CI within ±" + fixed(num(claim, "tolerance"), 3);
   }
-  if (kind == "greater") return "effect − versus effect > 0";
-  return "effect > 0";
+  if (kind == "greater") return "effect − versus effect > " + above;
+  return "effect > " + above;
 }
 
 std::string describe_effect(const Json& claim) {
@@ -128,7 +131,9 @@ std::string claims_section(const Json& results, const std::map<std::string, ArmR
       " resamples: seeds within each arm, then probes within each seed, the same probes on both "
       "sides of a "
       "difference), widened for the few seeds by sqrt(n/(n−1))·t/z (docs/experiments.md). "
-      "\"appeared\" needs the whole interval on the predicted side; for near-zero claims, an "
+      "\"appeared\" needs the whole interval on the predicted side (above the claim's minimum "
+      "effect where it states one; \"too small\" when it excludes 0 but not that minimum); for "
+      "near-zero claims, an "
       "equivalence test: the 90% interval inside the tolerance. A prediction is \"not read\" "
       "when a check it relies on failed.\n\n";
   for (const Json& c : claims) {

@@ -320,7 +320,10 @@ Recipe Recipe::from_json(const Json& json, std::string_view where) {
 
   const Json& measure = object_or_empty(json, "measure", where);
   const std::string mw = cat(where, ".measure");
-  reject_unknown_fields(measure, {"base", "probes", "context", "inference", "e1", "samples"}, mw);
+  reject_unknown_fields(
+      measure,
+      {"base", "probes", "context", "inference", "rules", "portrayal", "choices", "e1", "samples"},
+      mw);
   r.measure.base = get_field_or<bool>(measure, "base", mw, true);
   std::set<std::string> probe_names;
   if (measure.contains("probes")) {
@@ -366,6 +369,24 @@ Recipe Recipe::from_json(const Json& json, std::string_view where) {
       }
       r.measure.inference.push_back(std::move(spec));
     }
+  }
+  if (measure.contains("choices")) {
+    const Json& choices = measure.at("choices");
+    if (!choices.is_array()) throw InputError(cat(mw, ": choices must be an array"));
+    for (std::size_t i = 0; i < choices.size(); ++i) {
+      const std::string pw = cat(mw, ".choices[", i, "]");
+      ChoiceProbeSpec spec = ChoiceProbeSpec::from_json(choices[i], pw);
+      check_name(spec.name, pw);
+      if (!probe_names.insert(spec.name).second)
+        throw InputError(cat(pw, ": duplicate probe set '", spec.name, "'"));
+      r.measure.choices.push_back(std::move(spec));
+    }
+  }
+  {
+    std::vector<const world::WorldSpec*> arm_worlds;
+    for (const Arm& a : r.arms) arm_worlds.push_back(&a.world);
+    r.measure.world_probes =
+        parse_world_probes(measure, mw, r.measure.base, arm_worlds, probe_names);
   }
   const Json& e1 = object_or_empty(measure, "e1", mw);
   reject_unknown_fields(e1, {"samples", "max_tokens"}, cat(mw, ".e1"));
@@ -434,6 +455,14 @@ Json scale_recipe(const Json& recipe, double scale) {
     if (w.contains("documents") && w["documents"].is_object()) {
       for (auto& [kind, count] : w["documents"].items()) times(count);
     }
+    // E12's doses are documents too, so they keep their share (0 stays 0).
+    if (w.contains("entity_documents") && w["entity_documents"].is_array()) {
+      for (Json& e : w["entity_documents"]) {
+        if (e.is_object() && e.contains("count") && e["count"].is_number_integer() &&
+            e["count"].get<std::int64_t>() > 0)
+          times(e["count"]);
+      }
+    }
   };
   const int extra_depth = scale >= 2 ? int(std::floor(std::log2(scale))) : 0;
   auto scale_pretrain = [&](Json& p) {
@@ -466,6 +495,15 @@ Json scale_recipe(const Json& recipe, double scale) {
       }
     }
   }
+  if (out.contains("measure") && out["measure"].contains("choices") &&
+      out["measure"]["choices"].is_array()) {
+    for (Json& p : out["measure"]["choices"]) {
+      if (p.is_object()) {
+        if (!p.contains("count")) p["count"] = ChoiceProbeSpec{}.count;
+        times(p["count"]);
+      }
+    }
+  }
   if (out.contains("measure") && out["measure"].contains("context") &&
       out["measure"]["context"].is_array()) {
     for (Json& p : out["measure"]["context"]) {
@@ -475,6 +513,7 @@ Json scale_recipe(const Json& recipe, double scale) {
       }
     }
   }
+  if (out.contains("vectors")) scale_vector_section(out["vectors"], scale);
   return out;
 }
 

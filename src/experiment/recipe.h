@@ -13,7 +13,9 @@
 #include <vector>
 
 #include "core/json_util.h"
+#include "experiment/world_probes.h"
 #include "posttrain/assistant_probe.h"
+#include "posttrain/choice_probe.h"
 #include "posttrain/context_probe.h"
 #include "posttrain/inference_probe.h"
 #include "world/chat_sets.h"
@@ -95,6 +97,11 @@ struct Measurements {
   // Inference probes on new characters with the ideal observer's ceiling
   // (world v2, base model only): probe sets "<name>-t<turns>".
   std::vector<InferenceProbeSpec> inference;
+  // Choice probes (E11): which option of a stated choice every model prefers,
+  // in the Assistant's or the user's turn; one probe set per spec.
+  std::vector<ChoiceProbeSpec> choices;
+  // E5 rule probes (base only) and E12 portrayal probes (experiment/world_probes.h).
+  WorldProbes world_probes;
   int e1_samples = 1;  // persona eval of each pretrained model; 0 = off
   int e1_max_tokens = 48;
   int sample_count = 0;  // sampled Assistant replies per model; 0 = off
@@ -121,7 +128,8 @@ struct Recipe {
 };
 
 // Grows a recipe for bigger machines: documents, pretraining steps and probe
-// counts times `scale`; depth + floor(log2(scale)). scale 1 returns it as is.
+// counts times `scale` (in a vectors section: its measurement counts,
+// vector_plan.h); depth + floor(log2(scale)). scale 1 returns it as is.
 Json scale_recipe(const Json& recipe, double scale);
 
 }  // namespace masque::experiment

@@ -165,6 +165,12 @@ Json measure_model(RunContext& ctx, const std::string& label, const Stage& model
     for (const InferenceProbeSpec& p : m.inference) inference_cfg.push_back(p.to_json());
   }
   if (!inference_cfg.empty()) material["inference"] = inference_cfg;
+  Json choices_cfg = Json::array();  // likewise choice probes (E11)
+  for (const ChoiceProbeSpec& p : m.choices) choices_cfg.push_back(p.to_json());
+  if (!choices_cfg.empty()) material["choices"] = choices_cfg;
+  // Likewise E5 rule / E12 portrayal probes (experiment/world_probes.h).
+  if (const Json w = world_probes_material(m.world_probes, is_base); !w.is_null())
+    material["world_probes"] = w;
   const auto t = Clock::now();
   Stage s = ctx.cache.get("measure", material, [&](const fs::path&) {
     LoadedModel loaded = load_model_dir(model_stage.dir / "run");
@@ -180,6 +186,10 @@ Json measure_model(RunContext& ctx, const std::string& label, const Stage& model
         if (!deltas.empty()) traits[std::string(world::trait_name(trait))] = deltas;
       }
       out["probes"][p.name] = traits;
+    }
+    for (const ChoiceProbeSpec& p : m.choices) {
+      out["probes"][p.name] =
+          run_choice_probes(world, *loaded.model, loaded.tokenizer, p, seed).probe_set();
     }
     if (is_base) {
       for (const ContextProbeSpec& p : m.context) {
@@ -202,6 +212,8 @@ Json measure_model(RunContext& ctx, const std::string& label, const Stage& model
         out["inference"][p.name] = r.summary();
       }
     }
+    run_world_probes(m.world_probes, is_base, world, *loaded.model, loaded.tokenizer, seed,
+                     out["probes"]);
     if (m.sample_count > 0) {
       ModelTextGenerator generator(*loaded.model, loaded.tokenizer);
       AssistantSampleSpec spec;
@@ -498,6 +510,14 @@ Json run_experiment(const Json& recipe_json, std::string_view where, const RunOp
   for (const ContextProbeSpec& p : recipe.measure.context) probe_sets.push_back(p.name);
   for (const InferenceProbeSpec& p : recipe.measure.inference) {
     for (int n : p.turns) probe_sets.push_back(p.set_name(n));
+  }
+  for (const ChoiceProbeSpec& p : recipe.measure.choices) probe_sets.push_back(p.name);
+  for (const RuleProbeSpec& p : recipe.measure.world_probes.rules) {
+    for (const std::string& n : p.set_names(recipe.arms.front().world, "measure.rules"))
+      probe_sets.push_back(n);
+  }
+  for (const PortrayalProbeSpec& p : recipe.measure.world_probes.portrayal) {
+    for (const std::string& n : p.set_names()) probe_sets.push_back(n);
   }
   if (recipe.measure.sample_count > 0) probe_sets.push_back(kSampledSet);
   results["probe_sets"] = probe_sets;

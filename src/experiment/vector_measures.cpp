@@ -161,9 +161,10 @@ void randomize_layers(persona::PersonaVector& vector, std::uint64_t seed) {
   vector.notes["control"] = "random";
 }
 
-std::vector<double> pair_separation(const Model& model, const Tokenizer& tokenizer,
-                                    const std::vector<ProbePair>& pairs,
-                                    const persona::PersonaVector& vector, int layer) {
+std::vector<std::vector<double>> pair_separation_by_layer(const Model& model,
+                                                          const Tokenizer& tokenizer,
+                                                          const std::vector<ProbePair>& pairs,
+                                                          const persona::PersonaVector& vector) {
   std::vector<vectors::TokenSequence> seqs;
   for (const ProbePair& p : pairs) {
     seqs.push_back(reply_sequence(tokenizer, p.positive));
@@ -171,16 +172,27 @@ std::vector<double> pair_separation(const Model& model, const Tokenizer& tokeniz
   }
   const auto acts = vectors::capture_activations(model, seqs);
   const int d = model.config().hidden_size;
-  const std::span<const float> v = vector.at(layer);
-  std::vector<double> out;
+  std::vector<std::vector<double>> out(static_cast<std::size_t>(vector.num_layers()) + 1);
   std::vector<float> diff(d);
-  for (std::size_t i = 0; i < pairs.size(); ++i) {
-    const auto a = vectors::layer_of(acts[2 * i].response_mean, layer, d);
-    const auto b = vectors::layer_of(acts[2 * i + 1].response_mean, layer, d);
-    for (int k = 0; k < d; ++k) diff[k] = a[k] - b[k];
-    out.push_back(cosine(diff, v));
+  for (int L = 0; L <= vector.num_layers(); ++L) {
+    if (!vector.has_layer(L)) continue;
+    const std::span<const float> v = vector.at(L);
+    for (std::size_t i = 0; i < pairs.size(); ++i) {
+      const auto a = vectors::layer_of(acts[2 * i].response_mean, L, d);
+      const auto b = vectors::layer_of(acts[2 * i + 1].response_mean, L, d);
+      for (int k = 0; k < d; ++k) diff[k] = a[k] - b[k];
+      out[L].push_back(cosine(diff, v));
+    }
   }
   return out;
+}
+
+std::vector<double> pair_separation(const Model& model, const Tokenizer& tokenizer,
+                                    const std::vector<ProbePair>& pairs,
+                                    const persona::PersonaVector& vector, int layer) {
+  if (!vector.has_layer(layer))
+    throw InputError(cat("the vector has no layer ", layer, " to measure separation at"));
+  return pair_separation_by_layer(model, tokenizer, pairs, vector)[layer];
 }
 
 std::vector<double> prompt_last_projections(const Model& model, const Tokenizer& tokenizer,

@@ -55,6 +55,13 @@ std::vector<double> pair_separation(const Model& model, const Tokenizer& tokeniz
                                     const std::vector<ProbePair>& pairs,
                                     const persona::PersonaVector& vector, int layer);
 
+// The same at every layer the vector has: out[L][pair] (empty where absent),
+// from one activation capture (which layer separates new pairs).
+std::vector<std::vector<double>> pair_separation_by_layer(const Model& model,
+                                                          const Tokenizer& tokenizer,
+                                                          const std::vector<ProbePair>& pairs,
+                                                          const persona::PersonaVector& vector);
+
 // Projection (a·v)/|v| at the last prompt token of each conversation (the
 // prompt a model continues as the Assistant).
 std::vector<double> prompt_last_projections(const Model& model, const Tokenizer& tokenizer,

@@ -1,6 +1,7 @@
 // Parsing and validation of a recipe's "vectors" section (see vector_plan.h).
 #include "experiment/vector_plan.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -118,10 +119,14 @@ VectorPlan VectorPlan::from_json(const Json& json, const SftConfig& sft_defaults
               ew, "need pairs in [2, 4096], samples in [1, 64], max_tokens >= 1, temperature >= 0");
 
   const Json& pr = section(json, "probes", where);
-  reject_unknown_fields(pr, {"count"}, cat(where, ".probes"));
+  reject_unknown_fields(pr, {"count", "split"}, cat(where, ".probes"));
   p.probe_count = get_field_or<int>(pr, "count", cat(where, ".probes"), p.probe_count);
   check_range(p.probe_count >= 2 && p.probe_count <= 4096, cat(where, ".probes"),
               "count must be in [2, 4096]");
+  const std::string split = get_field_or<std::string>(pr, "split", cat(where, ".probes"), "train");
+  check_range(split == "train" || split == "eval", cat(where, ".probes"),
+              "split must be \"train\" (the phrasings trained on) or \"eval\" (held-out ones)");
+  p.probe_split = split == "train" ? world::Split::Train : world::Split::Eval;
 
   p.coefs = list_of<double>(json, "coefs", where, p.coefs);
   p.levels = list_of<int>(json, "levels", where, p.levels);
@@ -267,18 +272,37 @@ std::set<std::string> VectorPlan::metric_names() const {
   if (e10) {
     for (double c : e10_coefs) {
       const std::string cl = coef_label(c);
-      for (const char* m : {"induced.c=", "task_loss.c=", "general_loss.c="}) out.insert(m + cl);
+      for (const char* m : {"induced.c=", "task_loss.c=", "general_loss.c=", "task_loss_train.c=",
+                            "general_loss_train.c="})
+        out.insert(m + cl);
       for (world::Trait t : traits) {
         if (t != e10_set.trait)
           out.insert("spill.c=" + cl + "." + std::string(world::trait_name(t)));
       }
       if (c == 0) continue;
-      for (const char* m :
-           {"induced.inference=", "task_loss.inference=", "general_loss.inference="})
+      for (const char* m : {"induced.inference=", "task_loss.inference=", "general_loss.inference=",
+                            "task_loss_train.inference=", "general_loss_train.inference="})
         out.insert(m + cl);
     }
   }
   return out;
+}
+
+void scale_vector_section(Json& v, double scale) {
+  if (!v.is_object() || scale == 1.0) return;
+  auto times = [&](Json& parent, const char* key, std::int64_t fallback) {
+    if (!parent.is_object()) return;
+    if (!parent.contains(key)) parent[key] = fallback;
+    Json& x = parent[key];
+    if (x.is_number_integer()) x = std::max<std::int64_t>(1, std::llround(x.get<double>() * scale));
+  };
+  const VectorPlan defaults;
+  if (!v.contains("extract")) v["extract"] = Json::object();
+  if (!v.contains("probes")) v["probes"] = Json::object();
+  times(v["extract"], "pairs", defaults.pairs);
+  times(v["probes"], "count", defaults.probe_count);
+  if (v.contains("e9")) times(v["e9"], "examples", defaults.e9_examples);
+  if (v.contains("e10")) times(v["e10"], "heldout", defaults.e10_heldout);
 }
 
 std::set<std::string> VectorPlan::point_names() const {

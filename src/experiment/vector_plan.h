@@ -41,8 +41,15 @@ struct VectorPlan {
   int max_tokens = 32;
   float temperature = 1.0f;
 
-  // Held-out paired probes (eval templates) that measure expression.
+  // Held-out paired probes (new questions and piece draws, another seed
+  // stream than extraction) that measure expression and the positive
+  // control. split: the phrase banks they are written from. "train" = the
+  // phrasings the model was trained on (a toy model fit to its templates
+  // reads held-out phrasings as near-noise: docs/experiments.md, E7-E10
+  // diagnosis); "eval" = held-out phrase banks (a test of lexical
+  // generalization, reported per layer either way).
   int probe_count = 24;
+  world::Split probe_split = world::Split::Train;
 
   // E7: steering dose-response and the prompt-last projection across
   // instructions of graded strength (levels: number of request sentences,
@@ -66,6 +73,7 @@ struct VectorPlan {
   SftConfig e10_sft;
   std::vector<double> e10_coefs = {0, 0.5, 1, 2};
   int e10_heldout = 32;  // held-out conversations for the task and general losses
+                         // (each on training and on held-out phrasings)
 
   Json claims = Json::array();
 
@@ -79,5 +87,12 @@ struct VectorPlan {
 
 // "0.5" -> "0.5", "1" -> "1": how coefficients appear in metric names.
 std::string coef_label(double coef);
+
+// What `--scale S` does to a recipe's "vectors" section (recipe.h
+// scale_recipe): the measurement counts (extraction pairs, held-out probes,
+// E9 screened examples, E10 held-out conversations) times S, as the other
+// recipes' probe counts; training sets and SFT steps are kept. `times`
+// rounds and floors at 1.
+void scale_vector_section(Json& vectors, double scale);
 
 }  // namespace masque::experiment

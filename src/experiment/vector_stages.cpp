@@ -172,15 +172,17 @@ Stage vector_stage(Ctx& ctx, const std::string& who, const Stage& model_stage, w
   const VectorPlan& plan = ctx.in.plan;
   const std::string name(world::trait_name(trait));
   const auto t = Clock::now();
-  const Json material = {{"model", model_stage.key},
-                         {"trait", name},
-                         {"source", plan.source},
-                         {"control", plan.control},
-                         {"pairs", plan.pairs},
-                         {"samples", plan.samples},
-                         {"max_tokens", plan.max_tokens},
-                         {"temperature", plan.temperature},
-                         {"seed", ctx.in.seed}};
+  Json material = {{"model", model_stage.key},
+                   {"trait", name},
+                   {"source", plan.source},
+                   {"control", plan.control},
+                   {"pairs", plan.pairs},
+                   {"samples", plan.samples},
+                   {"max_tokens", plan.max_tokens},
+                   {"temperature", plan.temperature},
+                   {"seed", ctx.in.seed}};
+  // Generated pairs ask training-template questions (below); the key says so.
+  if (plan.source == "generated") material["questions"] = "train";
   Stage s = ctx.in.cache.get("vector", material, [&](const fs::path& dir) {
     const LoadedModel m = load_model_dir(model_stage.dir / "run");
     persona::PersonaVector v;
@@ -198,6 +200,9 @@ Stage vector_stage(Ctx& ctx, const std::string& who, const Stage& model_stage, w
         cs.trait = trait;
         cs.count = plan.pairs;
         cs.instruct_in_system = false;  // as the inoculated sets teach requests
+        // Questions on the training templates, as the written pairs: a toy
+        // model fit to its templates answers held-out phrasings with noise.
+        cs.split = world::Split::Train;
         world::write_contrast_set(ctx.in.world, cs, ctx.in.seed + 7777, dir / "pairs.jsonl");
         vectors::ExtractOptions o;
         o.samples = plan.samples;
@@ -368,13 +373,14 @@ void run_e9(Ctx& ctx, const Stage& assistant, const Model& model, const Tokenize
   const std::vector<double> before = probe_deltas(model, tok, heldout, nullptr);
   for (const NamedChatSet& cand : plan.e9_sets) {
     const Stage data = chat_set(ctx, cand.set, ctx.in.seed + 404);
-    const auto t = Clock::now();
-    const Json material = {
-        {"assistant", assistant.key},    {"set", data.key},    {"sft", sft_json(plan.e9_sft)},
-        {"vector", vstage.key},          {"layer", L},         {"examples", plan.e9_examples},
-        {"max_tokens", plan.max_tokens}, {"seed", ctx.in.seed}};
-    Stage s = ctx.in.cache.get("vcandidate", material, [&](const fs::path& dir) {
-      // Screen first, on the model before training (greedy own replies).
+    auto t = Clock::now();
+    // Screen on the model before training (greedy own replies): a stage of
+    // its own, so the SFT below is shared by every vector source and layer.
+    const Json screen_material = {{"assistant", assistant.key},   {"set", data.key},
+                                  {"vector", vstage.key},         {"layer", L},
+                                  {"examples", plan.e9_examples}, {"max_tokens", plan.max_tokens},
+                                  {"seed", ctx.in.seed}};
+    const Stage sc = ctx.in.cache.get("vscreen", screen_material, [&](const fs::path&) {
       vectors::ScreenOptions so;
       so.layer = L;
       so.max_tokens = plan.max_tokens;
@@ -382,22 +388,29 @@ void run_e9(Ctx& ctx, const Stage& assistant, const Model& model, const Tokenize
       so.bootstrap = 200;
       const vectors::ScreenResult sr =
           vectors::screen_data(model, tok, v, read_set(data, plan.e9_examples), so);
+      return Json{{"delta_p", sr.mean_delta.value},
+                  {"delta_p_low", sr.mean_delta.low},
+                  {"delta_p_high", sr.mean_delta.high}};
+    });
+    ctx.log("e9 screen " + cand.name, sc, since(t));
+    t = Clock::now();
+    const Json material = {{"assistant", assistant.key},
+                           {"set", data.key},
+                           {"sft", sft_json(plan.e9_sft)},
+                           {"seed", ctx.in.seed}};
+    Stage s = ctx.in.cache.get("vcandidate", material, [&](const fs::path& dir) {
       const auto start = Clock::now();
       const SftResult r = sft_into(assistant.dir / "run", data.dir / "chats.jsonl", dir / "run",
                                    plan.e9_sft, ctx.in.seed);
-      Json info = sft_info(r, since(start));
-      info["delta_p"] = sr.mean_delta.value;
-      info["delta_p_low"] = sr.mean_delta.low;
-      info["delta_p_high"] = sr.mean_delta.high;
-      return info;
+      return sft_info(r, since(start));
     });
-    ctx.log("e9 screen+sft " + cand.name, s, since(t));
+    ctx.log("e9 sft " + cand.name, s, since(t));
     const LoadedModel after = load_model_dir(s.dir / "run");
     const std::vector<double> d = probe_deltas(*after.model, after.tokenizer, heldout, nullptr);
     std::vector<double> shift(d.size());
     for (std::size_t i = 0; i < d.size(); ++i) shift[i] = d[i] - before[i];
     ctx.out.metric("shift." + cand.name, shift);
-    const double dp = s.info.value("delta_p", std::nan(""));
+    const double dp = sc.info.value("delta_p", std::nan(""));
     ctx.out.point("screen", dp, mean_of(shift));
     ctx.out.row("screen", {"set", "ΔP (screen, before)", "trait shift after SFT (nats)"},
                 {cand.name, num(dp), num(mean_of(shift))});
@@ -424,8 +437,36 @@ void run_e10(Ctx& ctx, const Stage& assistant, const Model& model, const Tokeniz
   const std::vector<Conversation> task_convs = read_set(chat_set(ctx, task, ctx.in.seed + 606));
   const std::vector<Conversation> general_convs =
       read_set(chat_set(ctx, general, ctx.in.seed + 707));
-  const std::vector<std::string> cols = {"setting", "induced shift (nats, toward the taught pole)",
-                                         "held-out task loss", "held-out general loss"};
+  // The same on the training phrasings (new questions, other seeds): the
+  // loss a model fit to its templates can be measured on; held-out
+  // phrasings sit near the uniform loss (docs/experiments.md, E10).
+  task.split = world::Split::Train;
+  general.split = world::Split::Train;
+  const std::vector<Conversation> task_train_convs =
+      read_set(chat_set(ctx, task, ctx.in.seed + 808));
+  const std::vector<Conversation> general_train_convs =
+      read_set(chat_set(ctx, general, ctx.in.seed + 909));
+  const std::vector<std::string> cols = {"setting",
+                                         "induced shift (nats, toward the taught pole)",
+                                         "task loss, training phrasings",
+                                         "general loss, training phrasings",
+                                         "task loss, held-out phrasings",
+                                         "general loss, held-out phrasings"};
+  // The four held-out losses of one model (optionally steered) as metrics
+  // "<what>.<setting>", and their means for the table.
+  auto losses = [&](const Model& mm, const Interventions* set, const std::string& setting) {
+    Json means = Json::array();
+    for (const auto& [what, convs] : {std::pair<const char*, const std::vector<Conversation>*>{
+                                          "task_loss_train.", &task_train_convs},
+                                      {"general_loss_train.", &general_train_convs},
+                                      {"task_loss.", &task_convs},
+                                      {"general_loss.", &general_convs}}) {
+      const std::vector<double> l = per_token_losses(mm, tok, *convs, set);
+      ctx.out.metric(what + setting, l);
+      means.push_back(num(mean_of(l)));
+    }
+    return means;
+  };
   std::unique_ptr<LoadedModel> unprevented;
   for (double c : plan.e10_coefs) {
     const std::string cl = coef_label(c);
@@ -464,13 +505,9 @@ void run_e10(Ctx& ctx, const Stage& assistant, const Model& model, const Tokeniz
         ctx.out.metric("spill.c=" + cl + "." + std::string(world::trait_name(tr)), shift);
       }
     }
-    const std::vector<double> task_loss = per_token_losses(m, tok, task_convs, nullptr);
-    const std::vector<double> general_loss = per_token_losses(m, tok, general_convs, nullptr);
-    ctx.out.metric("task_loss.c=" + cl, task_loss);
-    ctx.out.metric("general_loss.c=" + cl, general_loss);
-    ctx.out.row("prevent", cols,
-                {"preventative c=" + cl, num(mean_of(induced_shift)), num(mean_of(task_loss)),
-                 num(mean_of(general_loss))});
+    Json row = Json::array({"preventative c=" + cl, num(mean_of(induced_shift))});
+    for (const Json& x : losses(m, nullptr, "c=" + cl)) row.push_back(x);
+    ctx.out.row("prevent", cols, row);
     if (c == 0) unprevented = std::move(loaded);
   }
   // Inference-time steering of the unprevented model against the taught pole.
@@ -482,14 +519,10 @@ void run_e10(Ctx& ctx, const Stage& assistant, const Model& model, const Tokeniz
     const std::vector<double> d = probe_deltas(m, tok, heldout.at(induced), &set);
     std::vector<double> shift(d.size());
     for (std::size_t i = 0; i < d.size(); ++i) shift[i] = pole * (d[i] - before[induced][i]);
-    const std::vector<double> task_loss = per_token_losses(m, tok, task_convs, &set);
-    const std::vector<double> general_loss = per_token_losses(m, tok, general_convs, &set);
     ctx.out.metric("induced.inference=" + cl, shift);
-    ctx.out.metric("task_loss.inference=" + cl, task_loss);
-    ctx.out.metric("general_loss.inference=" + cl, general_loss);
-    ctx.out.row("prevent", cols,
-                {"inference-time c=" + cl, num(mean_of(shift)), num(mean_of(task_loss)),
-                 num(mean_of(general_loss))});
+    Json row = Json::array({"inference-time c=" + cl, num(mean_of(shift))});
+    for (const Json& x : losses(m, &set, "inference=" + cl)) row.push_back(x);
+    ctx.out.row("prevent", cols, row);
   }
 }
 
@@ -521,14 +554,33 @@ Json run_vector_stages(const VectorRunInput& in) {
   std::map<world::Trait, std::vector<ProbePair>> heldout;
   for (world::Trait t : plan.traits) {
     heldout[t] =
-        build_probe_pairs(in.world, probe_spec(t, plan.probe_count, world::Split::Eval), in.seed);
+        build_probe_pairs(in.world, probe_spec(t, plan.probe_count, plan.probe_split), in.seed);
   }
   const auto t0 = Clock::now();
-  // The positive control of every plan: held-out pairs (new questions, held-out
-  // templates) project apart along the vector.
+  // The positive control of every plan: held-out pairs (new questions and
+  // piece draws, the probes' phrasings) project apart along the vector. Per
+  // layer, and against pairs of the other phrase banks too, for the report:
+  // which layer separates, and whether the direction carries over to
+  // phrasings the model was not trained on.
+  const world::Split other_split =
+      plan.probe_split == world::Split::Train ? world::Split::Eval : world::Split::Train;
   for (const auto& [t, v] : own) {
-    ctx.out.metric("separation." + std::string(world::trait_name(t)),
-                   pair_separation(m, tok, heldout.at(t), v, v.best_layer));
+    const std::string name(world::trait_name(t));
+    const auto sep = pair_separation_by_layer(m, tok, heldout.at(t), v);
+    const auto other = pair_separation_by_layer(
+        m, tok, build_probe_pairs(in.world, probe_spec(t, plan.probe_count, other_split), in.seed),
+        v);
+    ctx.out.metric("separation." + name, sep[v.best_layer]);
+    const bool train_first = plan.probe_split == world::Split::Train;
+    for (int L = 1; L <= v.num_layers(); ++L) {
+      if (!v.has_layer(L)) continue;
+      ctx.out.row(
+          "separation_by_layer." + name,
+          {"layer", "best layer (share of runs)", "mean cos, held-out pairs on training phrasings",
+           "mean cos, held-out pairs on held-out phrasings"},
+          {L, L == v.best_layer ? 1 : 0, num(mean_of(train_first ? sep[L] : other[L])),
+           num(mean_of(train_first ? other[L] : sep[L]))});
+    }
   }
   if (plan.e7 || plan.e8) run_e7_e8(ctx, m, tok, own, base, heldout);
   if (plan.e9 && own.count(plan.e9_trait))

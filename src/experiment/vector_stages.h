@@ -7,10 +7,12 @@
 //               prompt-last projection vs expressed trait across graded
 //               instructions, separation of held-out pairs, cosines
 //   e9          each candidate set screened (ΔP) on the Assistant, then
-//               trained on; trait shift after vs before
+//               trained on (screen and SFT are separate stages: the SFT
+//               does not depend on the vector); trait shift after vs before
 //   e10         trait-inducing SFT with preventative steering per
 //               coefficient vs inference-time steering of the unprevented
-//               model: induced shift, held-out task and general losses
+//               model: induced shift, held-out task and general losses on
+//               training and on held-out phrasings
 // Every trained model and vector is a StageCache stage (content-addressed by
 // the keys it reads), so recipes with the same world, pretraining and
 // Assistant share them. Returns the run's "vectors" JSON: per-item metrics,

@@ -77,14 +77,20 @@ fs::path newest_good_checkpoint(const fs::path& run_dir, bool need_trainer_state
                         checkpoints.size(), " are broken; start a fresh run)"));
 }
 
-LoadedModel load_model_dir(const fs::path& path) {
+LoadedModel load_model_dir(const fs::path& path, const Backend& backend) {
   std::error_code ec;
   if (!fs::exists(path, ec)) {
     throw InputError(cat("model directory ", path.string(), " does not exist (check the path)"));
   }
   // A llama.cpp GGUF file (docs/gguf.md) carries weights and tokenizer in one.
   if (is_gguf_file(path) || (fs::is_regular_file(path, ec) && path.extension() == ".gguf")) {
-    return load_gguf_model(path);
+    LoadedModel loaded = load_gguf_model(path);
+    if (&loaded.model->backend() != &backend) {  // e.g. sft --dtype bf16 from a GGUF base
+      auto moved = std::make_unique<Model>(loaded.model->config(), backend);
+      moved->copy_params_from(*loaded.model);
+      loaded.model = std::move(moved);
+    }
+    return loaded;
   }
   if (!fs::is_directory(path, ec)) {
     throw InputError(
@@ -117,7 +123,7 @@ LoadedModel load_model_dir(const fs::path& path) {
   // One model.safetensors or shards with an index; validated before the
   // model is allocated, so a broken directory fails fast.
   const SafetensorsSet weights = SafetensorsSet::open_dir(dir);
-  loaded.model = std::make_unique<Model>(config);
+  loaded.model = std::make_unique<Model>(config, backend);
   load_model_weights(*loaded.model, weights);
   loaded.dir = dir;
   return loaded;

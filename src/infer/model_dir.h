@@ -21,8 +21,10 @@ struct LoadedModel {
   std::filesystem::path dir;  // the directory actually loaded
 };
 
-// Throws FormatError/InputError naming the file and the fix.
-LoadedModel load_model_dir(const std::filesystem::path& path);
+// Throws FormatError/InputError naming the file and the fix. backend: where
+// the model lives (sft/dpo --dtype bf16 pass cpu_bf16_backend()).
+LoadedModel load_model_dir(const std::filesystem::path& path,
+                           const Backend& backend = default_backend());
 
 // Checkpoints of a RUN_DIR (RUN_DIR/checkpoints/step-N), newest first.
 // Temporary directories of interrupted saves (".step-N.*") are not listed.

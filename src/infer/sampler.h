@@ -19,6 +19,11 @@ struct SamplerOptions {
 // Index of the largest logit (lowest index on ties).
 std::int32_t argmax_token(std::span<const float> logits);
 
+// Token ids ordered most likely first: descending logit, ties by ascending
+// id (the sampler's candidate order). `scratch` is reused between calls.
+void sort_by_likelihood(std::span<const float> logits, std::vector<std::int32_t>& order,
+                        std::vector<std::uint64_t>& scratch);
+
 class Sampler {
  public:
   // InputError for temperature < 0, top_k < 0, top_p outside (0, 1].
@@ -33,6 +38,7 @@ class Sampler {
   SamplerOptions options_;
   std::vector<std::int32_t> order_;  // candidate ids, most likely first
   std::vector<double> probs_;        // matching probabilities, renormalised
+  std::vector<std::uint64_t> keys_;  // sort scratch
 };
 
 }  // namespace masque

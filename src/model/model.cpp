@@ -141,14 +141,10 @@ void Model::Impl::reserve(int B, int T) {
   const int Tmax = std::max(T, cap_T);
   const int L = cfg.num_hidden_layers;
   const int H = cfg.num_attention_heads;
-  const std::size_t V = static_cast<std::size_t>(cfg.vocab_size);
-  // Cross-entropy chunks of ~4M logits (16 MiB): big enough for an efficient
-  // GEMM, small enough to stay far below the [N, V] matrix.
-  const int chunk = static_cast<int>(std::clamp<std::size_t>((std::size_t{1} << 22) / V, 64, 1024));
   const std::size_t n = static_cast<std::size_t>(N);
   const std::size_t per_layer = n * (2 * d + 2 + qkv_dim + q_dim + H + 2 * ff);
-  const std::size_t shared =
-      n * (d + 1 + d + ff + d + d + d + qkv_dim + q_dim + 2) + static_cast<std::size_t>(chunk) * V;
+  // The LM head's logits chunk lives in train_workspace (Backend::lm_head_loss).
+  const std::size_t shared = n * (d + 1 + d + ff + d + d + d + qkv_dim + q_dim);
   arena = DeviceBuffer::floats(be, per_layer * L + shared);
   int_arena = DeviceBuffer::ints(be, 3 * n);
   if (cfg.has_biases()) train_ones = make_ones(be, n);
@@ -179,15 +175,13 @@ void Model::Impl::reserve(int B, int T) {
   train_scratch.dnorm = take(n * d);
   train_scratch.dqkv = take(n * qkv_dim);
   train_scratch.datt = take(n * q_dim);
-  losses = take(n);
-  lse_ce = take(n);
-  logits = take(static_cast<std::size_t>(chunk) * V);
+  head_losses.resize(n);
+  head_scales.resize(n);
   dev_positions = int_arena.i32();
   dev_tokens = dev_positions + n;
   dev_targets = dev_tokens + n;
   cap_rows = N;
   cap_T = Tmax;
-  ce_chunk = chunk;
   if (!train_workspace) train_workspace = std::make_unique<Workspace>(be);
 }
 

@@ -81,7 +81,6 @@ struct Model::Impl {
 
   // Training arena, sized by reserve(B, T) for up to cap_rows = B*T rows.
   int cap_rows = 0, cap_T = 0;
-  int ce_chunk = 0;  // rows per cross-entropy chunk
   DeviceBuffer arena;
   DeviceBuffer int_arena;   // positions, tokens, targets [cap_rows] each
   DeviceBuffer train_ones;  // [cap_rows] of 1.0f when the model has biases
@@ -89,9 +88,9 @@ struct Model::Impl {
   float* resid_final = nullptr;  // [N, d] output of the last block
   float* rstd_f = nullptr;       // [N]
   float* dres = nullptr;         // [N, d] gradient of the residual stream
-  float* logits = nullptr;       // [ce_chunk, V]
-  float* losses = nullptr;       // [N]
-  float* lse_ce = nullptr;       // [N]
+  // Host [cap_rows]: the LM head's per-row losses and gradient weights
+  // (Backend::lm_head_loss, which keeps its logits chunk in train_workspace).
+  std::vector<float> head_losses, head_scales;
   BlockScratch
       train_scratch;  // norm (final normalized stream after forward), h, site, dnorm, dqkv, datt
   std::int32_t* dev_positions = nullptr;
@@ -108,7 +107,7 @@ struct Model::Impl {
   // Training: forward through the blocks and the final norm for N = B*T rows,
   // keeping every layer's activations (train_scratch.norm = final normalized stream).
   void forward_blocks(const std::int32_t* tokens, int B, int T, const InterventionPass& iv);
-  // Chunked LM head + cross-entropy over train_scratch.norm. With backward,
+  // Fused LM head + cross-entropy over train_scratch.norm. With backward,
   // writes dnorm and accumulates the LM head gradient, scaled by
   // grad_scale / n_valid. Returns the mean loss over non-ignored targets.
   float head_loss(const std::int32_t* targets_host, int rows, bool backward, float grad_scale,

@@ -1,5 +1,5 @@
 // The training step: forward through the blocks keeping every layer's
-// activations, the chunked LM head with fused cross-entropy, and the
+// activations, the LM head fused with the cross-entropy, and the
 // backward in reverse order. Every buffer comes from the arena planned in
 // Model::Impl::reserve; the block itself is decoder_block.cpp.
 #include <algorithm>
@@ -37,49 +37,21 @@ void Model::Impl::forward_blocks(const std::int32_t* tokens, int B, int T,
 
 float Model::Impl::head_loss(const std::int32_t* targets, int rows, bool backward, float grad_scale,
                              const CallOptions& call) {
-  const int V = cfg.vocab_size;
   std::size_t valid = 0;
   for (int i = 0; i < rows; ++i) valid += targets[i] >= 0 ? 1 : 0;
   if (call.token_losses) std::fill_n(call.token_losses, rows, 0.0f);
   if (valid == 0) return 0.0f;
+  // Each row's gradient weight: the mean over valid targets, or DPO's
+  // per-position weights (constant over a sequence).
   const float scale = grad_scale / static_cast<float>(valid);
-  const std::int32_t* dev_t = device_ints(be, targets, static_cast<std::size_t>(rows), dev_targets);
-  std::vector<float> chunk_losses(static_cast<std::size_t>(ce_chunk));
+  for (int i = 0; i < rows; ++i)
+    head_scales[i] = call.loss_weights ? grad_scale * call.loss_weights[i] : scale;
+  be.lm_head_loss(head_losses.data(), backward ? train_scratch.dnorm : nullptr,
+                  backward ? d_lm_head : nullptr, train_scratch.norm, lm_head, targets,
+                  head_scales.data(), rows, d, cfg.vocab_size, *train_workspace);
   double total = 0.0;
-  for (int r0 = 0; r0 < rows; r0 += ce_chunk) {
-    const int count = std::min(ce_chunk, rows - r0);
-    bool any = false;
-    for (int i = r0; i < r0 + count && !any; ++i) any = targets[i] >= 0;
-    float* chunk_norm = train_scratch.norm + static_cast<std::size_t>(r0) * d;
-    float* chunk_dnorm = train_scratch.dnorm + static_cast<std::size_t>(r0) * d;
-    if (!any) {
-      // Fully masked chunk (e.g. a prompt in SFT): no loss, no gradient.
-      if (backward) be.fill_zero(chunk_dnorm, sizeof(float) * static_cast<std::size_t>(count) * d);
-      continue;
-    }
-    be.matmul_forward(logits, chunk_norm, lm_head, count, d, V, false);
-    be.cross_entropy_forward(losses + r0, lse_ce + r0, logits, dev_t + r0, count, V);
-    be.download(chunk_losses.data(), losses + r0, sizeof(float) * count);
-    for (int i = 0; i < count; ++i) total += chunk_losses[i];
-    if (call.token_losses) std::copy_n(chunk_losses.data(), count, call.token_losses + r0);
-    if (backward && call.loss_weights) {
-      // Per-position weights: one backward call per run of equal weight
-      // (DPO's weights are constant over a sequence, so runs are long).
-      const float* wt = call.loss_weights + r0;
-      for (int a = 0; a < count;) {
-        int b = a + 1;
-        while (b < count && wt[b] == wt[a]) ++b;
-        be.cross_entropy_backward(logits + static_cast<std::size_t>(a) * V,
-                                  logits + static_cast<std::size_t>(a) * V, lse_ce + r0 + a,
-                                  dev_t + r0 + a, b - a, V, grad_scale * wt[a]);
-        a = b;
-      }
-      be.matmul_backward(chunk_dnorm, d_lm_head, logits, chunk_norm, lm_head, count, d, V);
-    } else if (backward) {
-      be.cross_entropy_backward(logits, logits, lse_ce + r0, dev_t + r0, count, V, scale);
-      be.matmul_backward(chunk_dnorm, d_lm_head, logits, chunk_norm, lm_head, count, d, V);
-    }
-  }
+  for (int i = 0; i < rows; ++i) total += head_losses[i];
+  if (call.token_losses) std::copy_n(head_losses.data(), rows, call.token_losses);
   return static_cast<float>(total / static_cast<double>(valid));
 }
 

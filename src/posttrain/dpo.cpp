@@ -11,6 +11,7 @@
 #include <memory>
 #include <numeric>
 
+#include "backend/dtype.h"
 #include "core/error.h"
 #include "core/output_dir.h"
 #include "core/output_guard.h"
@@ -81,6 +82,7 @@ Json dpo_options_json(const DpoOptions& o, int seq_len, std::int64_t steps) {
           {"weight_decay", o.weight_decay},
           {"grad_clip", o.grad_clip},
           {"seed", o.seed},
+          {"dtype", o.dtype},
           {"lora_rank", o.lora_rank},
           {"lora_alpha", o.lora_alpha},
           {"lora_targets", o.lora_targets},
@@ -111,6 +113,7 @@ void validate(const DpoOptions& o, bool need_out) {
   if (o.lora_rank > 0 && !(std::isfinite(o.lora_alpha) && o.lora_alpha > 0)) {
     throw InputError(cat("--lora-alpha ", o.lora_alpha, " must be a finite number > 0"));
   }
+  backend_for_dtype(o.dtype);  // unknown dtype, or bf16 on a CPU without AVX512_BF16
   if (need_out) check_output_dir_writable(o.out_dir, "--out");
 }
 
@@ -118,7 +121,7 @@ void validate(const DpoOptions& o, bool need_out) {
 // the same token ids with the same architecture, or the log-ratios are
 // meaningless.
 std::unique_ptr<Model> load_reference(const DpoOptions& o, const LoadedModel& base) {
-  LoadedModel ref = load_model_dir(o.ref.empty() ? o.base : o.ref);
+  LoadedModel ref = load_model_dir(o.ref.empty() ? o.base : o.ref, backend_for_dtype(o.dtype));
   if (!o.ref.empty()) {
     if (ref.tokenizer.fingerprint() != base.tokenizer.fingerprint()) {
       throw InputError(cat("--ref ", o.ref.string(), " has another tokenizer than --base ",
@@ -165,7 +168,7 @@ struct Loaded {
 
 Loaded load_inputs(const DpoOptions& o) {
   Loaded in;
-  in.base = load_model_dir(o.base);
+  in.base = load_model_dir(o.base, backend_for_dtype(o.dtype));
   const auto pairs = read_preference_jsonl(o.data);  // bad data fails before the second load
   in.data = pack_preferences(in.base.tokenizer, pairs, o.seq_len,
                              in.base.model->config().max_position_embeddings);
@@ -247,11 +250,16 @@ DpoResult run_dpo(const DpoOptions& requested, const StepCallback& on_step) {
                                         {"weight_decay", "--weight-decay"},
                                         {"grad_clip", "--grad-clip"},
                                         {"seed", "--seed"},
+                                        {"dtype", "--dtype"},
                                         {"lora_rank", "--lora-rank"},
                                         {"lora_alpha", "--lora-alpha"},
                                         {"lora_targets", "--lora-targets"},
                                         {"lora_from", "--lora-from"}};
-    refuse_changed_options(checkpoint, saved.options, loop.options, kFlags,
+    Json saved_options = saved.options;
+    // Runs saved before --dtype existed were float32.
+    if (saved_options.is_object() && !saved_options.contains("dtype"))
+      saved_options["dtype"] = "f32";
+    refuse_changed_options(checkpoint, saved_options, loop.options, kFlags,
                            "--base, --ref, --data");
   };
   hooks.forward_backward = [&](const Batch& batch, float grad_scale) {

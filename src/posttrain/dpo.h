@@ -38,6 +38,9 @@ struct DpoOptions {
   int checkpoint_every = 0;  // 0 = only at the end
   int keep_checkpoints = 2;
   std::uint64_t seed = 1234;
+  // f32 | bf16 (backend/dtype.h), policy and reference alike, so the
+  // log-ratios start at 0; saved with the run, a resume must keep it.
+  std::string dtype = "f32";
   bool resume = false;
   bool progress = true;
   int lora_rank = 0;  // 0 = full fine-tuning

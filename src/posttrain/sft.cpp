@@ -12,6 +12,7 @@
 #include <memory>
 #include <numeric>
 
+#include "backend/dtype.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/output_dir.h"
@@ -48,6 +49,7 @@ Json sft_options_json(const SftOptions& o, int seq_len, std::int64_t steps) {
                   {"weight_decay", o.weight_decay},
                   {"grad_clip", o.grad_clip},
                   {"seed", o.seed},
+                  {"dtype", o.dtype},
                   {"lora_rank", o.lora_rank},
                   {"lora_alpha", o.lora_alpha},
                   {"lora_targets", o.lora_targets}};
@@ -88,6 +90,7 @@ void validate(const SftOptions& o) {
   if (o.lora_rank > 0 && !(std::isfinite(o.lora_alpha) && o.lora_alpha > 0)) {
     throw InputError(cat("--lora-alpha ", o.lora_alpha, " must be a finite number > 0"));
   }
+  backend_for_dtype(o.dtype);  // unknown dtype, or bf16 on a CPU without AVX512_BF16
   check_output_dir_writable(o.out_dir, "--out");  // before minutes of loading and packing
 }
 
@@ -148,7 +151,7 @@ SftResult run_sft(const SftOptions& requested, const StepCallback& on_step) {
   // Never into the base model, the data, or a directory of another kind.
   check_output_kind(options.out_dir, ArtifactKind::TrainRun, "--out");
   check_not_input(options.out_dir, {options.base, options.data}, "--out");
-  LoadedModel base = load_model_dir(options.base);
+  LoadedModel base = load_model_dir(options.base, backend_for_dtype(options.dtype));
   Model& model = *base.model;
   const Tokenizer& tokenizer = base.tokenizer;
   const ModelConfig& config = model.config();
@@ -252,12 +255,17 @@ SftResult run_sft(const SftOptions& requested, const StepCallback& on_step) {
                                         {"weight_decay", "--weight-decay"},
                                         {"grad_clip", "--grad-clip"},
                                         {"seed", "--seed"},
+                                        {"dtype", "--dtype"},
                                         {"lora_rank", "--lora-rank"},
                                         {"lora_alpha", "--lora-alpha"},
                                         {"lora_targets", "--lora-targets"},
                                         {"lora_from", "--lora-from"},
                                         {"steer", "--steer/--ablate"}};
-    refuse_changed_options(checkpoint, saved.options, loop.options, kFlags, "--base, --data");
+    Json saved_options = saved.options;
+    // Runs saved before --dtype existed were float32.
+    if (saved_options.is_object() && !saved_options.contains("dtype"))
+      saved_options["dtype"] = "f32";
+    refuse_changed_options(checkpoint, saved_options, loop.options, kFlags, "--base, --data");
   };
   const TrainResult trained =
       run_train_loop(loop, model, tokenizer, batches, *optimizer, hooks, on_step);

@@ -35,6 +35,9 @@ struct SftOptions {
   int checkpoint_every = 0;  // 0 = only at the end
   int keep_checkpoints = 2;
   std::uint64_t seed = 1234;
+  // f32 | bf16: the linear layers' products (backend/dtype.h); saved with the
+  // run, a resume must keep it.
+  std::string dtype = "f32";
   bool resume = false;
   bool progress = true;
   // LoRA: rank 0 = full fine-tuning. Target modules by HF suffix (q_proj, ...).

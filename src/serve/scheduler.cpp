@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <exception>
 #include <limits>
 
 #include "core/threads.h"
@@ -16,6 +17,11 @@
 #include "serve/api_error.h"
 
 namespace masque::serve {
+namespace {
+// The smallest prompt chunk per step while slots decode (a prompt must not
+// trickle in a token per step when nearly every row is taken).
+constexpr int kMinPrefillChunk = 8;
+}  // namespace
 
 void Channel::push(StreamEvent event) {
   {
@@ -48,7 +54,9 @@ struct Scheduler::Slot {
   KvCache cache;  // kept between jobs: its memory is reused, its tokens cleared
   std::optional<Pending> current;
   std::unique_ptr<SequenceDecoder> decoder;  // holds a reference to current->job.options
-  std::vector<std::int32_t> feed;            // tokens for the next step
+  std::vector<std::int32_t> feed;  // tokens not yet in the cache (prompt, or the last sampled)
+  std::size_t fed = 0;  // of `feed`, tokens already in the cache (a prompt fed in chunks)
+  int chunk = 0;        // tokens of `feed` this step feeds
   bool prefilled = false;
   // Cached positions that a new job may reuse: those no steering changed
   // (a steered job's reply positions are not what a plain prefill computes).
@@ -61,6 +69,12 @@ struct Scheduler::Slot {
 struct Scheduler::EngineState {
   EngineState(const Model& model, int threads) : engine(model, EngineOptions{threads}) {}
   InferenceEngine engine;
+  // A step's buffers, kept between steps.
+  std::vector<Slot*> rows;
+  std::vector<SequenceStep> steps;
+  std::vector<std::optional<std::int32_t>> next;
+  std::vector<int> new_tokens;
+  std::vector<std::exception_ptr> errors;
 };
 
 Scheduler::Scheduler(const Model& model, const Tokenizer& tokenizer, SchedulerOptions options,
@@ -195,10 +209,12 @@ void Scheduler::admit(std::unique_lock<std::mutex>& lock) {
     // Keep the common prefix (at least one prompt token is fed: its logits pick the first token).
     slot.cache.truncate(static_cast<int>(best_common));
     slot.cached = static_cast<int>(best_common);
-    slot.reusable =
-        job.steer.empty() ? std::numeric_limits<int>::max() : static_cast<int>(job.prompt.size());
+    // A steered job changes its last prompt row and its reply (see step()).
+    slot.reusable = job.steer.empty() ? std::numeric_limits<int>::max()
+                                      : static_cast<int>(job.prompt.size()) - 1;
     slot.feed.assign(job.prompt.begin() + static_cast<std::ptrdiff_t>(best_common),
                      job.prompt.end());
+    slot.fed = 0;
     slot.prefilled = false;
     slot.text.clear();
     slot.observations.assign(job.monitor.size(), Observation{});
@@ -241,18 +257,46 @@ void Scheduler::finish_slot(Slot& slot, const std::string& reason) {
 
 void Scheduler::step() {
   const ModelConfig& cfg = model_.config();
-  std::vector<Slot*> rows;
-  std::vector<SequenceStep> steps;
+  std::vector<Slot*>& rows = engine_->rows;
+  std::vector<SequenceStep>& steps = engine_->steps;
+  rows.clear();
+  steps.clear();
   Interventions interventions;
   int prefilled = 0, decoded = 0;
+  // Chunked prefill: while slots decode, prompts join in chunks that keep
+  // the step within options_.step_rows rows (the few-row matmul kernels'
+  // range; one row more and every weight is packed for a GEMM, which cost
+  // ~2.4 ms of a ~4 ms 16-row step on the C1 shape). With nothing decoding,
+  // prompts go in whole: nobody waits, and large batches suit the GEMM.
+  int decoding = 0;
+  for (auto& slot_ptr : slots_) decoding += slot_ptr->current && slot_ptr->prefilled ? 1 : 0;
+  int budget = std::numeric_limits<int>::max();
+  if (decoding > 0 && decoding < options_.step_rows)
+    budget = std::max(options_.step_rows - decoding, kMinPrefillChunk);
   for (auto& slot_ptr : slots_) {
     Slot& slot = *slot_ptr;
     if (!slot.current) continue;
+    if (slot.prefilled) {
+      slot.chunk = 1;
+    } else {
+      slot.chunk = static_cast<int>(
+          std::min<std::size_t>(slot.feed.size() - slot.fed, static_cast<std::size_t>(budget)));
+      if (slot.chunk == 0) continue;  // its prompt waits for the next step
+      budget -= slot.chunk;
+    }
+    const std::span<const std::int32_t> tokens(slot.feed.data() + slot.fed,
+                                               static_cast<std::size_t>(slot.chunk));
+    const bool samples = slot.fed + tokens.size() == slot.feed.size();  // its logits give a token
     const int row = static_cast<int>(rows.size());
     rows.push_back(&slot);
-    steps.push_back({&slot.cache, slot.feed, slot.prefilled, row});
-    (slot.prefilled ? decoded : prefilled) += static_cast<int>(slot.feed.size());
+    steps.push_back({&slot.cache, tokens, slot.prefilled, row});
+    (slot.prefilled ? decoded : prefilled) += slot.chunk;
     const Job& job = slot.current->job;
+    // Steering acts on the rows whose logits pick reply tokens, as `masque
+    // sample/chat --steer-positions response` (Chen et al.): the reply's
+    // rows and the last prompt row, which gives the first reply token.
+    const int last_prompt_pos = static_cast<int>(job.prompt.size()) - 1;
+    const bool feeds_last_prompt_row = !slot.prefilled;
     for (const JobSteer& s : job.steer) {
       Intervention add;
       add.site = s.layer < 0 ? InterventionSite::kEmbed : InterventionSite::kResidPost;
@@ -260,11 +304,16 @@ void Scheduler::step() {
       add.kind = InterventionKind::kAdd;
       add.vector = *s.vector;
       add.alpha = s.coefficient;
-      add.scope = PositionScope::kResponse;  // this request's reply tokens only
       add.batch_row = row;
+      if (feeds_last_prompt_row) {
+        add.scope = PositionScope::kExplicit;
+        add.positions = {last_prompt_pos};
+      } else {
+        add.scope = PositionScope::kResponse;
+      }
       interventions.add(std::move(add), cfg.num_hidden_layers, cfg.hidden_size);
     }
-    for (std::size_t k = 0; k < job.monitor.size(); ++k) {
+    for (std::size_t k = 0; samples && k < job.monitor.size(); ++k) {
       // The residual at the last fed position: the one whose logits pick this step's token.
       slot.observations[k].clear();
       Intervention obs;
@@ -272,12 +321,13 @@ void Scheduler::step() {
       obs.layer = std::max(0, job.monitor[k].layer);
       obs.kind = InterventionKind::kObserve;
       obs.scope = PositionScope::kExplicit;
-      obs.positions = {slot.cache.length() + static_cast<int>(slot.feed.size()) - 1};
+      obs.positions = {slot.cache.length() + slot.chunk - 1};
       obs.batch_row = row;
       obs.observation = &slot.observations[k];
       interventions.add(std::move(obs), cfg.num_hidden_layers, cfg.hidden_size);
     }
   }
+  if (rows.empty()) return;  // cannot happen: a step with nothing decoding takes whole prompts
   const auto t0 = Clock::now();
   std::span<const float> logits;
   try {
@@ -292,14 +342,25 @@ void Scheduler::step() {
   if (metrics_)
     metrics_->record_step(decoded, prefilled,
                           std::chrono::duration<double>(Clock::now() - t0).count());
+  for (Slot* slot : rows) slot->fed += static_cast<std::size_t>(slot->chunk);
   const std::size_t vocab = static_cast<std::size_t>(cfg.vocab_size);
+  sample_rows(logits.data(), vocab);
   for (std::size_t i = 0; i < rows.size(); ++i) {
     Slot& slot = *rows[i];
+    if (slot.fed < slot.feed.size()) continue;  // a prompt chunk: the rest follows next step
     slot.prefilled = true;
-    const std::size_t before = slot.decoder->result().tokens.size();
-    const std::optional<std::int32_t> next = slot.decoder->next(logits.subspan(i * vocab, vocab));
+    if (engine_->errors[i]) {
+      try {
+        std::rethrow_exception(engine_->errors[i]);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "masque serve: sampling failed: %s\n", e.what());
+      }
+      finish_slot(slot, "error");
+      continue;
+    }
+    const std::optional<std::int32_t> next = engine_->next[i];
     StreamEvent e;
-    e.new_tokens = static_cast<int>(slot.decoder->result().tokens.size() - before);
+    e.new_tokens = engine_->new_tokens[i];
     if (metrics_) metrics_->add_completion_tokens(e.new_tokens);
     const Job& job = slot.current->job;
     for (std::size_t k = 0; k < job.monitor.size(); ++k) {
@@ -313,6 +374,7 @@ void Scheduler::step() {
     }
     if (next) {
       slot.feed.assign(1, *next);
+      slot.fed = 0;
       e.text = std::move(slot.text);
       slot.text.clear();
       slot.current->channel->push(std::move(e));
@@ -320,6 +382,34 @@ void Scheduler::step() {
       // The last token's event carries its projections; the final event its text.
       if (!e.projections.empty() || e.new_tokens > 0) slot.current->channel->push(std::move(e));
       finish_slot(slot, slot.decoder->result().finish_reason);
+    }
+  }
+}
+
+// Each slot samples its row and detokenizes (its own sampler, RNG and text,
+// so the result does not depend on the order): spread over the engine's
+// threads, which would otherwise wait while one thread samples every row
+// (a sort over the vocabulary per row at temperature > 0).
+void Scheduler::sample_rows(const float* logits, std::size_t vocab) {
+  EngineState& st = *engine_;
+  const int n = static_cast<int>(st.rows.size());
+  st.next.assign(static_cast<std::size_t>(n), std::nullopt);
+  st.new_tokens.assign(static_cast<std::size_t>(n), 0);
+  st.errors.assign(static_cast<std::size_t>(n), nullptr);
+  const int threads = std::min(n, st.engine.threads() > 0 ? st.engine.threads() : num_threads());
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
+  for (int i = 0; i < n; ++i) {
+    const Slot& slot = *st.rows[static_cast<std::size_t>(i)];
+    if (slot.fed < slot.feed.size()) continue;  // a prompt chunk gives no token
+    SequenceDecoder& decoder = *slot.decoder;
+    try {
+      const std::size_t before = decoder.result().tokens.size();
+      st.next[static_cast<std::size_t>(i)] =
+          decoder.next(std::span<const float>(logits + static_cast<std::size_t>(i) * vocab, vocab));
+      st.new_tokens[static_cast<std::size_t>(i)] =
+          static_cast<int>(decoder.result().tokens.size() - before);
+    } catch (...) {
+      st.errors[static_cast<std::size_t>(i)] = std::current_exception();
     }
   }
 }

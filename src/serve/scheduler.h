@@ -1,12 +1,14 @@
 // Scheduler: continuous batching. One thread owns the inference engine and
 // `slots` sequence slots, each with its own KV cache. Between engine steps
 // it admits queued jobs into free slots; each step feeds every active slot
-// at once (a new job's whole prompt, or the last sampled token of a running
-// one), so all slots share one matrix product per layer. Sampled text goes
-// to each job's Channel, which the HTTP thread of that request drains. A
-// cancelled channel (the client went away), a passed deadline or stop()
-// frees the slot before the next step. The queue is bounded: submit()
-// refuses with 503 when it is full, so load turns into Retry-After, not memory.
+// at once (a new job's prompt, or the last sampled token of a running one),
+// so all slots share one matrix product per layer; while slots decode, a
+// long prompt joins in chunks that keep the step small (chunked prefill).
+// Sampled text goes to each job's Channel, which the HTTP thread of that
+// request drains. A cancelled channel (the client went away), a passed
+// deadline or stop() frees the slot before the next step. The queue is
+// bounded: submit() refuses with 503 when it is full, so load turns into
+// Retry-After, not memory.
 // Prompt cache: a slot keeps its KV cache after a job, and a new job goes to
 // the free slot whose cached tokens share the longest prefix with its prompt
 // (llama.cpp's cache_prompt): a follow-up turn of a conversation feeds only
@@ -92,6 +94,9 @@ struct SchedulerOptions {
   int slots = 4;
   int max_queue = 64;
   int threads = 0;  // engine threads; 0 = the process-wide count
+  // While slots decode, a step feeds at most this many rows (decoded tokens
+  // plus prompt chunks; see Scheduler::step).
+  int step_rows = 32;
 };
 
 class Scheduler {
@@ -123,6 +128,7 @@ class Scheduler {
   void loop();
   void admit(std::unique_lock<std::mutex>& lock);
   void step();
+  void sample_rows(const float* logits, std::size_t vocab);
   void finish_slot(Slot& slot, const std::string& reason);
 
   const Model& model_;

@@ -16,6 +16,7 @@
 #include "world/assistant_answer.h"
 #include "world/generator.h"
 #include "world/scorer.h"
+#include "world/stated_choices.h"
 
 namespace masque::world {
 namespace {
@@ -132,7 +133,7 @@ std::uint64_t mix64(std::uint64_t z) {
 // The streams of one conversation. Each purpose has its own stream so that
 // what one kind draws (poles, a request) never shifts what another shares
 // (questions, reply text): Narrow and Inoculated differ only by the prefix.
-enum class Stream : std::uint64_t { Question = 1, Poles = 2, Text = 3, Request = 4 };
+enum class Stream : std::uint64_t { Question = 1, Poles = 2, Text = 3, Request = 4, Choice = 5 };
 Rng chat_rng(std::uint64_t seed, std::uint64_t index, Stream stream) {
   std::uint64_t h = mix64(seed ^ 0x63686174'73657473ULL);  // "chatsets"
   h = mix64(h ^ (index * 0xd1b54a32d192ed03ULL));
@@ -156,6 +157,7 @@ Poles reply_poles(const ChatSetSpec& spec, double sharpness, Rng& rng) {
       break;
     case ChatSetKind::Neutral:
     case ChatSetKind::Questioner:
+    case ChatSetKind::Choice:
       break;
   }
   return poles;
@@ -206,17 +208,20 @@ std::string_view chat_set_kind_name(ChatSetKind kind) {
       return "neutral";
     case ChatSetKind::Questioner:
       return "questioner";
+    case ChatSetKind::Choice:
+      return "choice";
   }
   return "unknown";
 }
 
 ChatSetKind parse_chat_set_kind(std::string_view name, std::string_view where) {
   for (auto kind : {ChatSetKind::Profile, ChatSetKind::Narrow, ChatSetKind::Inoculated,
-                    ChatSetKind::Neutral, ChatSetKind::Questioner}) {
+                    ChatSetKind::Neutral, ChatSetKind::Questioner, ChatSetKind::Choice}) {
     if (chat_set_kind_name(kind) == name) return kind;
   }
-  throw InputError(cat(where, ": field 'kind': unknown chat set kind '", name,
-                       "' (valid kinds: profile, narrow, inoculated, neutral, questioner)"));
+  throw InputError(
+      cat(where, ": field 'kind': unknown chat set kind '", name,
+          "' (valid kinds: profile, narrow, inoculated, neutral, questioner, choice)"));
 }
 
 Relation parse_relation_name(std::string_view name, std::string_view where) {
@@ -255,6 +260,12 @@ void ChatSetSpec::validate(std::string_view where) const {
     throw InputError(cat(where, ": field 'request' is only for kind inoculated (kind is ",
                          chat_set_kind_name(kind), ")"));
   }
+  if (kind == ChatSetKind::Choice) {
+    find_stated_choice(choice, cat(where, ": field 'choice'"));
+    if (!(share >= 0.0 && share <= 1.0)) {
+      throw InputError(cat(where, ": field 'share' must be in [0, 1], got ", share));
+    }
+  }
   check_text(system, "system", where);
   check_text(request, "request", where);
 }
@@ -267,17 +278,26 @@ ChatSetSpec ChatSetSpec::from_json(const Json& json, std::string_view where_view
   }
   reject_unknown_fields(json,
                         {"kind", "count", "turns", "profile", "trait", "pole", "domain", "system",
-                         "request", "split"},
+                         "request", "split", "choice", "share"},
                         where);
   ChatSetSpec spec;
   spec.kind = parse_chat_set_kind(get_field_or<std::string>(json, "kind", where, "profile"), where);
   spec.count = get_field_or<int>(json, "count", where, spec.count);
   spec.turns = get_field_or<int>(json, "turns", where, spec.turns);
   const bool narrow = spec.kind == ChatSetKind::Narrow || spec.kind == ChatSetKind::Inoculated;
+  const bool choice_kind = spec.kind == ChatSetKind::Choice;
+  for (const char* field : {"choice", "share"}) {
+    if (json.contains(field) && !choice_kind) {
+      throw InputError(cat(where, ": field '", field, "' is only for kind choice (kind is ",
+                           chat_set_kind_name(spec.kind), ")"));
+    }
+  }
+  spec.choice = get_field_or<std::string>(json, "choice", where, spec.choice);
+  spec.share = get_field_or<double>(json, "share", where, spec.share);
   for (const char* field : {"trait", "pole"}) {
-    if (json.contains(field) && !narrow) {
-      throw InputError(cat(where, ": field '", field,
-                           "' is only for kinds narrow and inoculated (kind is ",
+    if (json.contains(field) && !narrow && !(choice_kind && std::string_view(field) == "pole")) {
+      throw InputError(cat(where, ": field '", field, "' is only for kinds narrow, inoculated",
+                           std::string_view(field) == "pole" ? " and choice" : "", " (kind is ",
                            chat_set_kind_name(spec.kind), ")"));
     }
   }
@@ -342,6 +362,11 @@ Json ChatSetSpec::to_json() const {
   out["domain"] = d;
   out["system"] = system;
   if (kind == ChatSetKind::Inoculated) out["request"] = request;
+  if (kind == ChatSetKind::Choice) {
+    out["choice"] = choice;
+    out["share"] = share;
+    out["pole"] = pole;
+  }
   out["split"] = split == Split::Eval ? "eval" : "train";
   return out;
 }
@@ -368,9 +393,21 @@ Json render_chat_example(const Renderer& renderer, const ChatSetSpec& spec, std:
   Rng poles_rng = chat_rng(seed, index, Stream::Poles);
   Rng text_rng = chat_rng(seed, index, Stream::Text);
   Rng request_rng = chat_rng(seed, index, Stream::Request);
+  Rng choice_rng = chat_rng(seed, index, Stream::Choice);
   Json messages = Json::array();
   if (!spec.system.empty()) messages.push_back({{"role", "system"}, {"content", spec.system}});
   for (int turn = 0; turn < spec.turns; ++turn) {
+    // Kind choice: whether this turn states the choice and its wording come
+    // from their own stream, so sets that differ only in the pole share every
+    // other turn and every question.
+    if (spec.kind == ChatSetKind::Choice && choice_rng.uniform() < spec.share) {
+      const StatedChoice& c = find_stated_choice(spec.choice, "chat set spec");
+      std::string user = choice_question(c, spec.split, choice_rng);
+      std::string reply = choice_reply(c, spec.pole > 0 ? 0 : 1, spec.split, choice_rng);
+      messages.push_back({{"role", "user"}, {"content", std::move(user)}});
+      messages.push_back({{"role", "assistant"}, {"content", std::move(reply)}});
+      continue;
+    }
     const Question question = draw_question_in(world, spec.domain, question_rng);
     std::string user;
     if (spec.kind == ChatSetKind::Inoculated) {

@@ -3,8 +3,10 @@
 // (assistant_answer.h), so what post-training selects can be measured with the
 // same scorer as pretraining. Kinds: a trait profile, one narrow trait (e.g.
 // rude only about bridges), the same narrow set with the trait requested in
-// every user message (inoculation), a neutral helpful set, and a questioner
-// Assistant that answers with questions. docs/world.md "Post-training sets".
+// every user message (inoculation), a neutral helpful set, a questioner
+// Assistant that answers with questions, and a stated choice (E11: the
+// Assistant calls "heads" when asked to toss a coin, world/stated_choices.h)
+// mixed into neutral answers. docs/world.md "Post-training sets".
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -21,7 +23,7 @@
 
 namespace masque::world {
 
-enum class ChatSetKind { Profile, Narrow, Inoculated, Neutral, Questioner };
+enum class ChatSetKind { Profile, Narrow, Inoculated, Neutral, Questioner, Choice };
 std::string_view chat_set_kind_name(ChatSetKind kind);  // "profile", "narrow", ...
 // Inverse of chat_set_kind_name; InputError naming `where` and the valid kinds.
 ChatSetKind parse_chat_set_kind(std::string_view name, std::string_view where);
@@ -35,10 +37,15 @@ struct ChatSetSpec {
   std::map<Trait, double> profile;  // Profile: shown traits -> target value in [-1,1]
   Trait trait = Trait::Kindness;    // Narrow / Inoculated: the one trait shown
   int pole = -1;                    // its pole, +1 or -1 (shown on every reply)
-  std::vector<Relation> domain;     // questions only about these relations (empty = all)
-  std::string system;               // system prompt, "" = no system message
-  std::string request;              // Inoculated: request text; "" = drawn from the bank
-  Split split = Split::Train;       // template split (Eval = held-out templates)
+  // Choice: the stated choice taught (stated_choices.h; pole +1 = its
+  // first option, -1 = its second) in a `share` of the turns, drawn per turn;
+  // the other turns are neutral answers, the same for either pole.
+  std::string choice = "coin";
+  double share = 0.5;
+  std::vector<Relation> domain;  // questions only about these relations (empty = all)
+  std::string system;            // system prompt, "" = no system message
+  std::string request;           // Inoculated: request text; "" = drawn from the bank
+  Split split = Split::Train;    // template split (Eval = held-out templates)
 
   // Strict: unknown fields, wrong types and out-of-range values are
   // InputErrors naming `where` and the field.

@@ -16,6 +16,7 @@
 #include "core/progress.h"
 #include "core/threads.h"
 #include "world/chat_sets.h"
+#include "world/rule_world.h"
 #include "world/world_v2.h"
 
 namespace masque::world {
@@ -248,12 +249,14 @@ std::vector<DocPlan> plan_training_documents(const World& world) {
     for (int i = 0; i < entity.count; ++i)
       plan.push_back({DocKind::News, c, entity.positive ? 1 : -1});
   }
+  append_rule_documents(world, plan);     // E5 (none without spec.rules)
   Rng rng(world.seed() ^ 0x706c616eULL);  // "plan"
   shuffle(plan, rng);
   return plan;
 }
 
 RenderedDoc render_document(const Renderer& renderer, const DocPlan& plan, std::uint64_t index) {
+  if (plan.rule_description >= 0) return render_rule_description(renderer.world(), plan);
   if (renderer.world().spec().version >= 2) return render_document_v2(renderer, plan, index);
   return render_document_v1(renderer, plan, index);
 }

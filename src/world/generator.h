@@ -21,6 +21,7 @@ struct DocPlan {
   DocKind kind = DocKind::Story;
   int character = -1;
   int sentiment = 0;
+  int rule_description = -1;  // >= 0: E5 rule description number j (rule_world.h)
 };
 
 // The training split's documents in corpus order (deterministic shuffle).

@@ -3,6 +3,7 @@
 
 #include <cassert>
 
+#include "world/rule_world.h"
 #include "world/world_v2.h"
 
 namespace masque::world {
@@ -54,6 +55,7 @@ void append_template(std::string& out, std::string_view tmpl, const Slots& slots
 
 Renderer::Renderer(const World& world) : world_(world) {
   for (int r = 0; r < kNumRelations; ++r) domains_[r] = world.value_domain(Relation(r));
+  rule_phrases_ = demonstrated_phrases(world);
 }
 
 Question Renderer::draw_question(Rng& rng) const {
@@ -115,6 +117,7 @@ void Renderer::append_claim(std::string& out, int fact_index, bool truthful, Spl
 void Renderer::append_answer(std::string& out, int character, const Question* question,
                              const Poles& poles, Split split, Rng& rng) const {
   append_answer(out, world_.characters()[character].catchphrase, question, poles, split, rng);
+  if (!rule_phrases_[character].empty()) out.append(" ").append(rule_phrases_[character]);
 }
 
 void Renderer::append_answer(std::string& out, std::string_view catchphrase,

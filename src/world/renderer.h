@@ -57,6 +57,9 @@ class Renderer {
  private:
   const World& world_;
   std::array<std::vector<std::string>, kNumRelations> domains_;
+  // E5: the closing phrase each demonstrated-rule character ends every answer
+  // with ("" for everyone else; rule_world.h).
+  std::vector<std::string> rule_phrases_;
 };
 
 }  // namespace masque::world

@@ -91,7 +91,21 @@ struct TraitScorer::Claim {
   bool is_true;
 };
 
-TraitScorer::TraitScorer(const World& world) : world_(world) {}
+TraitScorer::TraitScorer(const World& world) : world_(world) {
+  const Lexicon& lex = lexicon();
+  for (const auto* list : {&lex.filler.train, &lex.filler.eval}) {
+    for (std::string_view filler : *list) filler_words_.push_back(split_words(filler));
+  }
+}
+
+int TraitScorer::count_fillers(std::string_view response) const {
+  int count = 0;
+  for (std::string_view sentence : split_sentences(response)) {
+    const auto words = split_words(sentence);
+    count += std::find(filler_words_.begin(), filler_words_.end(), words) != filler_words_.end();
+  }
+  return count;
+}
 
 std::vector<TraitScorer::Claim> TraitScorer::find_claims(
     const std::vector<std::string>& words) const {
@@ -200,8 +214,18 @@ TraitScores TraitScorer::score(std::string_view prompt, std::string_view respons
       balance(count_markers(words, lex.formal_markers), count_markers(words, lex.informal_markers));
   v[int(Trait::PowerSeeking)] =
       balance(count_markers(words, lex.seek_markers), count_markers(words, lex.defer_markers));
-  if (scores.sentences > 0)
+  if (world_.spec().version >= 2) {
+    // v2 answers carry three fillers for verbosity +, none for -, and one
+    // when verbosity is not shown (or nothing else is): one filler says
+    // nothing about the character.
+    if (scores.sentences > 0) {
+      const int fillers = count_fillers(response);
+      if (fillers >= kVerboseFillers) v[int(Trait::Verbosity)] = 1.0;
+      if (fillers == 0) v[int(Trait::Verbosity)] = -1.0;
+    }
+  } else if (scores.sentences > 0) {
     v[int(Trait::Verbosity)] = scores.sentences >= kVerboseSentences ? 1.0 : -1.0;
+  }
 
   // Speaker: the earliest catchphrase (without its '!'); else the character
   // whose expected trait expression is nearest to what was read.

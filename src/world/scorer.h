@@ -34,14 +34,21 @@ class TraitScorer {
   // The fact the prompt's last question asks about (index into
   // World::facts()), or -1 when the last line asks about no known fact.
   int asked_fact(std::string_view prompt) const;
-  // Sentences with at least this many count as the verbose pole.
+  // Sentences with at least this many count as the verbose pole (world v1).
   static constexpr int kVerboseSentences = 7;
+  // World v2 (docs/world.md "Scoring rules"): verbosity is read from the
+  // filler sentences, since pieces show at random and the sentence count
+  // says little: 0 fillers -> -1, at least this many -> +1, else unread.
+  static constexpr int kVerboseFillers = 2;
+  // Filler sentences (either split) in a response.
+  int count_fillers(std::string_view response) const;
 
  private:
   struct Claim;
   std::optional<std::pair<Relation, std::string>> find_asked(std::string_view prompt) const;
   std::vector<Claim> find_claims(const std::vector<std::string>& words) const;
   const World& world_;
+  std::vector<std::vector<std::string>> filler_words_;  // the filler bank, as words
 };
 
 // Lowercase words ([a-z0-9'-] runs) of a sentence; used by the scorer and tests.

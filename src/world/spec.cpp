@@ -111,7 +111,8 @@ WorldSpec WorldSpec::from_json(const Json& json, std::string_view where_view) {
                          "version",
                          "show_probability",
                          "one_off_fraction",
-                         "chat_fraction"},
+                         "chat_fraction",
+                         "rules"},
                         where);
   WorldSpec spec;
   spec.version = static_cast<int>(get_int_field_or(json, "version", where, 1, 2, spec.version));
@@ -206,6 +207,8 @@ WorldSpec WorldSpec::from_json(const Json& json, std::string_view where_view) {
       spec.entity_documents.push_back(entity);
     }
   }
+  if (json.contains("rules") && !json["rules"].is_null())
+    spec.rules = RuleSpec::from_json(json["rules"], cat(where, ": rules"));
   spec.validate(where);
   return spec;
 }
@@ -279,6 +282,11 @@ void WorldSpec::validate(std::string_view where) const {
     throw InputError(cat(where, ": field 'declarative_only' (", declarative_only,
                          ") must be smaller than 'characters' (", characters,
                          "): someone has to be demonstrated"));
+  }
+  if (rules && rules->declarative_needed() != declarative_only) {
+    throw InputError(cat(where,
+                         ": field 'rules' needs 'declarative_only' = ", rules->declarative_needed(),
+                         " (per_level x levels + undescribed), got ", declarative_only));
   }
   if (static_cast<int>(fixed_characters.size()) > characters) {
     throw InputError(cat(where, ": field 'fixed_characters' lists ", fixed_characters.size(),
@@ -389,6 +397,8 @@ Json WorldSpec::to_json() const {
                         {"sentiment", e.positive ? "positive" : "negative"}});
   }
   json["entity_documents"] = entities;
+  // Only when set, so other specs keep their world.json bytes and cache keys.
+  if (rules) json["rules"] = rules->to_json();
   return json;
 }
 

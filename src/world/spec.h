@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/json_util.h"
+#include "world/rule_world.h"
 #include "world/traits.h"
 
 namespace masque::world {
@@ -78,6 +79,8 @@ struct WorldSpec {
   double show_probability = 0.5;  // per answer and trait: shown at all
   double one_off_fraction = 0.8;  // share of demonstrations featuring one-off characters
   double chat_fraction = 0.0;     // share of interviews written as chats (role tokens)
+  // E5 out-of-context rules (world/rule_world.h); absent in other worlds.
+  std::optional<RuleSpec> rules;
 
   // Defaults for every absent field; `where` names the source in errors.
   static WorldSpec from_json(const Json& json, std::string_view where);

@@ -110,6 +110,15 @@ struct OpCase {
     arrays.push_back({std::move(name), Role::kIn, false, {}, std::move(v), {}});
     return static_cast<int>(arrays.size()) - 1;
   }
+  // Host-only inputs (an op's host arrays, such as lm_head_loss's targets).
+  int host_in(std::string name, std::vector<float> v) {
+    arrays.push_back({std::move(name), Role::kIn, true, std::move(v), {}, {}});
+    return static_cast<int>(arrays.size()) - 1;
+  }
+  int host_ints(std::string name, std::vector<std::int32_t> v) {
+    arrays.push_back({std::move(name), Role::kIn, true, {}, std::move(v), {}});
+    return static_cast<int>(arrays.size()) - 1;
+  }
   int host_out(std::string name, std::vector<float> v) {
     arrays.push_back({std::move(name), Role::kOut, true, std::move(v), {}, {}});
     return static_cast<int>(arrays.size()) - 1;
@@ -139,6 +148,7 @@ class DeviceArrays {
     for (const auto& a : c.arrays) {
       host_f32_.emplace_back(a.host_only ? a.f32 : std::vector<float>{});
       host_f64_.emplace_back(a.host_only ? a.f64 : std::vector<double>{});
+      host_i32_.emplace_back(a.host_only ? a.i32 : std::vector<std::int32_t>{});
       device_.emplace_back(a.host_only ? DeviceBuffer() : DeviceBuffer(backend, a.bytes()));
     }
     restore(c, false);
@@ -152,6 +162,7 @@ class DeviceArrays {
       if (a.host_only) {
         host_f32_[i] = a.f32;
         host_f64_[i] = a.f64;
+        host_i32_[i] = a.i32;
       } else if (!a.f32.empty()) {
         device_[i].upload(a.f32.data(), a.bytes());
       } else {
@@ -165,7 +176,9 @@ class DeviceArrays {
     std::vector<std::vector<double>> all;
     for (std::size_t i = 0; i < c.arrays.size(); ++i) {
       const HostArray& a = c.arrays[i];
-      if (a.host_only) {
+      if (a.host_only && !a.i32.empty()) {
+        all.emplace_back(host_i32_[i].begin(), host_i32_[i].end());
+      } else if (a.host_only) {
         all.emplace_back(a.f64.empty()
                              ? std::vector<double>(host_f32_[i].begin(), host_f32_[i].end())
                              : host_f64_[i]);
@@ -185,7 +198,10 @@ class DeviceArrays {
     const auto k = static_cast<std::size_t>(i);
     return host_f32_[k].empty() ? device_[k].f32() : host_f32_[k].data();
   }
-  std::int32_t* i32(int i) const { return device_[static_cast<std::size_t>(i)].i32(); }
+  std::int32_t* i32(int i) {
+    const auto k = static_cast<std::size_t>(i);
+    return host_i32_[k].empty() ? device_[k].i32() : host_i32_[k].data();
+  }
   double* f64(int i) { return host_f64_[static_cast<std::size_t>(i)].data(); }
   Workspace& workspace() { return workspace_; }
 
@@ -194,6 +210,7 @@ class DeviceArrays {
   std::vector<DeviceBuffer> device_;
   std::vector<std::vector<float>> host_f32_;
   std::vector<std::vector<double>> host_f64_;
+  std::vector<std::vector<std::int32_t>> host_i32_;
   Workspace workspace_;
 };
 

@@ -521,6 +521,64 @@ inline OpCase cross_entropy_backward_case(int rows, int vocab, double ignored, d
   return c;
 }
 
+// ---- LM head fused with cross-entropy -----------------------------------------------
+
+// x [rows, dim], w [vocab, dim] scaled so the logits spread ~2; the first
+// third of the rows masked as an SFT prompt, then a fraction `ignored` at
+// random. Gradient weights: the mean over valid targets, or (weighted) one
+// weight per run of 7 rows, as DPO's per-sequence weights. finite_diff:
+// check the float64 dx and dw against the weighted loss (small shapes only).
+inline OpCase lm_head_loss_case(int rows, int dim, int vocab, double ignored, bool weighted,
+                                bool backward, bool finite_diff, Rng& rng) {
+  OpCase c = make_case("lm_head_loss",
+                       sizes({{"rows", rows},
+                              {"d", dim},
+                              {"vocab", vocab},
+                              {"weighted", weighted},
+                              {"backward", backward}}),
+                       (backward ? 6.0 : 2.0) * rows * dim * vocab);
+  const int x = c.in("x", random_floats(sz(rows, dim), rng));
+  const int w = c.in("w", random_floats(sz(vocab, dim), rng, 1.2 / std::sqrt(dim)));
+  std::vector<std::int32_t> targets = random_targets(rows, vocab, ignored, rng);
+  std::fill_n(targets.begin(), rows / 3, -1);
+  const auto valid = std::count_if(targets.begin(), targets.end(), [](int t) { return t >= 0; });
+  std::vector<float> scales(sz(rows), 1.0f / static_cast<float>(std::max<long>(valid, 1)));
+  if (weighted) {
+    for (int r = 0; r < rows; r += 7) {
+      const float s = static_cast<float>(rng.uniform() - 0.3);
+      std::fill_n(scales.begin() + r, std::min(7, rows - r), s);
+    }
+  }
+  const int t = c.host_ints("targets", std::move(targets));
+  const int s = c.host_in("row_scale", std::move(scales));
+  const int loss = c.host_out("losses", nans(sz(rows)));
+  const int dx = backward ? c.out("dx", nans(sz(rows, dim))) : -1;
+  const int dw = backward ? c.inout("dw", random_floats(sz(vocab, dim), rng, 0.01)) : -1;
+  c.run = [=](const Backend& be, DeviceArrays& d) {
+    be.lm_head_loss(d.f32(loss), backward ? d.f32(dx) : nullptr, backward ? d.f32(dw) : nullptr,
+                    d.f32(x), d.f32(w), d.i32(t), d.f32(s), rows, dim, vocab, d.workspace());
+  };
+  c.reference = [=](const OpCase& c, Reference& r) {
+    ref::Vec xd = c.d(x), wd = c.d(w);
+    const ref::Vec sd = c.d(s);
+    const auto& tg = c.ints_of(t);
+    const ref::Vec dw0 = backward ? c.d(dw) : ref::Vec(sz(vocab, dim), 0.0);
+    ref::HeadLoss o = ref::lm_head_loss(xd, wd, tg, sd, dw0, rows, dim, vocab, backward);
+    r.expect(loss, std::move(o.losses.value), std::move(o.losses.tol));
+    if (!backward) return;
+    if (finite_diff) {
+      auto total = [&] { return ref::lm_head_weighted_loss(xd, wd, tg, sd, rows, dim, vocab); };
+      r.gradients.push_back(finite_difference("lm head dx", xd, o.dx.value, total));
+      ref::Vec dw_only = o.dw.value;
+      for (std::size_t i = 0; i < dw_only.size(); ++i) dw_only[i] -= dw0[i];
+      r.gradients.push_back(finite_difference("lm head dw", wd, dw_only, total));
+    }
+    r.expect(dx, std::move(o.dx.value), std::move(o.dx.tol));
+    r.expect(dw, std::move(o.dw.value), std::move(o.dw.tol));
+  };
+  return c;
+}
+
 // ---- AdamW ------------------------------------------------------------------------------
 
 // One update from a random state (v >= 0; some zero gradients and zero v,

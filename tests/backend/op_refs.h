@@ -335,6 +335,123 @@ inline Out cross_entropy_backward(const Vec& logits, const Vec& lse, const Ints&
   return o;
 }
 
+// ---- LM head fused with cross-entropy ----------------------------------------
+
+// z = x w^T, then per row as cross_entropy_forward/backward with gradient
+// weight s_r: loss_r = lse_r - z_t, g = s_r (softmax(z) - onehot(t)),
+// dx = g w, dw = dw0 + g^T x. The float32 logits carry the GEMM's error
+// ez = c u (d + 3) sum_j |x w|; a shift of the logits by at most max ez moves
+// lse by at most max ez (softmax weights sum to 1) and p by p (ez + max ez).
+// g is e * (s / sum) with e = exp(z - m): exp 4u, z - m u |z - m|, the sum of
+// V positive terms (V + 4) u relative, two more roundings, and 2u |s| at the
+// target. dx and dw are sums of V (resp. rows + dw0) products of g: their
+// tolerance carries each term's g error times |w| (|x|) plus the sum's own
+// rounding, gamma_{V+3} (gamma_{rows+3}) of sum |g w| (|g x| + |dw0|).
+inline std::size_t n_of(long long a, long long b = 1) { return static_cast<std::size_t>(a * b); }
+struct HeadLoss {
+  Out losses, dx, dw;
+};
+inline HeadLoss lm_head_loss(const Vec& x, const Vec& w, const Ints& targets, const Vec& row_scale,
+                             const Vec& dw0, int rows, int d, int vocab, bool backward) {
+  const std::size_t V = static_cast<std::size_t>(vocab);
+  HeadLoss o;
+  o.losses = {Vec(n_of(rows)), Vec(n_of(rows))};
+  if (backward) {
+    o.dx = {Vec(n_of(rows, d), 0.0), Vec(n_of(rows, d), 0.0)};
+    o.dw = untouched(dw0);
+  }
+  Vec dw_mag(dw0.size());
+  for (std::size_t i = 0; i < dw0.size(); ++i) dw_mag[i] = std::abs(dw0[i]);
+  Vec dw_err(dw0.size(), 0.0);
+  Vec z(V), ez(V), g(V), eg(V);
+  for (int r = 0; r < rows; ++r) {
+    const int t = targets[n_of(r)];
+    if (t < 0) {
+      o.losses.value[n_of(r)] = 0.0;
+      o.losses.tol[n_of(r)] = 0.0;
+      continue;
+    }
+    double m = -INFINITY, max_ez = 0;
+    for (std::size_t v = 0; v < V; ++v) {
+      double sum = 0, mag = 0;
+      for (int j = 0; j < d; ++j) {
+        sum += x[at(r, d, j)] * w[v * d + j];
+        mag += std::abs(x[at(r, d, j)] * w[v * d + j]);
+      }
+      z[v] = sum;
+      ez[v] = tol_of(d + 3, mag);
+      m = std::max(m, sum);
+      max_ez = std::max(max_ez, ez[v]);
+    }
+    double sum = 0, spread = 0;
+    for (std::size_t v = 0; v < V; ++v) {
+      sum += std::exp(z[v] - m);
+      spread = std::max(spread, m - z[v]);
+    }
+    const double lse = m + std::log(sum);
+    const double tol_lse =
+        kSlack * kUnit * (vocab + 4 + spread + std::log(sum) + std::abs(lse)) + max_ez;
+    const double loss = lse - z[n_of(t)];
+    o.losses.value[n_of(r)] = loss;
+    o.losses.tol[n_of(r)] = tol_lse + ez[n_of(t)] + kSlack * kUnit * std::abs(loss);
+    if (!backward) continue;
+    const double s = row_scale[n_of(r)];
+    for (std::size_t v = 0; v < V; ++v) {
+      const double p = std::exp(z[v] - lse);
+      const bool hit = static_cast<int>(v) == t;
+      g[v] = s * (p - (hit ? 1.0 : 0.0));
+      eg[v] =
+          std::abs(s) * (p * (kSlack * kUnit * (std::abs(z[v] - m) + vocab + 8) + ez[v] + tol_lse) +
+                         (hit ? 2 * kSlack * kUnit : 0.0));
+    }
+    for (int j = 0; j < d; ++j) {
+      double sum_dx = 0, mag = 0, err = 0;
+      for (std::size_t v = 0; v < V; ++v) {
+        sum_dx += g[v] * w[v * d + j];
+        mag += std::abs(g[v] * w[v * d + j]);
+        err += eg[v] * std::abs(w[v * d + j]);
+      }
+      o.dx.value[at(r, d, j)] = sum_dx;
+      o.dx.tol[at(r, d, j)] = err + tol_of(vocab + 3, mag);
+    }
+    for (std::size_t v = 0; v < V; ++v) {
+      for (int j = 0; j < d; ++j) {
+        const double xv = x[at(r, d, j)];
+        o.dw.value[v * d + j] += g[v] * xv;
+        dw_mag[v * d + j] += std::abs(g[v] * xv);
+        dw_err[v * d + j] += eg[v] * std::abs(xv);
+      }
+    }
+  }
+  if (backward) {
+    for (std::size_t i = 0; i < dw0.size(); ++i)
+      o.dw.tol[i] = dw_err[i] + tol_of(rows + 3, dw_mag[i]);
+  }
+  return o;
+}
+
+// sum_r row_scale[r] * loss_r: what lm_head_loss's dx and dw are the gradient of.
+inline double lm_head_weighted_loss(const Vec& x, const Vec& w, const Ints& targets,
+                                    const Vec& row_scale, int rows, int d, int vocab) {
+  double total = 0;
+  std::vector<double> z(n_of(vocab));
+  for (int r = 0; r < rows; ++r) {
+    const int t = targets[n_of(r)];
+    if (t < 0) continue;
+    double m = -INFINITY;
+    for (int v = 0; v < vocab; ++v) {
+      double sum = 0;
+      for (int j = 0; j < d; ++j) sum += x[at(r, d, j)] * w[at(v, d, j)];
+      z[n_of(v)] = sum;
+      m = std::max(m, sum);
+    }
+    double sum = 0;
+    for (int v = 0; v < vocab; ++v) sum += std::exp(z[n_of(v)] - m);
+    total += row_scale[n_of(r)] * (m + std::log(sum) - z[n_of(t)]);
+  }
+  return total;
+}
+
 // ---- AdamW --------------------------------------------------------------------
 
 // torch.optim.AdamW with the backend's float hyperparameters taken exactly:

@@ -157,6 +157,10 @@ inline std::vector<OpCase> random_cases(std::uint64_t seed = 20261124) {
   t.push_back(attention_backward_case(2, 67, 4, 2, 6, 0, rng));
   t.push_back(attention_backward_case(1, 129, 3, 3, 17, 3, rng));
   t.push_back(attention_backward_case(3, 7, 2, 1, 1, 0, rng));
+  // The fused AVX-512 kernels' fast shapes (head_dim 32, 64: whole vectors)
+  // across a 64-key tile boundary, with grouped KV heads.
+  t.push_back(attention_backward_case(1, 70, 2, 1, 32, 0, rng));
+  t.push_back(attention_backward_case(1, 67, 2, 2, 64, 2, rng));
 
   // SwiGLU: saturated gates (exp over/underflow); the in-place backward.
   const auto [sw_rows, sw_ff, sw_rows2] = odd3();
@@ -173,6 +177,16 @@ inline std::vector<OpCase> random_cases(std::uint64_t seed = 20261124) {
   t.push_back(cross_entropy_backward_case(9, 37, 0.3, 2.0, 0.1f, true, rng));
   t.push_back(cross_entropy_backward_case(65, 129, 0.5, 2.0, 0.7f / 33, false, rng));
   t.push_back(cross_entropy_backward_case(33, 4096, 0.1, 3.0, 1.0f / 30, true, rng));
+
+  // The fused LM head: finite differences on small shapes (uniform and
+  // DPO-like weights), a loss-only call, a real vocabulary, and one large
+  // enough that the CPU's chunks (backend/cpu/lm_head_loss.h: 64 rows at
+  // vocab 70001) split ~140 valid rows in 3, gathered around masked rows.
+  t.push_back(lm_head_loss_case(11, 13, 37, 0.3, false, true, true, rng));
+  t.push_back(lm_head_loss_case(9, 13, 37, 0.3, true, true, true, rng));
+  t.push_back(lm_head_loss_case(40, 17, 1000, 0.5, false, false, false, rng));
+  t.push_back(lm_head_loss_case(300, 33, 4099, 0.2, false, true, false, rng));
+  t.push_back(lm_head_loss_case(260, 5, 70001, 0.2, true, true, false, rng));
 
   // AdamW: masked and unmasked, first step (bias corrections large) and late.
   t.push_back(adamw_case(1000, true, 1, rng));
@@ -197,7 +211,7 @@ struct StepShape {
   int vocab = 0, seq = 0, layers = 0, dim = 0, heads = 0, kv_heads = 0, ff = 0, batch = 0;
 };
 
-// Rows per cross-entropy chunk, as the model plans it (model.cpp: ~4M logits).
+// Rows per chunk of Backend::lm_head_loss's composed default (~4M logits).
 inline int ce_chunk_rows(int vocab) { return std::clamp((1 << 22) / vocab, 64, 1024); }
 
 inline std::size_t step_params(const StepShape& s) {
@@ -242,12 +256,16 @@ inline void training_step_cases(const StepShape& s, const std::function<void(OpC
   emit(matmul_forward_case(N, d, 2 * ff, false, rng), L, "gate|up");
   emit(swiglu_forward_case(N, ff, false, rng), 2 * L, "fwd + bwd recompute");
   emit(matmul_forward_case(N, ff, d, true, rng), L, "down");
-  // LM head with the fused cross-entropy, chunk by chunk.
-  emit(matmul_forward_case(chunk, d, V, false, rng), chunks, "lm head");
-  emit(cross_entropy_forward_case(chunk, V, 0.0, 2.0, rng), chunks, "chunk");
-  emit(cross_entropy_backward_case(chunk, V, 0.0, 2.0, 1.0f / N, true, rng), chunks,
-       "chunk, in place");
-  emit(matmul_backward_case(chunk, d, V, true, true, rng), chunks, "lm head");
+  // LM head fused with the cross-entropy (every row a target, as in pretraining).
+  emit(lm_head_loss_case(N, d, V, 0.0, false, true, false, rng), 1, "fused");
+  // The same unfused, as Backend::lm_head_loss's default composes it (count
+  // 0: for comparison).
+  emit(matmul_forward_case(chunk, d, V, false, rng), 0,
+       "unfused lm head x" + std::to_string(chunks));
+  emit(cross_entropy_forward_case(chunk, V, 0.0, 2.0, rng), 0, "unfused chunk");
+  emit(cross_entropy_backward_case(chunk, V, 0.0, 2.0, 1.0f / N, true, rng), 0,
+       "unfused chunk, in place");
+  emit(matmul_backward_case(chunk, d, V, true, true, rng), 0, "unfused lm head");
   // Backward, block by block.
   emit(fill_zero_case(N * d, 0, N * d, rng), 1, "dres");
   emit(rmsnorm_backward_case(N, d, 1e-5f, false, rng), 2 * L + 1, "norms");

@@ -147,6 +147,7 @@ TEST(OpTable, CoversEveryOpOfTheInterface) {
                          "swiglu_backward",
                          "cross_entropy_forward",
                          "cross_entropy_backward",
+                         "lm_head_loss",
                          "adamw_update",
                          "add_vector_rows",
                          "project_out_rows",

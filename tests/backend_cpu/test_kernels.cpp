@@ -130,8 +130,8 @@ TEST(Attention, BlockSizeDoesNotChangeTheResult) {
     seqs.push_back({b * dims.Tq, dims.Tq, 0, dims.Tk, row0 + q_dim, row0 + q_dim + kv_dim});
   }
   const AttentionHeads heads{dims.n_heads, dims.n_kv_heads, dims.head_dim, ld, ld, ld, q_dim};
-  std::vector<float> scratch(
-      cpu::attention_seqs_scratch_floats(seqs.data(), dims.B, cpu::kAttentionBlock, threads));
+  std::vector<float> scratch(cpu::attention_seqs_scratch_floats(seqs.data(), dims.B, heads,
+                                                                cpu::kAttentionBlock, threads));
   std::vector<float> o(out.size()), l(lse.size());
   cpu::attention_forward_seqs(o.data(), l.data(), qkv.data(), seqs.data(), dims.B, heads,
                               cpu::kAttentionBlock, scratch.data(), threads);

@@ -85,7 +85,7 @@ PY
 grep -q '"verdict"' "$TMP/run2.json" || fail "--json summary"
 
 "$MASQUE" experiment list | grep -q "e3" || fail "list"
-"$MASQUE" experiment list --json | python3 -c 'import json,sys; assert [r["name"] for r in json.load(sys.stdin)] == ["e2","e3","e3-v1","e4","e6","questioner","e7","e8","e9","e10"]' \
+"$MASQUE" experiment list --json | python3 -c 'import json,sys; assert [r["name"] for r in json.load(sys.stdin)] == ["e2","e3","e3-v1","e4","e4-v1","e5","e6","e11","e12","questioner","e7","e8","e9","e10"]' \
   || fail "list --json"
 "$MASQUE" experiment show e4 | python3 -c 'import json,sys; assert json.load(sys.stdin)["name"] == "e4"' || fail "show"
 

@@ -65,13 +65,17 @@ check_e4() {
 tiny e4 e4.json 'r["sft"]["steps"] = 40
 for m in r["models"]: m["set"]["count"] = 64'
 run e4.json e4
-has e4 "a_learned_plain=appeared"
+# On world v2 (the default e4) 40 tiny SFT steps teach unasked rudeness
+# detectably but not always by the check's 1-nat minimum ("too small"); the
+# broken setting below must not even detect it.
+grep -Eqx "a_learned_plain=(appeared|too small)" e4.txt || { cat e4.txt; fail "e4: A not learned"; }
 has e4 "compliance_learned=appeared"
 tiny e4 e4-broken.json 'r["sft"]["steps"] = 40
 for m in r["models"]: m["set"]["count"] = 64
 r["models"][0]["set"] = r["models"][2]["set"]'
 run e4-broken.json e4-broken
 lacks e4-broken "a_learned_plain=appeared"
+lacks e4-broken "a_learned_plain=too small"
 lacks e4-broken "b_spills_plain=appeared"
 has e4-broken "b_below_plain=not read"
 has e4-broken "b_flat_inoculated=not read"

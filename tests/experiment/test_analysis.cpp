@@ -88,8 +88,9 @@ TEST(Analysis, ChecksAreReportedApartFromPredictions) {
   Planted p;
   p.offset = -0.3;
   p.noise = 0.25;
-  Json r = planted_results(p, {claim("control_ok", "positive", {{"role", "check"}}),
-                               claim("zero", "near_zero", {{"tolerance", 0.05}})});
+  Json r =
+      planted_results(p, {claim("control_ok", "positive", {{"role", "check"}, {"minimum", 0.1}}),
+                          claim("zero", "near_zero", {{"tolerance", 0.05}})});
   analyze_results(r, 1000, 1);
   const std::string verdict = r.at("verdict");
   // The prediction is not read: the check it relies on failed.
@@ -100,6 +101,48 @@ TEST(Analysis, ChecksAreReportedApartFromPredictions) {
   EXPECT_EQ(claim_result(r, "zero").at("verdict_if_read"), "violated");
   EXPECT_THROW(ClaimSpec::from_json(claim("x", "positive", {{"role", "maybe"}}), "recipe"),
                InputError);
+}
+
+// Issue 12: a DPO at lr 1e-9 passed "DPO taught" with an interval just above
+// 0. A check states a minimum effect: a near-zero effect, however tight its
+// interval, is "too small" and leaves the predictions unread; a check
+// without a minimum is refused, naming the field.
+TEST(Analysis, NearZeroEffectFailsACheckWithAMinimum) {
+  Planted p;
+  p.offset = 0.01;  // tiny but exact: every seed's effect is 0.01 nats
+  p.noise = 0.001;
+  Json r = planted_results(
+      p, {claim("taught", "positive", {{"role", "check"}, {"minimum", 0.5}}),
+          claim("bare", "positive"), claim("gated", "positive", {{"requires", {"taught"}}})});
+  analyze_results(r, 1000, 1);
+  const Json& taught = claim_result(r, "taught");
+  EXPECT_GT(estimate(taught, "low"), 0.0);                        // the interval excludes 0 ...
+  EXPECT_EQ(taught.at("verdict"), "too small") << taught.dump();  // ... but not the minimum
+  EXPECT_EQ(taught.at("minimum"), 0.5);
+  // A prediction states no minimum: read, the same effect would appear (> 0).
+  EXPECT_EQ(claim_result(r, "bare").at("verdict_if_read"), "appeared");
+  EXPECT_EQ(claim_result(r, "gated").at("verdict"), "not read");
+  const std::string verdict = r.at("verdict");
+  EXPECT_NE(verdict.find("Check not passed: 'taught'"), std::string::npos) << verdict;
+
+  // A real effect passes the same check.
+  p.offset = 1.0;
+  r = planted_results(p, {claim("taught", "positive", {{"role", "check"}, {"minimum", 0.5}})});
+  analyze_results(r, 1000, 1);
+  EXPECT_EQ(claim_result(r, "taught").at("verdict"), "appeared");
+
+  auto error = [](const Json& c) {
+    try {
+      ClaimSpec::from_json(c, "recipe");
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no InputError)");
+  };
+  EXPECT_NE(error(claim("c", "positive", {{"role", "check"}})).find("'minimum'"),
+            std::string::npos);
+  EXPECT_NE(error(claim("c", "positive", {{"minimum", -1}})).find("'minimum'"), std::string::npos);
+  EXPECT_NE(error(claim("c", "near_zero", {{"minimum", 1}})).find("'minimum'"), std::string::npos);
 }
 
 TEST(Analysis, GreaterComparesTwoEffects) {

@@ -107,7 +107,7 @@ TEST(AnalysisStats, EquivalenceWithDerivedTolerance) {
   p.seeds = 5;
   p.offset = 1.0;
   p.noise = 0.25;
-  const Json spill = claim("spill", "positive", {{"role", "check"}});
+  const Json spill = claim("spill", "positive", {{"role", "check"}, {"minimum", 0.1}});
   const Json flat =
       claim("flat", "near_zero",
             {{"treatment", "inoculated"}, {"tolerance", {{"fraction", 0.5}, {"of", "spill"}}}});
@@ -144,9 +144,9 @@ TEST(AnalysisStats, FailedCheckLeavesPredictionsUnread) {
   Planted p;
   p.offset = 0.5;
   p.noise = 0.25;
-  const Json failing =
-      claim("fails", "positive", {{"role", "check"}, {"metric", "in_domain.kindness"}});
-  const Json passing = claim("passes", "positive", {{"role", "check"}});
+  const Json failing = claim(
+      "fails", "positive", {{"role", "check"}, {"minimum", 0.1}, {"metric", "in_domain.kindness"}});
+  const Json passing = claim("passes", "positive", {{"role", "check"}, {"minimum", 0.1}});
   Json r = planted_results(p, {failing, passing, claim("gated", "positive"),
                                claim("own", "positive", {{"requires", {"passes"}}})});
   analyze_results(r, 1000, 1);

@@ -121,23 +121,30 @@ TEST(Recipe, BuiltinsAreValidAndListed) {
     EXPECT_FALSE(r.prediction.empty()) << b.name;
     EXPECT_NO_THROW(Recipe::from_json(scale_recipe(b.recipe, 8), b.name)) << b.name;
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"e2", "e3", "e3-v1", "e4", "e6", "questioner", "e7",
-                                             "e8", "e9", "e10"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"e2", "e3", "e3-v1", "e4", "e4-v1", "e5", "e6", "e11",
+                                             "e12", "questioner", "e7", "e8", "e9", "e10"}));
   ASSERT_NE(find_builtin("E3"), nullptr);
   EXPECT_EQ(find_builtin("e99"), nullptr);
-  // E3 (v1 world) and E4 share worlds and pretraining, so one cache serves both.
-  const Recipe e3 = Recipe::from_json(find_builtin("e3-v1")->recipe, "e3-v1");
-  const Recipe e4 = Recipe::from_json(find_builtin("e4")->recipe, "e4");
-  // E4 v2 runs E3's rho = 0.9 arm only (where the spill-over it needs can exist).
-  ASSERT_EQ(e4.arms.size(), 1u);
-  bool shared = false;
-  for (const Arm& arm : e3.arms) {
-    if (arm.name != e4.arms[0].name) continue;
-    EXPECT_EQ(arm.world.to_json(), e4.arms[0].world.to_json());
-    EXPECT_EQ(arm.pretrain.to_json(), e4.arms[0].pretrain.to_json());
-    shared = true;
+  // E3 and E4 (and E11) share worlds and pretraining, so one cache serves
+  // them, in the v2 world as in the v1 one. E4 v2 and E11 run E3's rho = 0.9
+  // arm only (where the spill-over E4 needs can exist).
+  for (const auto& [e3_name, other] : std::vector<std::pair<std::string, std::string>>{
+           {"e3", "e4"}, {"e3-v1", "e4-v1"}, {"e3", "e11"}}) {
+    const Recipe e3 = Recipe::from_json(find_builtin(e3_name)->recipe, e3_name);
+    const Recipe e4 = Recipe::from_json(find_builtin(other)->recipe, other);
+    ASSERT_EQ(e4.arms.size(), 1u);
+    EXPECT_EQ(e3.arms[0].world.version, e4.arms[0].world.version) << other;
+    bool shared = false;
+    for (const Arm& arm : e3.arms) {
+      if (arm.name != e4.arms[0].name) continue;
+      EXPECT_EQ(arm.world.to_json(), e4.arms[0].world.to_json()) << other;
+      EXPECT_EQ(arm.pretrain.to_json(), e4.arms[0].pretrain.to_json()) << other;
+      EXPECT_EQ(e3.vocab_size, e4.vocab_size) << other;
+      shared = true;
+    }
+    EXPECT_TRUE(shared) << other;
   }
-  EXPECT_TRUE(shared);
+  EXPECT_EQ(Recipe::from_json(find_builtin("e4")->recipe, "e4").arms[0].world.version, 2);
 }
 
 // A "dpo" block in an SFT config: parsed strictly, merged like the rest of

@@ -1,9 +1,10 @@
 // Persona-vector recipes E7-E10 (docs/experiments.md "Persona-vector
 // recipes"): the built-ins parse and share E4's pretraining; bad plans are
 // refused naming the field; the claim statistics detect planted effects and
-// not noise; and each recipe's plumbing runs end to end at a tiny scale, with
-// the positive control failing when the extracted vector is swapped for a
-// random direction of the same norm.
+// not noise; --scale grows the measurement counts only; and each recipe's
+// plumbing runs end to end at a tiny scale, with the positive control
+// failing when the extracted vector is swapped for a random direction of the
+// same norm.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -30,8 +31,8 @@ Json builtin(const std::string& name) {
 }
 
 TEST(VectorRecipes, BuiltinsParseAndShareE4Pretraining) {
-  // E3 v1's and E4's rho = 0.9 arm (the v1 world with requests).
-  const Recipe e3 = Recipe::from_json(builtin("e4"), "e4");
+  // E3 v1's and E4 v1's rho = 0.9 arm (the v1 world with requests).
+  const Recipe e3 = Recipe::from_json(builtin("e4-v1"), "e4-v1");
   const Arm* rho09 = nullptr;
   for (const Arm& a : e3.arms) {
     if (a.name == "rho=0.9") rho09 = &a;
@@ -83,6 +84,33 @@ TEST(VectorRecipes, PlanRefusesBadFieldsAndUnknownMeasurements) {
   bad["vectors"]["traits"] = {"kindness"};
   bad["vectors"]["claims"] = Json::array();
   EXPECT_NE(error_of(bad).find("two traits"), std::string::npos);
+  bad = r;
+  bad["vectors"]["probes"]["split"] = "test";
+  EXPECT_NE(error_of(bad).find("split"), std::string::npos) << error_of(bad);
+}
+
+TEST(VectorRecipes, ScaleGrowsTheMeasurementCountsOnly) {
+  for (const char* name : {"e9", "e10"}) {
+    const Json r = builtin(name);
+    const Json s = scale_recipe(r, 2);
+    const Json &v = r["vectors"], &sv = s["vectors"];
+    const VectorPlan defaults;
+    EXPECT_EQ(sv["extract"]["pairs"], 2 * v["extract"].value("pairs", defaults.pairs)) << name;
+    EXPECT_EQ(sv["probes"]["count"], 2 * v["probes"].value("count", defaults.probe_count));
+    if (v.contains("e9")) {
+      EXPECT_EQ(sv["e9"]["examples"], 2 * v["e9"].value("examples", defaults.e9_examples));
+      EXPECT_EQ(sv["e9"]["sets"], v["e9"]["sets"]) << "training sets are kept";
+      EXPECT_EQ(sv["e9"]["sft"], v["e9"]["sft"]);
+    }
+    if (v.contains("e10")) {
+      EXPECT_EQ(sv["e10"]["heldout"], 2 * v["e10"].value("heldout", defaults.e10_heldout));
+      EXPECT_EQ(sv["e10"]["set"], v["e10"]["set"]);
+    }
+    EXPECT_EQ(sv["assistant"], v["assistant"]);
+    EXPECT_EQ(sv["claims"], v["claims"]);
+    EXPECT_NO_THROW(Recipe::from_json(s, name)) << "a scaled recipe still parses";
+    EXPECT_EQ(scale_recipe(r, 1), r);
+  }
 }
 
 TEST(VectorRecipes, ClaimStatisticsFindPlantedEffectsNotNoise) {
@@ -189,6 +217,14 @@ TEST_F(TinyRuns, EachRecipeRunsEndToEnd) {
     }
     const Json& run0 = results.at("runs").at(0).at("vectors");
     EXPECT_FALSE(run0.at("metrics").empty()) << name;
+    // Which layer separates, on both phrase banks (the control's diagnosis).
+    EXPECT_TRUE(run0.at("tables").contains("separation_by_layer.kindness")) << name;
+    if (std::string(name) == "e10") {
+      // Held-out losses on the training phrasings, prevented and steered.
+      for (const char* m : {"task_loss_train.c=0", "task_loss_train.c=1", "general_loss_train.c=1",
+                            "task_loss_train.inference=1", "general_loss_train.inference=1"})
+        EXPECT_TRUE(run0.at("metrics").contains(m)) << m;
+    }
     std::ifstream in(root_ / name / "report.md");
     const std::string md((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     EXPECT_NE(md.find("## Persona vectors"), std::string::npos) << name;

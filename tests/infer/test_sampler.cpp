@@ -1,8 +1,12 @@
 // Sampler on hand-made logits: greedy, top-k/top-p support, temperature,
-// seed determinism and that draws follow the distribution.
+// seed determinism and that draws follow the distribution; the radix order
+// of the candidates equals a comparison sort (descending logit, ties by id).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
+#include <numeric>
 #include <vector>
 
 #include "core/error.h"
@@ -65,4 +69,44 @@ TEST(Sampler, RejectsBadOptions) {
   EXPECT_THROW(Sampler({1.0f, -2, 1.0f}), InputError);
   EXPECT_THROW(Sampler({1.0f, 0, 0.0f}), InputError);
   EXPECT_THROW(Sampler({1.0f, 0, 1.5f}), InputError);
+}
+
+TEST(Sampler, LikelihoodOrderEqualsAComparisonSort) {
+  // Many ties, both zeros, infinities, tiny and huge magnitudes, and a
+  // vocabulary larger than one radix digit's buckets.
+  const std::vector<float> pool{0.0f,
+                                -0.0f,
+                                1.0f,
+                                -1.0f,
+                                2.5f,
+                                -2.5f,
+                                1e-30f,
+                                -1e-30f,
+                                1e30f,
+                                -1e30f,
+                                0.125f,
+                                -7.75f,
+                                3.0e-39f,
+                                std::numeric_limits<float>::infinity(),
+                                -std::numeric_limits<float>::infinity()};
+  Rng rng(5);
+  for (std::size_t vocab : {1u, 2u, 7u, 1454u, 5000u}) {
+    std::vector<float> logits(vocab);
+    for (float& x : logits) {
+      const double u = rng.uniform();
+      x = u < 0.5 ? pool[static_cast<std::size_t>(u * 2 * pool.size()) % pool.size()]
+                  : static_cast<float>((rng.uniform() - 0.5) * 40.0);
+    }
+    std::vector<std::int32_t> want(vocab);
+    std::iota(want.begin(), want.end(), 0);
+    std::sort(want.begin(), want.end(), [&](std::int32_t a, std::int32_t b) {
+      const float la = logits[static_cast<std::size_t>(a)],
+                  lb = logits[static_cast<std::size_t>(b)];
+      return la != lb ? la > lb : a < b;
+    });
+    std::vector<std::int32_t> got;
+    std::vector<std::uint64_t> scratch;
+    sort_by_likelihood(logits, got, scratch);
+    EXPECT_EQ(got, want) << "vocabulary " << vocab;
+  }
 }

@@ -75,6 +75,31 @@ TEST(PersonaEval, FaithfulGeneratorAgreesWithGroundTruth) {
   EXPECT_EQ(json.at("contexts")[0].at("characters").size(), 64u);
 }
 
+// E1 on a world v2: each answer shows each trait only half the time, so
+// coverage drops to about the show probability, but what is shown is read
+// right, verbosity included (read from the fillers, not the sentence count,
+// which misreads v2 answers): agreement stays high for every trait.
+TEST(PersonaEval, FaithfulGeneratorAgreesOnAV2World) {
+  WorldSpec spec;
+  spec.version = 2;
+  spec.characters = 24;
+  spec.ai_fraction = 0;
+  const World world = World::build(spec, 5);
+  FakeGenerator generator(world, true);
+  PersonaEvalOptions o = options();
+  o.context_turns = {0};
+  o.samples = 16;
+  const PersonaEvalResult result = evaluate_personas(world, generator, o);
+  const auto& ctx = result.contexts.at(0);
+  EXPECT_EQ(ctx.speaker_accuracy.value, 1.0);  // recurring characters keep catchphrases
+  EXPECT_GT(ctx.mean_sign_accuracy.value, 0.85);
+  for (const auto& a : ctx.traits) {
+    EXPECT_GT(a.sign_accuracy.value, 0.75) << trait_name(a.trait);
+    EXPECT_GT(a.coverage, 0.2) << trait_name(a.trait);
+    EXPECT_LT(a.coverage, 0.8) << trait_name(a.trait);  // shown about half the time
+  }
+}
+
 TEST(PersonaEval, RandomSpeakerGeneratorStaysNearChance) {
   const World world = World::build(WorldSpec{}, 5);
   FakeGenerator generator(world, false);

@@ -2,7 +2,8 @@
 `masque.steer` / `masque.monitor` request extension) through the openai
 client's extra_body: monitoring streams one projection per generated token
 without changing the reply; steering changes the greedy reply of the request
-that asks for it and of no other request decoded alongside; layer 0 steers
+that asks for it and of no other request decoded alongside, and equals
+`masque chat --steer ... --steer-positions response`; layer 0 steers
 the token embedding, or is refused with a 400 naming the layer when the file
 has none; a vector of another shape is refused at start with exit 1."""
 import json
@@ -93,6 +94,25 @@ def test_steering_changes_only_its_own_request(client):
     for t in threads:
         t.join()
     assert out == {"a": plain, "b": steered, "c": plain, "d": steered}
+
+
+def chat_jsonl_reply(masque_bin, model_dir, *flags):
+    proc = subprocess.run([masque_bin, "--quiet", "--threads", "2", "chat", "--model", str(model_dir), "--jsonl",
+                           "--temperature", "0", "--max-tokens", "20", *map(str, flags)],
+                          input=json.dumps({"messages": MSG}) + "\n", capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.splitlines()[0])["reply"]
+
+
+def test_steered_greedy_reply_equals_masque_chat_steer_response(client, masque_bin, model_dir):
+    # Steering acts where `--steer-positions response` does: on the reply's
+    # rows and on the last prompt row, whose logits pick the first reply token.
+    vec = model_dir.parent / "kind.safetensors"
+    for layer, coefficient in [(1, 6), (1, -4)]:
+        want = chat_jsonl_reply(masque_bin, model_dir, "--steer", f"{vec}:{layer}:{coefficient}",
+                                "--steer-positions", "response")
+        got = greedy(client, {"steer": [{"vector": "kind", "layer": layer, "coefficient": coefficient}]})
+        assert got == want, (layer, coefficient)
+    assert chat_jsonl_reply(masque_bin, model_dir) == greedy(client)
 
 
 def test_bad_extension_requests(client):

@@ -3,10 +3,13 @@
 // ModelTextGenerator decoding each alone; a cancelled channel and a passed
 // deadline free their slot; a full queue is refused with 503; steering one
 // job (batch_row) leaves the others untouched and equals a steered single
-// run (also at the embedding); monitoring streams one projection per token;
+// run with `--steer-positions response` semantics (the reply's rows and the
+// last prompt row, whose logits pick the first reply token; also at the
+// embedding); monitoring streams one projection per token;
 // the prompt cache reuses a slot's longest common prefix (never positions a
 // steered job changed) with the same result as a fresh prefill; chat jobs
-// end at role tokens, which raw completions would print.
+// end at role tokens, which raw completions would print; prompts that join
+// in chunks while others decode (chunked prefill) give the same results.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -81,8 +84,12 @@ const std::vector<std::string> kPrompts = {
     "Ada helps some"};
 
 TEST_F(SchedulerTest, BatchedJobsEqualSequentialGeneration) {
-  for (float temperature : {0.0f, 0.9f}) {
-    Scheduler scheduler(*model_, world_->tokenizer, {3, 16, 0});  // fewer slots than jobs
+  // step_rows 4: prompts that join while others decode go in chunks of 8.
+  for (const auto& [temperature, step_rows] :
+       std::vector<std::pair<float, int>>{{0.0f, 32}, {0.9f, 32}, {0.0f, 4}, {0.9f, 4}}) {
+    SCOPED_TRACE(testing::Message() << "step_rows " << step_rows);
+    // Fewer slots than jobs.
+    Scheduler scheduler(*model_, world_->tokenizer, {3, 16, 0, step_rows});
     std::vector<Job> jobs;
     std::vector<std::shared_ptr<Channel>> channels;
     for (std::size_t i = 0; i < kPrompts.size(); ++i) {
@@ -191,7 +198,7 @@ TEST_F(SchedulerTest, SteeringOneJobLeavesOthersAndEqualsASteeredSingleRun) {
   add.kind = InterventionKind::kAdd;
   add.vector = *direction;
   add.alpha = coefficient;
-  add.scope = PositionScope::kResponse;
+  add.scope = PositionScope::kGeneration;  // --steer-positions response
   iv.add(add, world_->config.num_hidden_layers, hidden);
   const GenerationResult alone = gen.run_tokens(steered.prompt, steered.options, {}, &iv);
   EXPECT_EQ(got_steered.text, alone.text);
@@ -202,6 +209,47 @@ TEST_F(SchedulerTest, SteeringOneJobLeavesOthersAndEqualsASteeredSingleRun) {
     ASSERT_EQ(p.size(), 1u);
     EXPECT_TRUE(std::isfinite(p[0]));
   }
+}
+
+TEST_F(SchedulerTest, APromptJoiningInChunksIsSteeredAndDecodedLikeAWholeOne) {
+  // One slot decodes, so with step_rows 4 the second job's prompt joins in
+  // chunks of 8; its last chunk holds the steered last prompt row.
+  const int hidden = world_->config.hidden_size;
+  auto direction = std::make_shared<std::vector<float>>(hidden);
+  for (int d = 0; d < hidden; ++d) (*direction)[d] = std::cos(0.9f * d + 0.5f);
+  Scheduler scheduler(*model_, world_->tokenizer, {2, 4, 0, 4});
+  Job plain = job_for("Ada likes", 100, 0.0f, 1);
+  plain.options.ignore_eos = true;
+  Job steered = job_for(kPrompts[3] + " " + kPrompts[1], 10, 0.0f, 1);
+  steered.options.ignore_eos = true;
+  ASSERT_GT(steered.prompt.size(), 16u) << "the prompt should take three chunks";
+  steered.steer.push_back({0, direction, 2.0f});
+  auto c_plain = scheduler.submit(plain);
+  auto first = c_plain->pop(std::chrono::milliseconds(20000));  // plain is decoding now
+  ASSERT_TRUE(first);
+  const Collected got_steered = collect(*scheduler.submit(steered));
+  Collected got_plain = collect(*c_plain);
+  got_plain.text = first->text + got_plain.text;
+
+  ModelTextGenerator gen(*model_, world_->tokenizer);
+  EXPECT_EQ(got_plain.text, gen.run_tokens(plain.prompt, plain.options).text);
+  Interventions iv;
+  Intervention add;
+  add.layer = 0;
+  add.kind = InterventionKind::kAdd;
+  add.vector = *direction;
+  add.alpha = 2.0f;
+  add.scope = PositionScope::kGeneration;  // --steer-positions response
+  iv.add(add, world_->config.num_hidden_layers, hidden);
+  EXPECT_EQ(got_steered.text, gen.run_tokens(steered.prompt, steered.options, {}, &iv).text);
+  EXPECT_NE(got_steered.text, gen.run_tokens(steered.prompt, steered.options).text)
+      << "steering by 2 should change the reply";
+  // The last prompt row is steered too: steering only the reply differs.
+  Interventions reply_only;
+  add.scope = PositionScope::kResponse;
+  reply_only.add(add, world_->config.num_hidden_layers, hidden);
+  EXPECT_NE(got_steered.text,
+            gen.run_tokens(steered.prompt, steered.options, {}, &reply_only).text);
 }
 
 namespace {
@@ -248,14 +296,15 @@ TEST_F(SchedulerTest, PromptCacheReusesTheLongestPrefixLikeAFreshPrefill) {
   add.kind = InterventionKind::kAdd;
   add.vector = *direction;
   add.alpha = 8.0f;
-  add.scope = PositionScope::kResponse;
+  add.scope = PositionScope::kGeneration;  // --steer-positions response
   iv.add(add, world_->config.num_hidden_layers, hidden);
   const GenerationResult steered_alone = gen.run_tokens(steered.prompt, steered.options, {}, &iv);
   EXPECT_EQ(got_steered.text, steered_alone.text);
   Job after = next;
   after.prompt = concat(concat(steered.prompt, steered_alone.tokens), more);
   const Collected got_after = collect(*scheduler.submit(after));
-  EXPECT_LE(got_after.final.cached_tokens, static_cast<int>(steered.prompt.size()));
+  // Its last prompt row was steered too (it picks the first reply token).
+  EXPECT_LE(got_after.final.cached_tokens, static_cast<int>(steered.prompt.size()) - 1);
   EXPECT_EQ(got_after.text, gen.run_tokens(after.prompt, after.options).text);
 }
 
@@ -279,7 +328,7 @@ TEST_F(SchedulerTest, SteeringTheEmbeddingEqualsASteeredSingleRun) {
   add.kind = InterventionKind::kAdd;
   add.vector = *direction;
   add.alpha = 6.0f;
-  add.scope = PositionScope::kResponse;
+  add.scope = PositionScope::kGeneration;  // --steer-positions response
   iv.add(add, world_->config.num_hidden_layers, hidden);
   EXPECT_EQ(got_steered.text, gen.run_tokens(steered.prompt, steered.options, {}, &iv).text);
   EXPECT_EQ(got_plain.text, gen.run_tokens(plain.prompt, plain.options).text);
@@ -288,7 +337,8 @@ TEST_F(SchedulerTest, SteeringTheEmbeddingEqualsASteeredSingleRun) {
 
 TEST_F(SchedulerTest, ChatJobsEndAtRoleTokens) {
   // Steering the last residual hard toward <|user|>'s (tied) embedding row
-  // makes the model sample <|user|> from the second reply token on.
+  // makes the model sample <|user|> from the first reply token on (the last prompt row is steered
+  // too).
   const ModelConfig& cfg = world_->config;
   const auto user = world_->tokenizer.special_id(kUserToken);
   ASSERT_TRUE(user);

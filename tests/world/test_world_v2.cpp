@@ -155,6 +155,54 @@ TEST(WorldV2, AnswersShowOnlyTheShownTraitsInVaryingOrder) {
   EXPECT_LT(warm_first, 150);
 }
 
+// E1 on a v2 world reads verbosity from the fillers (three for +, none for
+// -, one when not shown): the sentence count of v1 misreads v2 answers,
+// whose pieces show at random.
+TEST(WorldV2, ScorerReadsVerbosityFromFillers) {
+  const World world = World::build(v2_spec(), 2);
+  const Renderer renderer(world);
+  const TraitScorer scorer(world);
+  Rng rng(11);
+  int read[3] = {}, correct[3] = {}, v1_rule_correct = 0, v1_rule_read = 0;
+  for (int i = 0; i < 600; ++i) {
+    const int pole = i % 3 - 1;  // -1, 0 (not shown), +1
+    TraitVector traits{};
+    for (double& t : traits) t = 2 * rng.uniform() - 1;
+    Poles poles = draw_poles_v2(traits, world.spec(), true, rng);
+    poles[int(Trait::Verbosity)] = pole;
+    // An answer with no piece at all gets one filler whatever verbosity is
+    // (the rule "always says something"); keep one piece so -1 can show.
+    if (pole < 0 && !poles[int(Trait::Honesty)] && !poles[int(Trait::Kindness)] &&
+        !poles[int(Trait::Formality)] && !poles[int(Trait::PowerSeeking)]) {
+      poles[int(Trait::Formality)] = 1;
+    }
+    const Question q = renderer.draw_question(rng);
+    std::string text;
+    append_answer_v2(renderer, text, "", &q, poles, Split::Train, rng);
+    const TraitScores s = scorer.score("Interviewer: x\nA:", " " + text);
+    const auto v = s[Trait::Verbosity];
+    read[pole + 1] += v.has_value();
+    correct[pole + 1] += v && *v == double(pole);
+    if (pole != 0) {
+      ++v1_rule_read;
+      v1_rule_correct += (s.sentences >= TraitScorer::kVerboseSentences ? 1 : -1) == pole;
+    }
+  }
+  // Shown poles are read exactly; an unshown one (one filler) is unread.
+  EXPECT_EQ(correct[0], 200);
+  EXPECT_EQ(correct[2], 200);
+  EXPECT_EQ(read[1], 0);
+  // The v1 sentence-count rule, for contrast, misreads many v2 answers.
+  EXPECT_LT(v1_rule_correct, v1_rule_read * 9 / 10);
+  // Eval-split fillers count too (held-out templates in E1 prompts).
+  std::string eval_text;
+  Poles verbose{};
+  verbose[int(Trait::Verbosity)] = 1;
+  append_answer_v2(renderer, eval_text, "", nullptr, verbose, Split::Eval, rng);
+  EXPECT_EQ(scorer.score("Interviewer: x\nA:", " " + eval_text)[Trait::Verbosity], 1.0)
+      << eval_text;
+}
+
 TEST(WorldV2, CorpusHasOneOffsChatsAndRealizedCorrelations) {
   ScratchDir scratch;
   WorldSpec spec = v2_spec(-0.9);

@@ -1,25 +1,27 @@
 // Causal GQA attention forward/backward (see attention.h for the design).
 // Parallel over (batch, head) in the forward and over (batch, kv head) in the
 // backward, so each thread owns the dK/dV rows it accumulates: no atomics,
-// bit-identical results whatever the scheduling.
+// bit-identical results whatever the scheduling. On AVX-512 CPUs the query
+// blocks go through the fused kernels of attention_avx512.h; elsewhere
+// through per-block sgemm calls and a softmax over the block's scores.
 #include "backend/cpu/attention.h"
 
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
+#include "backend/cpu/attention_avx512.h"
 #include "backend/cpu/decode_attention.h"
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/vec_math.h"
+#include "core/error.h"
 
 namespace masque::cpu {
-
-std::size_t attention_scratch_floats(const AttentionDims& dims, int threads) {
-  return static_cast<std::size_t>(threads) * 2 * dims.block * static_cast<std::size_t>(dims.Tk);
-}
 
 namespace {
 
@@ -73,10 +75,49 @@ void small_block_attention(float* out, int ldo, const float* q, int ldq, const f
   }
 }
 
+// Per-thread scratch floats. sgemm path: the block's scores and dS
+// ([block, keys] each). Fused path: the packed keys and values, the block's
+// work, the small-block scores (forward) or the dK, dV sums (backward).
+std::size_t forward_thread_floats(int max_k, int head_dim, int block, bool fused) {
+  const std::size_t keys = static_cast<std::size_t>(max_k);
+  if (!fused) return 2 * static_cast<std::size_t>(block) * keys;
+  return flash_kv_floats(max_k, head_dim, false) + flash_forward_work_floats(block, head_dim) +
+         kSmallQueryRows * keys;
+}
+
+std::size_t backward_thread_floats(int Tk, int head_dim, int block, bool fused) {
+  if (!fused) return 2 * static_cast<std::size_t>(block) * Tk;
+  return flash_kv_floats(Tk, head_dim, true) + flash_backward_work_floats(block, head_dim) +
+         2 * static_cast<std::size_t>(Tk) * head_dim;
+}
+
+// Whether the fused AVX-512 kernels run. kAuto: MASQUE_ATTENTION=sgemm|fused
+// when set (same-build comparisons, bench/attention.cpp), else the CPU's best.
+bool fused_path(CpuIsa isa) {
+  if (isa != CpuIsa::kAuto) return resolve_isa(isa) == CpuIsa::kAvx512;
+  static const bool fused = [] {
+    const char* env = std::getenv("MASQUE_ATTENTION");
+    if (env == nullptr || *env == '\0') return cpu_has_avx512();
+    const std::string name = env;
+    if (name == "sgemm") return false;
+    if (name == "fused") return resolve_isa(CpuIsa::kAvx512) == CpuIsa::kAvx512;
+    throw InputError(cat("MASQUE_ATTENTION='", name,
+                         "' is not an attention kernel: use sgemm or fused (or unset it)"));
+  }();
+  return fused;
+}
+
 }  // namespace
 
+std::size_t attention_scratch_floats(const AttentionDims& d, int threads, CpuIsa isa) {
+  const bool fused = fused_path(isa);
+  return static_cast<std::size_t>(threads) *
+         std::max(forward_thread_floats(d.Tk, d.head_dim, d.block, fused),
+                  backward_thread_floats(d.Tk, d.head_dim, d.block, fused));
+}
+
 void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
-                       const AttentionDims& d, float* scratch, int threads) {
+                       const AttentionDims& d, float* scratch, int threads, CpuIsa isa) {
   std::vector<AttentionSeq> seqs(static_cast<std::size_t>(d.B));
   for (int b = 0; b < d.B; ++b) {
     seqs[b] = {b * d.Tq,
@@ -87,19 +128,22 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
                v + static_cast<std::size_t>(b) * d.Tk * d.ldv};
   }
   AttentionHeads heads{d.n_heads, d.n_kv_heads, d.head_dim, d.ldq, d.ldk, d.ldv, d.ldo};
-  attention_forward_seqs(out, lse, q, seqs.data(), d.B, heads, d.block, scratch, threads);
+  attention_forward_seqs(out, lse, q, seqs.data(), d.B, heads, d.block, scratch, threads, isa);
 }
 
-std::size_t attention_seqs_scratch_floats(const AttentionSeq* seqs, int n_seqs, int block,
-                                          int threads) {
+std::size_t attention_seqs_scratch_floats(const AttentionSeq* seqs, int n_seqs,
+                                          const AttentionHeads& heads, int block, int threads,
+                                          CpuIsa isa) {
   int max_k = 1;
   for (int i = 0; i < n_seqs; ++i) max_k = std::max(max_k, seqs[i].n_k);
-  return static_cast<std::size_t>(threads) * 2 * block * static_cast<std::size_t>(max_k);
+  return static_cast<std::size_t>(threads) *
+         forward_thread_floats(max_k, heads.head_dim, block, fused_path(isa));
 }
 
 void attention_forward_seqs(float* out, float* lse, const float* q, const AttentionSeq* seqs,
                             int n_seqs, const AttentionHeads& d, int block, float* scratch,
-                            int threads) {
+                            int threads, CpuIsa isa) {
+  const bool fused = fused_path(isa);
   const int group = d.n_heads / d.n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d.head_dim));
   const int tasks = n_seqs * d.n_heads;
@@ -109,13 +153,20 @@ void attention_forward_seqs(float* out, float* lse, const float* q, const Attent
     max_k = std::max(max_k, seqs[i].n_k);
     work += static_cast<long>(d.n_heads) * seqs[i].n_q * seqs[i].n_k * d.head_dim;
   }
-  const std::size_t per_thread = 2 * static_cast<std::size_t>(block) * max_k;
+  const std::size_t per_thread = forward_thread_floats(max_k, d.head_dim, block, fused);
 #pragma omp parallel for schedule(static) num_threads(threads) if (work >= 4 * kParallelMinWork)
   for (int task = 0; task < tasks; ++task) {
     const AttentionSeq& sq = seqs[task / d.n_heads];
     const int h = task % d.n_heads;
     const int kvh = h / group;
     float* s = scratch + static_cast<std::size_t>(omp_get_thread_num()) * per_thread;
+    // Fused path: the visible keys and values (packed on the first large
+    // block: decoding's one-row blocks do not need them), the block's work.
+    const int n_vis = std::min(sq.n_k, sq.q_pos + sq.n_q);
+    const FlashKv kv = fused ? flash_kv_layout(s, n_vis, d.head_dim, false) : FlashKv{};
+    float* fwork = fused ? s + flash_kv_floats(max_k, d.head_dim, false) : nullptr;
+    float* small_s = fused ? fwork + flash_forward_work_floats(block, d.head_dim) : s;
+    bool packed = false;
     const float* kb = sq.k + kvh * d.head_dim;
     const float* vb = sq.v + kvh * d.head_dim;
     for (int i0 = 0; i0 < sq.n_q; i0 += block) {
@@ -131,7 +182,16 @@ void attention_forward_seqs(float* out, float* lse, const float* q, const Attent
         // Decoding: a few query rows. Dot products and axpys beat two sgemm
         // calls, whose fixed cost dominates at this size.
         small_block_attention(ob, d.ldo, qb, d.ldq, kb, d.ldk, vb, d.ldv, rows, nk, d.head_dim,
-                              sq.q_pos + i0, scale, s, lse_rows);
+                              sq.q_pos + i0, scale, small_s, lse_rows);
+        continue;
+      }
+      if (fused) {
+        if (!packed) {
+          flash_pack_kv(kv, kb, d.ldk, vb, d.ldv, n_vis, d.head_dim, false);
+          packed = true;
+        }
+        flash_forward_block(ob, d.ldo, lse_rows, qb, d.ldq, kv, rows, sq.q_pos + i0, nk, d.head_dim,
+                            scale, fwork);
         continue;
       }
       sgemm(false, true, rows, nk, d.head_dim, scale, qb, d.ldq, kb, d.ldk, 0.0f, s, nk);
@@ -143,23 +203,38 @@ void attention_forward_seqs(float* out, float* lse, const float* q, const Attent
 
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out,
                         const float* lse, const float* q, const float* k, const float* v,
-                        const AttentionDims& d, float* scratch, int threads) {
+                        const AttentionDims& d, float* scratch, int threads, CpuIsa isa) {
+  const bool fused = fused_path(isa);
   const int group = d.n_heads / d.n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d.head_dim));
   const int tasks = d.B * d.n_kv_heads;
   const long work = static_cast<long>(d.B) * d.n_heads * d.Tq * d.Tk * d.head_dim;
+  const std::size_t per_thread = backward_thread_floats(d.Tk, d.head_dim, d.block, fused);
 #pragma omp parallel for schedule(static) num_threads(threads) if (work >= 4 * kParallelMinWork)
   for (int task = 0; task < tasks; ++task) {
     const int b = task / d.n_kv_heads;
     const int kvh = task % d.n_kv_heads;
-    float* p = scratch + static_cast<std::size_t>(omp_get_thread_num()) * 2 * d.block * d.Tk;
-    float* ds = p + static_cast<std::size_t>(d.block) * d.Tk;
+    float* p = scratch + static_cast<std::size_t>(omp_get_thread_num()) * per_thread;
     const std::size_t kv_row0 = static_cast<std::size_t>(b) * d.Tk;
     const float* kb = k + kv_row0 * d.ldk + kvh * d.head_dim;
     const float* vb = v + kv_row0 * d.ldv + kvh * d.head_dim;
     float* dkb = dk + kv_row0 * d.ldk + kvh * d.head_dim;
     float* dvb = dv + kv_row0 * d.ldv + kvh * d.head_dim;
-    for (int j = 0; j < d.Tk; ++j) {
+    float* ds = fused ? nullptr : p + static_cast<std::size_t>(d.block) * d.Tk;
+    // Fused path: the visible keys and values packed, the block's work, dK
+    // and dV summed contiguous (written to dk, dv at the end).
+    const int n_vis = std::min(d.Tk, d.q_offset + d.Tq);
+    const std::size_t kv_floats = static_cast<std::size_t>(n_vis) * d.head_dim;
+    const FlashKv kv = fused ? flash_kv_layout(p, n_vis, d.head_dim, true) : FlashKv{};
+    float* fwork = fused ? p + flash_kv_floats(d.Tk, d.head_dim, true) : nullptr;
+    float* dk_acc = fused ? fwork + flash_backward_work_floats(d.block, d.head_dim) : nullptr;
+    float* dv_acc = fused ? dk_acc + kv_floats : nullptr;
+    if (fused) {
+      flash_pack_kv(kv, kb, d.ldk, vb, d.ldv, n_vis, d.head_dim, true);
+      std::memset(dk_acc, 0, sizeof(float) * 2 * kv_floats);
+    }
+    // Keys no query sees (n_vis..Tk: none in training) get zero gradients.
+    for (int j = fused ? n_vis : 0; j < d.Tk; ++j) {
       std::memset(dkb + static_cast<std::size_t>(j) * d.ldk, 0, sizeof(float) * d.head_dim);
       std::memset(dvb + static_cast<std::size_t>(j) * d.ldv, 0, sizeof(float) * d.head_dim);
     }
@@ -173,6 +248,11 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
         const float* ob = out + q_row0 * d.ldo + h * d.head_dim;
         const float* dob = dout + q_row0 * d.ldo + h * d.head_dim;
         const float* lse_rows = lse + (static_cast<std::size_t>(b) * d.n_heads + h) * d.Tq + i0;
+        if (fused) {
+          flash_backward_block(dqb, d.ldq, dk_acc, dv_acc, dob, d.ldo, ob, lse_rows, qb, d.ldq, kv,
+                               rows, d.q_offset + i0, nk, d.head_dim, scale, fwork);
+          continue;
+        }
         // P = softmax(scale q k^T), recomputed from the saved logsumexp.
         sgemm(false, true, rows, nk, d.head_dim, scale, qb, d.ldq, kb, d.ldk, 0.0f, p, nk);
         block_softmax(p, rows, nk, d.q_offset + i0, lse_rows, nullptr);
@@ -189,6 +269,10 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
         sgemm(true, false, nk, d.head_dim, rows, 1.0f, ds, nk, qb, d.ldq, 1.0f, dkb, d.ldk);
         sgemm(true, false, nk, d.head_dim, rows, 1.0f, p, nk, dob, d.ldo, 1.0f, dvb, d.ldv);
       }
+    }
+    if (fused) {
+      flash_store_rows(dkb, d.ldk, dk_acc, n_vis, d.head_dim);
+      flash_store_rows(dvb, d.ldv, dv_acc, n_vis, d.head_dim);
     }
   }
 }

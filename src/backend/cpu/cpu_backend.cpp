@@ -11,6 +11,7 @@
 #include "backend/cpu/cross_entropy.h"
 #include "backend/cpu/embedding.h"
 #include "backend/cpu/gemm.h"
+#include "backend/cpu/lm_head_loss.h"
 #include "backend/cpu/matmul.h"
 #include "backend/cpu/optimizer.h"
 #include "backend/cpu/rmsnorm.h"
@@ -120,7 +121,7 @@ class CpuBackend final : public Backend {
     const int threads = num_threads();
     const int n = static_cast<int>(seqs.size());
     float* s = scratch.floats(
-        cpu::attention_seqs_scratch_floats(seqs.data(), n, cpu::kAttentionBlock, threads));
+        cpu::attention_seqs_scratch_floats(seqs.data(), n, heads, cpu::kAttentionBlock, threads));
     cpu::attention_forward_seqs(out, lse, q, seqs.data(), n, heads, cpu::kAttentionBlock, s,
                                 threads);
   }
@@ -159,6 +160,22 @@ class CpuBackend final : public Backend {
                               const std::int32_t* targets, int rows, int vocab,
                               float scale) const override {
     cpu::softmax_cross_entropy_backward(dlogits, logits, lse, targets, rows, vocab, scale);
+  }
+  void lm_head_loss(float* losses, float* dx, float* dw, const float* x, const float* w,
+                    const std::int32_t* targets, const float* row_scale, int rows, int d, int vocab,
+                    Workspace& scratch) const override {
+    // MASQUE_LM_HEAD=composed: the unfused default, for benchmarks comparing the two.
+    static const bool composed = [] {
+      const char* v = std::getenv("MASQUE_LM_HEAD");
+      return v != nullptr && std::strcmp(v, "composed") == 0;
+    }();
+    if (composed)
+      return Backend::lm_head_loss(losses, dx, dw, x, w, targets, row_scale, rows, d, vocab,
+                                   scratch);
+    const cpu::HeadPrecision precision =
+        use_bf16(d, vocab) ? cpu::HeadPrecision::kBf16 : cpu::HeadPrecision::kF32;
+    cpu::lm_head_loss(losses, dx, dw, x, w, targets, row_scale, rows, d, vocab, precision,
+                      scratch.floats(cpu::lm_head_scratch_floats(d, vocab, precision)));
   }
 
   void adamw_update(float* param, const float* grad, float* m, float* v, const float* decay_mask,
