@@ -326,62 +326,46 @@ Recipe Recipe::from_json(const Json& json, std::string_view where) {
       mw);
   r.measure.base = get_field_or<bool>(measure, "base", mw, true);
   std::set<std::string> probe_names;
-  if (measure.contains("probes")) {
-    const Json& probes = measure.at("probes");
-    if (!probes.is_array()) throw InputError(cat(mw, ": probes must be an array"));
-    for (std::size_t i = 0; i < probes.size(); ++i) {
-      const std::string pw = cat(mw, ".probes[", i, "]");
-      ProbeSetSpec spec = ProbeSetSpec::from_json(resolve_probe_request(probes[i], pw), pw);
-      check_name(spec.name, pw);
-      if (!probe_names.insert(spec.name).second)
-        throw InputError(cat(pw, ": duplicate probe set '", spec.name, "'"));
-      r.measure.probes.push_back(std::move(spec));
+  // Each probe list: an array of specs with names unique across all lists;
+  // base-model probes need "base": true.
+  auto each_spec = [&](const char* key, bool base_only, auto&& parse_one) {
+    if (!measure.contains(key)) return;
+    const Json& list = measure.at(key);
+    if (!list.is_array()) throw InputError(cat(mw, ": ", key, " must be an array"));
+    if (base_only && !list.empty() && !r.measure.base) {
+      throw InputError(cat(mw, ": ", key, " probes measure the base model; set \"base\": true"));
     }
-  }
-  if (measure.contains("context")) {
-    const Json& context = measure.at("context");
-    if (!context.is_array()) throw InputError(cat(mw, ": context must be an array"));
-    if (!context.empty() && !r.measure.base) {
-      throw InputError(cat(mw, ": context probes measure the base model; set \"base\": true"));
-    }
-    for (std::size_t i = 0; i < context.size(); ++i) {
-      const std::string pw = cat(mw, ".context[", i, "]");
-      ContextProbeSpec spec = ContextProbeSpec::from_json(context[i], pw);
-      check_name(spec.name, pw);
-      if (!probe_names.insert(spec.name).second)
-        throw InputError(cat(pw, ": duplicate probe set '", spec.name, "'"));
-      r.measure.context.push_back(std::move(spec));
-    }
-  }
-  if (measure.contains("inference")) {
-    const Json& inference = measure.at("inference");
-    if (!inference.is_array()) throw InputError(cat(mw, ": inference must be an array"));
-    if (!inference.empty() && !r.measure.base) {
-      throw InputError(cat(mw, ": inference probes measure the base model; set \"base\": true"));
-    }
-    for (std::size_t i = 0; i < inference.size(); ++i) {
-      const std::string pw = cat(mw, ".inference[", i, "]");
-      InferenceProbeSpec spec = InferenceProbeSpec::from_json(inference[i], pw);
-      check_name(spec.name, pw);
-      for (int n : spec.turns) {
-        if (!probe_names.insert(spec.set_name(n)).second)
-          throw InputError(cat(pw, ": duplicate probe set '", spec.set_name(n), "'"));
-      }
-      r.measure.inference.push_back(std::move(spec));
-    }
-  }
-  if (measure.contains("choices")) {
-    const Json& choices = measure.at("choices");
-    if (!choices.is_array()) throw InputError(cat(mw, ": choices must be an array"));
-    for (std::size_t i = 0; i < choices.size(); ++i) {
-      const std::string pw = cat(mw, ".choices[", i, "]");
-      ChoiceProbeSpec spec = ChoiceProbeSpec::from_json(choices[i], pw);
-      check_name(spec.name, pw);
-      if (!probe_names.insert(spec.name).second)
-        throw InputError(cat(pw, ": duplicate probe set '", spec.name, "'"));
-      r.measure.choices.push_back(std::move(spec));
-    }
-  }
+    for (std::size_t i = 0; i < list.size(); ++i)
+      parse_one(list[i], cat(mw, ".", key, "[", i, "]"));
+  };
+  auto add_name = [&](const std::string& name, const std::string& pw) {
+    if (!probe_names.insert(name).second)
+      throw InputError(cat(pw, ": duplicate probe set '", name, "'"));
+  };
+  each_spec("probes", false, [&](const Json& j, const std::string& pw) {
+    ProbeSetSpec spec = ProbeSetSpec::from_json(resolve_probe_request(j, pw), pw);
+    check_name(spec.name, pw);
+    add_name(spec.name, pw);
+    r.measure.probes.push_back(std::move(spec));
+  });
+  each_spec("context", true, [&](const Json& j, const std::string& pw) {
+    ContextProbeSpec spec = ContextProbeSpec::from_json(j, pw);
+    check_name(spec.name, pw);
+    add_name(spec.name, pw);
+    r.measure.context.push_back(std::move(spec));
+  });
+  each_spec("inference", true, [&](const Json& j, const std::string& pw) {
+    InferenceProbeSpec spec = InferenceProbeSpec::from_json(j, pw);
+    check_name(spec.name, pw);
+    for (int n : spec.turns) add_name(spec.set_name(n), pw);
+    r.measure.inference.push_back(std::move(spec));
+  });
+  each_spec("choices", false, [&](const Json& j, const std::string& pw) {
+    ChoiceProbeSpec spec = ChoiceProbeSpec::from_json(j, pw);
+    check_name(spec.name, pw);
+    add_name(spec.name, pw);
+    r.measure.choices.push_back(std::move(spec));
+  });
   {
     std::vector<const world::WorldSpec*> arm_worlds;
     for (const Arm& a : r.arms) arm_worlds.push_back(&a.world);
