@@ -2,8 +2,8 @@
 # Side-by-side CPU training-step benchmark: masque vs PyTorch (same
 # architecture, float32, same thread count), masque's GEMM rate at the step's
 # own GEMM shapes, and the float32 GEMM ceiling measured in the same run (the
-# best of OpenBLAS, masque's kernels, BLIS and oneDNN at a large square
-# product: bench_gemm_ceiling). Prints one table; figures go to
+# best of OpenBLAS, masque's kernels, BLIS, oneDNN and numpy's bundled
+# OpenBLAS at a large square product: bench_gemm_ceiling). Prints one table; figures go to
 # docs/benchmarks.md ("CPU training step"). Where a step's time goes, op by
 # op: bench_ops --config C1|C2 (bench/ops.cpp; docs/benchmarks.md, "Per-op
 # profile (bench_ops)").
@@ -33,8 +33,20 @@ ceiling="$build/bench_gemm_ceiling"
 results="$(mktemp)"
 trap 'rm -f "$results"' EXIT
 rounds="${ROUNDS:-1}"
+# numpy's bundled OpenBLAS (newer than Debian's, its own CPU detection) is one
+# of the ceiling's candidates when the venv has numpy: the ceiling is the
+# machine's fastest float32 GEMM, not only the ones masque links.
+numpy_openblas="$("$python" -c 'import glob, os, numpy
+print(next(iter(sorted(glob.glob(os.path.join(os.path.dirname(numpy.__file__) + ".libs",
+                                              "libscipy_openblas64_*.so")))), ""))' 2>/dev/null || true)"
+ceiling_args=()
+if [[ -n "$numpy_openblas" ]]; then
+  ceiling_args=(--numpy-openblas "$numpy_openblas")
+else
+  echo "numpy's OpenBLAS not found through $python: the ceiling leaves it out" >&2
+fi
 echo "== float32 GEMM ceiling ($threads threads)" >&2
-"$ceiling" --config "${configs[-1]}" --threads "$threads" --json >>"$results"
+"$ceiling" --config "${configs[-1]}" --threads "$threads" "${ceiling_args[@]}" --json >>"$results"
 for config in "${configs[@]}"; do
 for round in $(seq "$rounds"); do
   echo "== $config: masque ($threads threads)" >&2

@@ -45,19 +45,27 @@ CONFIGS = {
 }
 
 
+def turn_range(v):
+    """interview_turns: "6" (fixed) or "6-8" (uniform in [6, 8])."""
+    lo, _, hi = v.partition("-")
+    return [int(lo), int(hi)] if hi else int(lo)
+
+
 def parse_config(name):
     """A named config, or an ad-hoc one: key=value,... (world keys: show,
-    oneoff, chat, interviews, turns, traits; pretrain keys: depth, steps,
-    batch, seq, lr; rho)."""
+    oneoff, chat, interviews, turns (6 or 6-8), sharp; pretrain keys: depth,
+    hidden, heads, steps, batch, seq, lr, sched, warmup; rho)."""
     if name in CONFIGS:
         return CONFIGS[name]
     world, pretrain, rho = {}, {}, 0.9
     keys = {"show": ("w", "show_probability", float), "oneoff": ("w", "one_off_fraction", float),
-            "chat": ("w", "chat_fraction", float), "turns": ("w", "interview_turns", int),
+            "chat": ("w", "chat_fraction", float), "turns": ("w", "interview_turns", turn_range),
             "sharp": ("w", "expression_sharpness", float),
-            "depth": ("p", "depth", int), "steps": ("p", "steps", int),
+            "depth": ("p", "depth", int), "hidden": ("p", "hidden_size", int), "heads": ("p", "heads", int),
+            "steps": ("p", "steps", int),
             "batch": ("p", "batch_size", int), "seq": ("p", "seq_len", int),
-            "lr": ("p", "lr", float), "sched": ("p", "schedule", str)}
+            "lr": ("p", "lr", float), "sched": ("p", "schedule", str),
+            "warmup": ("p", "warmup_steps", int)}
     for part in name.split(","):
         k, _, v = part.partition("=")
         if k == "rho":

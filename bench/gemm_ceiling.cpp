@@ -5,12 +5,17 @@
 // runs: OPENBLAS_CORETYPE decides it), masque's own kernels (cpu/gemm.h),
 // and, where installed, Debian's BLIS and oneDNN, dlopen'ed so that neither
 // is a build dependency (RTLD_DEEPBIND keeps their BLAS symbols apart from
-// OpenBLAS's). Each time is the best of --reps calls, candidates
+// OpenBLAS's); with --numpy-openblas PATH also the OpenBLAS that numpy's
+// wheel bundles (numpy.libs/libscipy_openblas64_*.so, a newer OpenBLAS with
+// its own CPU detection: bench/cpu_train_step.sh finds it through the venv's
+// numpy), so that the ceiling counts the fastest float32 GEMM on the machine,
+// not only the ones masque could link. Each time is the best of --reps calls, candidates
 // interleaved so a busy machine disturbs them alike. --cpu-time times by the
 // process's CPU time instead of the wall clock: with --threads 1 on a shared
 // machine that is each kernel's own cost (GFLOP per CPU-second).
 //
-//   bench_gemm_ceiling [--config C1|C2|both] [--threads N] [--reps N] [--cpu-time] [--json]
+//   bench_gemm_ceiling [--config C1|C2|both] [--threads N] [--reps N] [--cpu-time]
+//                      [--numpy-openblas PATH] [--json]
 //
 // --json prints one line per config (bench/cpu_train_step.sh reads it).
 #include <cblas.h>
@@ -21,6 +26,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <functional>
 #include <string>
@@ -83,10 +89,47 @@ using CblasSgemm = void (*)(CBLAS_ORDER, CBLAS_TRANSPOSE, CBLAS_TRANSPOSE, int, 
 using DnnlSgemm = int (*)(char, char, std::int64_t, std::int64_t, std::int64_t, float, const float*,
                           std::int64_t, const float*, std::int64_t, float, float*, std::int64_t);
 
+// numpy's bundled OpenBLAS (scipy-openblas: ILP64, every symbol renamed
+// scipy_*64_ so it cannot clash with a system BLAS).
+using Sgemm64 = void (*)(CBLAS_ORDER, CBLAS_TRANSPOSE, CBLAS_TRANSPOSE, std::int64_t, std::int64_t,
+                         std::int64_t, float, const float*, std::int64_t, const float*,
+                         std::int64_t, float, float*, std::int64_t);
+
 int lda_of(const Shape& s) { return s.ta ? s.m : s.k; }
 int ldb_of(const Shape& s) { return s.tb ? s.k : s.n; }
 
-std::vector<Candidate> candidates(int threads) {
+// numpy's OpenBLAS as a candidate. OPENBLAS_CORETYPE is cleared while it
+// loads (the library reads it once, then): the development machines set it
+// for Debian's older OpenBLAS, which misdetects this CPU, and a user's numpy
+// runs with the kernels its own detection picks, which is the rate to beat.
+void add_numpy_openblas(std::vector<Candidate>& out, const std::string& path, int threads) {
+  const char* forced = std::getenv("OPENBLAS_CORETYPE");
+  const std::string saved = forced != nullptr ? forced : "";
+  if (forced != nullptr) unsetenv("OPENBLAS_CORETYPE");
+  void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+  if (forced != nullptr) setenv("OPENBLAS_CORETYPE", saved.c_str(), 1);
+  if (lib == nullptr) {
+    throw masque::InputError(masque::cat("--numpy-openblas: cannot load ", path, ": ", dlerror(),
+                                         " (pass numpy.libs/libscipy_openblas64_*.so)"));
+  }
+  auto gemm = reinterpret_cast<Sgemm64>(dlsym(lib, "scipy_cblas_sgemm64_"));
+  auto set_threads =
+      reinterpret_cast<void (*)(int)>(dlsym(lib, "scipy_openblas_set_num_threads64_"));
+  auto corename = reinterpret_cast<const char* (*)()>(dlsym(lib, "scipy_openblas_get_corename64_"));
+  if (gemm == nullptr || set_threads == nullptr) {
+    throw masque::InputError(masque::cat(
+        "--numpy-openblas: ", path, " has no scipy_cblas_sgemm64_ (not numpy's scipy-openblas)"));
+  }
+  set_threads(threads);
+  out.push_back({masque::cat("numpy-openblas-", corename != nullptr ? corename() : "?"),
+                 [gemm](const Shape& s, const float* a, const float* b, float* c) {
+                   gemm(CblasRowMajor, s.ta ? CblasTrans : CblasNoTrans,
+                        s.tb ? CblasTrans : CblasNoTrans, s.m, s.n, s.k, 1.0f, a, lda_of(s), b,
+                        ldb_of(s), 0.0f, c, s.n);
+                 }});
+}
+
+std::vector<Candidate> candidates(int threads, const std::string& numpy_openblas) {
   std::vector<Candidate> out;
   openblas_set_num_threads(threads);
   out.push_back({masque::cat("openblas-", openblas_get_corename()),
@@ -136,6 +179,7 @@ std::vector<Candidate> candidates(int threads) {
   } else {
     std::fprintf(stderr, "oneDNN not found (apt-get install libdnnl2): skipped\n");
   }
+  if (!numpy_openblas.empty()) add_numpy_openblas(out, numpy_openblas, threads);
   return out;
 }
 
@@ -168,22 +212,24 @@ std::vector<double> time_shape(const std::vector<Candidate>& cands, const Shape&
 
 int main(int argc, char** argv) {
   try {
-    std::string config = "both";
+    std::string config = "both", numpy_openblas;
     int threads = 0, reps = 3, square = 3072;
     bool json = false;
     masque::bench::BenchArgs(
-        "--config C1|C2|both --threads N --reps N --square N (ceiling size) --cpu-time --json")
+        "--config C1|C2|both --threads N --reps N --square N (ceiling size) --cpu-time "
+        "--numpy-openblas PATH --json")
         .value("--config", &config)
         .value("--threads", &threads)
         .value("--reps", &reps)
         .value("--square", &square)
         .flag("--json", &json)
         .flag("--cpu-time", &g_cpu_time)
+        .value("--numpy-openblas", &numpy_openblas)
         .parse(argc, argv);
     masque::set_num_threads(threads);
     threads = masque::num_threads();
     omp_set_num_threads(threads);
-    const auto cands = candidates(threads);
+    const auto cands = candidates(threads, numpy_openblas);
     const std::vector<std::string> configs =
         config == "both" ? std::vector<std::string>{"C1", "C2"} : std::vector<std::string>{config};
 

@@ -6,7 +6,11 @@
 // timed here is exactly what tests/backend checks against float64.
 //
 //   bench_ops --backend cpu|cuda --config C1|C2|tiny [--batch B] [--reps N] [--threads N]
-//             [--filter SUBSTRING] [--json]
+//             [--filter SUBSTRING] [--cpu-time] [--json]
+//
+// --cpu-time times each call by the process's CPU time (all threads) instead
+// of the wall clock: with --threads 1 on a shared machine that is each op's
+// own cost (compare with bench_cpu_train_step --threads 1 --cpu-time).
 //
 // Prints a table (ms per call, count per step, ms per step, share of the
 // step, GFLOP/s where the op computes, GB/s of its minimum traffic), or one
@@ -14,6 +18,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -44,6 +49,15 @@ struct Row {
   double seconds = 0, flops = 0, bytes = 0;
 };
 
+bool g_cpu_time = false;
+
+double now_seconds() {
+  if (!g_cpu_time) return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
 // Median seconds of `reps` calls, timed back to back as a step runs them: a
 // gap before a call (restoring inputs) lets idle OpenMP workers fall asleep,
 // which no step pays (measured on a 2-vCPU VM: up to 2x slower medians,
@@ -60,10 +74,10 @@ double time_case(const masque::Backend& be, const OpCase& c, int reps) {
       c.run(be, arrays);  // warm: first-touch pages, workspace growth, the thread team awake
     }
     be.synchronize();
-    const auto start = Clock::now();
+    const double start = now_seconds();
     c.run(be, arrays);
     be.synchronize();
-    t.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+    t.push_back(now_seconds() - start);
   }
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
@@ -105,7 +119,7 @@ int main(int argc, char** argv) {
     bool json = false;
     masque::bench::BenchArgs(
         "--backend cpu|cuda --config C1|C2|tiny --batch B --reps N --threads N --filter SUBSTRING "
-        "--json")
+        "--cpu-time --json")
         .value("--backend", &backend_name)
         .value("--config", &config)
         .value("--batch", &batch)
@@ -113,6 +127,7 @@ int main(int argc, char** argv) {
         .value("--threads", &threads)
         .value("--filter", &filter)
         .flag("--json", &json)
+        .flag("--cpu-time", &g_cpu_time)
         .parse(argc, argv);
     if (reps < 1) throw masque::InputError("--reps must be at least 1");
     masque::set_num_threads(threads);
@@ -149,15 +164,17 @@ int main(int argc, char** argv) {
                                 {"batch", shape.batch},
                                 {"threads", masque::num_threads()},
                                 {"reps", reps},
+                                {"clock", g_cpu_time ? "cpu" : "wall"},
                                 {"step_ms", step_seconds * 1e3},
                                 {"ops", ops}};
       std::printf("%s\n", out.dump().c_str());
     } else {
       std::printf(
           "bench_ops: backend %s, config %s (V %d, T %d, %d layers, d %d, %d heads, ff %d, B %d), "
-          "%d threads, median of %d calls\n",
+          "%d threads, median of %d calls (%s)\n",
           be.name().c_str(), shape.name.c_str(), shape.vocab, shape.seq, shape.layers, shape.dim,
-          shape.heads, shape.ff, shape.batch, masque::num_threads(), reps);
+          shape.heads, shape.ff, shape.batch, masque::num_threads(), reps,
+          g_cpu_time ? "process CPU time" : "wall clock");
       print_table(rows, step_seconds);
     }
     return 0;

@@ -7,18 +7,18 @@
 #   3. every libFuzzer harness for a fixed budget on seeds made by the
 #      release binary (scripts/fuzz.sh), as many at a time as there are cores.
 #   bash scripts/ci_hardening.sh path/to/release/masque
-# MASQUE_CI_SANITIZE: quick (default) the parser stages (core, io,
-# tokenizer, data, world), the engine stages (backend, backend_cpu, model,
-# infer, train) and their parsers' harnesses; full ("1" is the same) builds
-# every stage, runs all unit tests and all harnesses (its build alone took
-# 646 s in a fresh clone, 2026-12-01, which put the whole CI at ~29 min on 2
-# cores: too close to the 30-minute limit to be the default); 0 skips 1-3.
+# MASQUE_CI_SANITIZE: full (default; "1" is the same) builds every stage,
+# runs all unit tests and all harnesses; quick only the parser stages (core,
+# io, tokenizer, data, world), the engine stages (backend, backend_cpu,
+# model, infer, train) and their parsers' harnesses; 0 skips 1-3. The
+# sanitized libraries and tests are unity-built (cmake/sanitize_unity.cmake),
+# ~27% less CPU time for the full build (docs/fuzzing.md).
 # MASQUE_CI_FUZZ_SECONDS (default 15) is the budget per harness, 0 skips 3.
 # MASQUE_CI_BUILD_DIR (default build/fuzz) is the build directory. Each phase prints its wall time; costs: docs/fuzzing.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 masque_bin="$(realpath "$1")"
-mode="${MASQUE_CI_SANITIZE:-quick}"
+mode="${MASQUE_CI_SANITIZE:-full}"
 [ "$mode" = 1 ] && mode=full
 case "$mode" in
   0) echo "[ci] sanitize/fuzz skipped (MASQUE_CI_SANITIZE=0)"; exit 0 ;;

@@ -58,8 +58,9 @@ case "$mode" in
     # 2. The suite on the release build.
     (cd build/release && ctest --output-on-failure -j "$(nproc)" "$@")
     # 3. Sanitizers and fuzzing (scripts/ci_hardening.sh; docs/fuzzing.md for
-    #    the cost): every stage by default; MASQUE_CI_SANITIZE=quick for the
-    #    parser and engine stages only, =0 or MASQUE_CI_FUZZ_SECONDS=0 to skip.
+    #    the cost): every stage's unit tests and every harness by default
+    #    (MASQUE_CI_SANITIZE=full); =quick for the parser and engine stages
+    #    only, =0 or MASQUE_CI_FUZZ_SECONDS=0 to skip.
     exec bash scripts/ci_hardening.sh build/release/masque ;;
   build) echo "[quickstart] built build/release/masque" ;;
 esac

@@ -9,9 +9,13 @@ namespace {
 // World and pretraining exactly as E4 v1's (and E3 v1's) rho = 0.9 arm
 // (builtin_recipes.cpp e3_base):
 // the same JSON gives the same stage keys, so the pretrained models are
-// shared (tests/experiment/test_vector_recipes.cpp checks it).
+// shared (tests/experiment/test_vector_recipes.cpp checks it). Five seeds,
+// the recipes' default: at one thread a seed of E9 (pretraining, Assistant,
+// six screenings and SFTs) costs ~70 CPU-s, and with three seeds the
+// small-sample widening of the intervals (x2.69; x1.58 at five) leaves
+// little to read (docs/experiments.md "Results (E7-E10)").
 constexpr const char* kBase = R"json({
-  "seeds": [1, 2, 3],
+  "seeds": [1, 2, 3, 4, 5],
   "tokenizer": {"vocab_size": 1024},
   "world": {
     "characters": 24, "ai_fraction": 0,
@@ -49,11 +53,30 @@ Json separation_check(const std::string& trait) {
           {"role", "check"},
           {"kind", "positive"},
           {"metric", "separation." + trait},
-          {"above", 0.2},
+          {"minimum", 0.2},
           {"text", "Positive control: on held-out questions, each pair's activation difference (" +
                        trait + "+ reply minus " + trait +
                        "- reply) points along the Assistant's vector (mean cosine > 0.2; a random "
                        "direction gives about ±1/sqrt(hidden))"}};
+}
+
+// The dose-response against its baseline: per probe, the steering slope of
+// the vector minus the mean slope of same-norm random directions at the
+// same layer, each oriented to favour the trait (vector_stages.cpp): a
+// random push moves the toy model's preferences too, so only this claim
+// shows that the vector steers the trait as a trait direction.
+Json dose_specific(const std::string& trait, const std::string& prefix) {
+  const std::string pre = prefix.empty() ? "" : prefix + "_";
+  const std::string whose = prefix.empty() ? "the Assistant's own " : "the base model's ";
+  return {{"id", prefix.empty() ? "dose_specific_" + trait : "base_vector_steers_specifically"},
+          {"kind", "greater"},
+          {"metric", pre + "dose_slope." + trait},
+          {"versus", pre + "dose_slope_random." + trait},
+          {"text", "Steering with " + whose + trait +
+                       " vector moves the expressed trait more per unit coefficient than a "
+                       "random direction of the same norm at the same layer (each random "
+                       "direction oriented to favour the trait): dose slope minus the random "
+                       "directions' mean slope > 0"}};
 }
 
 Json with(Json base, const Json& patch) {
@@ -77,8 +100,9 @@ Json e7() {
                       {"kind", "correlation"},
                       {"points", "instruction." + t},
                       {"method", "spearman"},
+                      {"minimum", 0.2},
                       {"text", "Manipulation check: graded requests move the expressed " + t +
-                                   " (Spearman of request level vs probe preference)"}});
+                                   " (Spearman of request level vs probe preference > 0.2)"}});
   }
   for (const std::string t : {"kindness", "power_seeking"}) {
     claims.push_back({{"id", "dose_response_" + t},
@@ -89,6 +113,7 @@ Json e7() {
                                    " vector moves the expressed trait monotonically with the "
                                    "coefficient (Spearman > 0)"}});
   }
+  for (const std::string t : {"kindness", "power_seeking"}) claims.push_back(dose_specific(t, ""));
   for (const std::string t : {"kindness", "power_seeking"}) {
     claims.push_back({{"id", "projection_predicts_" + t},
                       {"kind", "correlation"},
@@ -117,7 +142,10 @@ Json e8() {
                     {"role", "check"},
                     {"kind", "correlation"},
                     {"points", "dose.kindness"},
-                    {"text", "Positive control: the Assistant's own kindness vector steers it"}});
+                    {"minimum", 0.2},
+                    {"text",
+                     "Positive control: the Assistant's own kindness vector steers it "
+                     "(Spearman of coefficient vs probe preference > 0.2)"}});
   for (const std::string t : {"kindness", "power_seeking"}) {
     claims.push_back({{"id", "reuse_" + t},
                       {"kind", "greater"},
@@ -141,6 +169,7 @@ Json e8() {
                     {"text",
                      "The base model's kindness vector steers the Assistant "
                      "monotonically"}});
+  claims.push_back(dose_specific("kindness", "base"));
   r["vectors"]["claims"] = claims;
   return r;
 }
@@ -172,9 +201,10 @@ Json e9() {
         {"kind", "greater"},
         {"metric", "shift.kind"},
         {"versus", "shift.rude"},
+        {"minimum", 1.0},
         {"text",
          "Manipulation check: SFT on kind replies leaves the Assistant kinder than SFT on "
-         "rude replies"}},
+         "rude replies (by more than 1 nat, as the recipes' \"SFT taught\" checks)"}},
        {{"id", "screen_spearman"},
         {"kind", "correlation"},
         {"points", "screen"},
@@ -210,17 +240,21 @@ Json e10() {
         {"role", "check"},
         {"kind", "positive"},
         {"metric", "induced.c=0"},
+        {"minimum", 1.0},
         {"text",
          "Manipulation check: the unprevented SFT makes the Assistant ruder on held-out "
-         "questions"}},
+         "questions (by more than 1 nat, as the recipes' \"SFT taught\" checks)"}},
        {{"id", "vector_counters_at_inference"},
         {"role", "check"},
         {"kind", "greater"},
         {"metric", "induced.c=0"},
         {"versus", "induced.inference=1"},
+        {"minimum", 0.5},
         {"text",
          "Positive control: steering the unprevented model against the pole at inference "
-         "(c = 1) reduces the induced shift"}},
+         "(c = 1) reduces the induced shift by more than 0.5 nats (visible against probe "
+         "noise of ~0.3 nats per seed; a vector that cannot counter the shift at inference "
+         "leaves nothing for prevention at the same coefficient to show)"}},
        {{"id", "prevention_suppresses"},
         {"kind", "greater"},
         {"metric", "induced.c=0"},

@@ -31,12 +31,27 @@ Json merged(const Json& base, const Json& patch) {
 }
 
 PretrainConfig parse_pretrain(const Json& j, std::string_view where) {
-  reject_unknown_fields(
-      j,
-      {"depth", "batch_size", "seq_len", "steps", "lr", "warmup_steps", "schedule", "weight_decay"},
-      where);
+  reject_unknown_fields(j,
+                        {"depth", "hidden_size", "heads", "batch_size", "seq_len", "steps", "lr",
+                         "warmup_steps", "schedule", "weight_decay"},
+                        where);
   PretrainConfig c;
   c.depth = get_field_or<int>(j, "depth", where, c.depth);
+  c.hidden_size = get_field_or<int>(j, "hidden_size", where, c.hidden_size);
+  if (c.hidden_size != 0 && (c.hidden_size < 32 || c.hidden_size > 4096 || c.hidden_size % 32)) {
+    throw InputError(cat(where,
+                         ": hidden_size must be a multiple of 32 in [32, 4096] (or absent "
+                         "for 64 x depth), got ",
+                         c.hidden_size));
+  }
+  c.heads = get_field_or<int>(j, "heads", where, c.heads);
+  if (c.heads != 0) {
+    const int width = c.hidden_size != 0 ? c.hidden_size : 64 * c.depth;
+    if (c.heads < 1 || width % c.heads != 0 || (width / c.heads) % 2 != 0) {
+      throw InputError(cat(where, ": heads must divide the width (", width,
+                           ") into heads of even size, got ", c.heads));
+    }
+  }
   c.batch_size = get_field_or<int>(j, "batch_size", where, c.batch_size);
   c.seq_len = get_field_or<int>(j, "seq_len", where, c.seq_len);
   c.steps = get_field_or<std::int64_t>(j, "steps", where, c.steps);
@@ -192,14 +207,18 @@ void check_context_claim(const ClaimSpec& claim, const Measurements& measure,
 }  // namespace
 
 Json PretrainConfig::to_json() const {
-  return {{"depth", depth},
-          {"batch_size", batch_size},
-          {"seq_len", seq_len},
-          {"steps", steps},
-          {"lr", lr},
-          {"warmup_steps", warmup_steps},
-          {"schedule", schedule},
-          {"weight_decay", weight_decay}};
+  Json out = {{"depth", depth},
+              {"batch_size", batch_size},
+              {"seq_len", seq_len},
+              {"steps", steps},
+              {"lr", lr},
+              {"warmup_steps", warmup_steps},
+              {"schedule", schedule},
+              {"weight_decay", weight_decay}};
+  // Only when set, so recipes without it keep their cache keys.
+  if (hidden_size != 0) out["hidden_size"] = hidden_size;
+  if (heads != 0) out["heads"] = heads;
+  return out;
 }
 
 Json SftConfig::to_json() const {

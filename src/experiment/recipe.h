@@ -25,6 +25,14 @@ namespace masque::experiment {
 
 struct PretrainConfig {
   int depth = 2;
+  // 0: 64 x depth (ModelConfig::from_depth). Otherwise a multiple of 32 that
+  // decouples width from depth (a deeper model at E3's token budget). Written
+  // to the cache key only when set.
+  int hidden_size = 0;
+  // 0: head_dim 32 (64 below depth 4, ModelConfig::from_depth). Otherwise the
+  // number of attention heads, dividing the width into heads of width / heads
+  // (more, narrower heads at the same cost). Written to the key only when set.
+  int heads = 0;
   int batch_size = 16;
   int seq_len = 128;
   std::int64_t steps = 300;

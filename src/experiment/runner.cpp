@@ -428,6 +428,20 @@ TrainResult pretrain_stage(const fs::path& tokens_dir, const PretrainConfig& p, 
   const Tokenizer tokenizer = Tokenizer::load(tokens_dir / "tokenizer.json");
   TrainOptions train;
   train.model = ModelConfig::from_depth(p.depth, int(tokenizer.vocab_size()), p.seq_len);
+  if (p.hidden_size != 0) {
+    // Width apart from depth: heads of the same size, the MLP at 8/3 x width.
+    ModelConfig& m = train.model;
+    m.hidden_size = p.hidden_size;
+    m.num_attention_heads = m.num_key_value_heads = p.hidden_size / m.head_dim;
+    m.intermediate_size = int(std::lround(8.0 * p.hidden_size / 3.0 / 32.0)) * 32;
+    m.validate();
+  }
+  if (p.heads != 0) {
+    ModelConfig& m = train.model;
+    m.num_attention_heads = m.num_key_value_heads = p.heads;
+    m.head_dim = m.hidden_size / p.heads;
+    m.validate();
+  }
   train.model.bos_token_id = int(tokenizer.bos_id());
   train.model.eos_token_id = int(tokenizer.eos_id());
   train.data_dir = tokens_dir / "data";
@@ -436,7 +450,11 @@ TrainResult pretrain_stage(const fs::path& tokens_dir, const PretrainConfig& p, 
   train.batch_size = p.batch_size;
   train.seq_len = p.seq_len;
   train.steps = p.steps;
-  train.lr = p.lr > 0 ? p.lr : ModelConfig::learning_rate_for_depth(p.depth);
+  // The default rate scales as 1 / sqrt(width) (learning_rate_for_depth with
+  // width 64 x depth), so an explicit width gets the rate of its width.
+  train.lr = p.lr > 0             ? p.lr
+             : p.hidden_size != 0 ? 3e-3f * std::sqrt(256.0f / float(p.hidden_size))
+                                  : ModelConfig::learning_rate_for_depth(p.depth);
   train.warmup_steps = p.warmup_steps;
   train.schedule = p.schedule;
   train.weight_decay = p.weight_decay;

@@ -69,7 +69,7 @@ Json num_or_null(double x) { return std::isfinite(x) ? Json(x) : Json(nullptr); 
 
 std::string describe(const Json& spec) {
   const std::string kind = spec.value("kind", "");
-  const std::string bound = cat(" > ", spec.value("above", 0.0));
+  const std::string bound = cat(" > ", spec.value("minimum", 0.0));
   if (kind == "correlation") {
     return cat(spec.value("method", "spearman"), " correlation of `", spec.value("points", ""),
                "` (x vs y)", bound);
@@ -80,11 +80,62 @@ std::string describe(const Json& spec) {
   return "mean " + m + bound;
 }
 
+// The report's verdict cell: a prediction not read says which check failed
+// and what it would have been, so the number is not mistaken for a finding.
+std::string verdict_text(const Json& c) {
+  std::string out = c.value("verdict", "");
+  std::string why;
+  for (const Json& r : c.value("not_read_because", Json::array()))
+    why += (why.empty() ? "" : "; ") + (r.is_string() ? r.get<std::string>() : r.dump());
+  if (!why.empty()) {
+    out += " (" + why;
+    if (c.contains("verdict_if_read")) out += "; read anyway: " + c.value("verdict_if_read", "");
+    out += ")";
+  }
+  if (c.contains("note")) out += " (" + c.value("note", "") + ")";
+  return out;
+}
+
+// As the recipe claims (analysis.cpp analyze_results): a prediction is read
+// only when the checks it relies on passed, its own `requires` or, absent,
+// every check of the vectors section. A failed check means what the
+// prediction relies on did not happen (the vector is not a trait direction,
+// the SFT taught nothing), so its result, present or missing, says little.
+void mark_unread_predictions(Json& claims, std::size_t first) {
+  std::map<std::string, std::string> check_verdict;
+  std::vector<std::string> all_checks;
+  for (std::size_t k = first; k < claims.size(); ++k) {
+    if (claims[k].value("role", "") != "check") continue;
+    all_checks.push_back(claims[k].value("id", ""));
+    check_verdict[all_checks.back()] = claims[k].value("verdict", "");
+  }
+  for (std::size_t k = first; k < claims.size(); ++k) {
+    Json& c = claims[k];
+    if (c.value("role", "") == "check") continue;
+    std::vector<std::string> required = all_checks;
+    if (c.contains("requires")) required = c.at("requires").get<std::vector<std::string>>();
+    Json because = Json::array();
+    for (const std::string& id : required) {
+      const auto it = check_verdict.find(id);
+      if (it == check_verdict.end()) {  // results.json edited by hand: the plan refuses it
+        throw InputError(cat("vector claim '", c.value("id", ""), "': field 'requires' names '", id,
+                             "', which is not a vector check of this recipe"));
+      }
+      if (it->second != "appeared") because.push_back(cat("check '", id, "' failed"));
+    }
+    if (because.empty()) continue;
+    c["verdict_if_read"] = c["verdict"];
+    c["verdict"] = "not read";
+    c["not_read_because"] = because;
+  }
+}
+
 }  // namespace
 
 persona::Interval vector_claim_estimate(const std::string& kind, const std::string& method,
                                         const std::vector<RunItems>& runs, int resamples,
-                                        std::uint64_t seed, std::vector<double>* per_run) {
+                                        std::uint64_t seed, std::vector<double>* per_run,
+                                        bool expand) {
   std::vector<double> point;
   for (const RunItems& r : runs) point.push_back(run_statistic(kind, method, r, nullptr, nullptr));
   if (per_run) *per_run = point;
@@ -116,13 +167,25 @@ persona::Interval vector_claim_estimate(const std::string& kind, const std::stri
     const std::size_t hi = std::min(lo + 1, stats.size() - 1);
     return stats[lo] + (pos - double(lo)) * (stats[hi] - stats[lo]);
   };
-  out.low = q(0.025);
-  out.high = q(0.975);
+  // Small-sample widening around the estimate, as hierarchical_bootstrap
+  // does for the recipe claims (analysis.h): with n runs, resampling runs
+  // shrinks their variance by (n-1)/n and z stands in for t(n-1).
+  const double n = double(runs.size());
+  const double k =
+      expand && runs.size() >= 2
+          ? std::sqrt(n / (n - 1)) * student_t_quantile(int(runs.size()) - 1, 0.95) / 1.959964
+          : 1.0;
+  out.low = out.value - k * (out.value - q(0.025));
+  out.high = out.value + k * (q(0.975) - out.value);
+  if (kind == "correlation") {  // a correlation's interval stays within [-1, 1]
+    out.low = std::max(out.low, -1.0);
+    out.high = std::min(out.high, 1.0);
+  }
   return out;
 }
 
 std::string vector_claim_verdict(const std::string& kind, const persona::Interval& e,
-                                 double tolerance, double above) {
+                                 double tolerance, double minimum) {
   if (!std::isfinite(e.value) || !std::isfinite(e.low) || !std::isfinite(e.high))
     return "not detected";
   if (kind == "near_zero") {
@@ -130,7 +193,8 @@ std::string vector_claim_verdict(const std::string& kind, const persona::Interva
     if (e.low > tolerance || e.high < -tolerance) return "violated";
     return "not detected";
   }
-  if (e.low > above) return "appeared";
+  if (e.low > minimum) return "appeared";
+  if (e.low > 0) return "too small";
   if (e.high < 0) return "opposite";
   return "not detected";
 }
@@ -147,12 +211,13 @@ void analyze_vector_claims(Json& results, int bootstrap, std::uint64_t seed) {
   }
   Json& claims = results["claims"];
   if (!claims.is_array()) claims = Json::array();
+  const std::size_t first = claims.size();  // this section's claims follow the recipe's
   for (std::size_t k = 0; k < specs.size(); ++k) {
     const Json& spec = specs[k];
     const std::string kind = spec.value("kind", "positive");
     const std::string method = spec.value("method", "spearman");
     const double tolerance = spec.value("tolerance", 0.1);
-    const double above = spec.value("above", 0.0);
+    const double minimum = spec.value("minimum", 0.0);
     const std::string name =
         kind == "correlation" ? spec.value("points", "") : spec.value("metric", "");
     std::map<std::string, std::vector<RunItems>> by_arm;
@@ -198,8 +263,10 @@ void analyze_vector_claims(Json& results, int bootstrap, std::uint64_t seed) {
                  {{"value", num_or_null(est.value)},
                   {"low", num_or_null(est.low)},
                   {"high", num_or_null(est.high)}}},
-                {"verdict", vector_claim_verdict(kind, est, tolerance, above)}};
+                {"verdict", vector_claim_verdict(kind, est, tolerance, minimum)}};
     if (kind == "near_zero") out["tolerance"] = tolerance;
+    if (spec.contains("minimum")) out["minimum"] = minimum;
+    if (spec.contains("requires")) out["requires"] = spec.at("requires");
     if (missing > 0) {
       out["note"] = cat(missing, " of ", runs.size(),
                         " runs have no such measurement (e.g. no vector could be extracted: see "
@@ -224,6 +291,7 @@ void analyze_vector_claims(Json& results, int bootstrap, std::uint64_t seed) {
     for (double s : per_run) out["per_run"].push_back(num_or_null(s));
     claims.push_back(out);
   }
+  mark_unread_predictions(claims, first);
   results["verdict"] = overall_verdict(claims);
 }
 
@@ -235,7 +303,10 @@ void append_vector_report(const Json& results, const std::filesystem::path& out_
       "p(reply−) in nats on held-out questions (the two world-written replies differ only in "
       "the trait's piece); steering adds c·v at the vector's best layer at every position. Per "
       "run the statistic is computed on that run's items; the estimate is the mean over runs "
-      "with a 95% hierarchical bootstrap (runs, then items within runs).\n\n";
+      "with a 95% hierarchical bootstrap (runs, then items within runs), widened for few runs "
+      "by sqrt(n/(n−1))·t(n−1)/z as the recipe claims' intervals are. A check's `> m` is its "
+      "minimum effect: an interval above 0 but not above m is \"too small\". A prediction is \"not "
+      "read\" when a check it relies on (its `requires`, else every check) did not pass.\n\n";
   std::vector<std::vector<std::string>> rows;
   for (const Json& c : results.at("claims")) {
     if (!c.value("vector_claim", false)) continue;
@@ -246,13 +317,11 @@ void append_vector_report(const Json& results, const std::filesystem::path& out_
     std::string seeds;
     for (const Json& s : c.value("per_run", Json::array()))
       seeds += (seeds.empty() ? "" : ", ") + (s.is_number() ? fmt(s.get<double>()) : "n/a");
-    rows.push_back(
-        {c.value("id", ""), c.value("role", ""), c.value("test", ""),
-         std::isfinite(get("value"))
-             ? report::with_interval(get("value"), get("low"), get("high"), 3)
-             : "n/a",
-         seeds,
-         c.value("verdict", "") + (c.contains("note") ? " (" + c.value("note", "") + ")" : "")});
+    rows.push_back({c.value("id", ""), c.value("role", ""), c.value("test", ""),
+                    std::isfinite(get("value"))
+                        ? report::with_interval(get("value"), get("low"), get("high"), 3)
+                        : "n/a",
+                    seeds, verdict_text(c)});
   }
   md += report::markdown_table({"claim", "role", "test", "estimate [95% CI]", "per run", "verdict"},
                                rows) +
@@ -276,13 +345,34 @@ void append_vector_report(const Json& results, const std::filesystem::path& out_
         report::markdown_table({"run", "model", "trait", "best layer", "kept pairs"}, vrows) + "\n";
   for (const auto& [name, list] : tables) {
     const Json& first = *list.front();
-    const auto columns = first.at("columns").get<std::vector<std::string>>();
+    auto columns = first.at("columns").get<std::vector<std::string>>();
     std::vector<std::vector<std::string>> trows;
+    bool label_varies = false;
     for (std::size_t r = 0; r < first.at("rows").size(); ++r) {
       std::vector<std::string> row;
       for (std::size_t c = 0; c < columns.size(); ++c) {
         const Json& cell = first["rows"][r][c];
-        if (!cell.is_number() || c == 0) {
+        if (c == 0) {
+          // The row's label. It can differ by run (the dose tables' first
+          // column is each run's best layer): then all runs' values, in run
+          // order, rather than run 1's passed off as every run's.
+          std::vector<std::string> labels;
+          for (const Json* t : list) {
+            const Json& rr = t->at("rows");
+            const Json& x = r < rr.size() ? rr[r][0] : Json(nullptr);
+            labels.push_back(x.is_string() ? x.get<std::string>() : x.dump());
+          }
+          std::string shown = labels.front();
+          if (std::any_of(labels.begin(), labels.end(),
+                          [&](const std::string& l) { return l != labels.front(); })) {
+            label_varies = true;
+            shown.clear();
+            for (const std::string& l : labels) shown += (shown.empty() ? "" : ", ") + l;
+          }
+          row.push_back(shown);
+          continue;
+        }
+        if (!cell.is_number()) {
           row.push_back(cell.is_string() ? cell.get<std::string>() : cell.dump());
           continue;
         }
@@ -295,6 +385,7 @@ void append_vector_report(const Json& results, const std::filesystem::path& out_
       }
       trows.push_back(row);
     }
+    if (label_varies) columns[0] += " (per run)";
     md += cat("### ", name, " (mean over ", list.size(), " runs)\n\n") +
           report::markdown_table(columns, trows) + "\n";
   }

@@ -75,7 +75,7 @@ VectorPlan VectorPlan::from_json(const Json& json, const SftConfig& sft_defaults
   if (!json.is_object()) throw InputError(cat(where, " must be an object"));
   reject_unknown_fields(json,
                         {"assistant", "traits", "extract", "probes", "e7", "e8", "e9", "e10",
-                         "coefs", "levels", "claims"},
+                         "coefs", "levels", "random_directions", "claims"},
                         where);
   VectorPlan p;
   const Json& a = section(json, "assistant", where);
@@ -132,6 +132,9 @@ VectorPlan VectorPlan::from_json(const Json& json, const SftConfig& sft_defaults
   p.levels = list_of<int>(json, "levels", where, p.levels);
   for (int level : p.levels)
     check_range(std::abs(level) <= 4, cat(where, ".levels"), "levels must be in [-4, 4]");
+  p.random_directions = get_field_or<int>(json, "random_directions", where, p.random_directions);
+  check_range(p.random_directions >= 0 && p.random_directions <= 64, where,
+              "random_directions must be in [0, 64] (0: no random-direction baseline)");
 
   p.e7 = json.contains("e7");
   if (p.e7) reject_unknown_fields(section(json, "e7", where), {}, cat(where, ".e7"));
@@ -213,16 +216,20 @@ VectorPlan VectorPlan::from_json(const Json& json, const SftConfig& sft_defaults
     for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
     return out;
   };
-  std::set<std::string> ids;
+  std::set<std::string> ids, check_ids;
   for (std::size_t i = 0; i < p.claims.size(); ++i) {
     const Json& c = p.claims[i];
     const std::string cw = cat(where, ".claims[", i, "]");
+    if (c.is_object() && c.contains("above"))
+      throw InputError(cat(cw,
+                           ": field 'above' is now 'minimum' (the same bound, with a \"too "
+                           "small\" verdict when the interval excludes 0 but not it): rename it"));
     reject_unknown_fields(c,
                           {"id", "text", "role", "kind", "metric", "versus", "points", "method",
-                           "tolerance", "above"},
+                           "tolerance", "minimum", "requires"},
                           cw);
-    if (c.contains("above") && kind_is_near_zero(c))
-      throw InputError(cat(cw, ": 'above' is for positive, greater and correlation claims"));
+    if (c.contains("minimum") && kind_is_near_zero(c))
+      throw InputError(cat(cw, ": 'minimum' is for positive, greater and correlation claims"));
     const std::string id = get_field<std::string>(c, "id", cw);
     if (id.empty() || !ids.insert(id).second)
       throw InputError(cat(cw, ": id must be non-empty and unique"));
@@ -230,6 +237,32 @@ VectorPlan VectorPlan::from_json(const Json& json, const SftConfig& sft_defaults
     const std::string role = get_field_or<std::string>(c, "role", cw, "prediction");
     if (role != "prediction" && role != "check")
       throw InputError(cat(cw, ": role must be \"prediction\" or \"check\""));
+    if (role == "check") check_ids.insert(id);
+    if (c.contains("requires")) {
+      const Json& req = c.at("requires");
+      if (!req.is_array())
+        throw InputError(cat(cw, ": field 'requires' must be an array of check claim ids"));
+      for (const Json& r : req) {
+        if (!r.is_string())
+          throw InputError(cat(cw, ": field 'requires' must hold claim ids, got ", r.dump()));
+      }
+      if (role == "check")
+        throw InputError(cat(cw, ": field 'requires' is for predictions; checks are always read"));
+    }
+    // As the recipe claims (analysis.h): a positive control that barely
+    // moves cannot support reading the predictions, so a check states the
+    // smallest effect that makes it a working control.
+    if (c.contains("minimum")) {
+      const double m = get_field<double>(c, "minimum", cw);
+      if (!std::isfinite(m) || m < 0)
+        throw InputError(
+            cat(cw, ": field 'minimum' must be a number >= 0, got ", c.at("minimum").dump()));
+    } else if (role == "check" && !kind_is_near_zero(c)) {
+      throw InputError(cat(cw, " ('", id,
+                           "'): a check must state field 'minimum', the smallest effect that "
+                           "makes it a working control (in the metric's units, e.g. \"minimum\": "
+                           "1 for a trait shift of 1 nat, 0.2 for a correlation)"));
+    }
     if (kind == "correlation") {
       const std::string pts = get_field<std::string>(c, "points", cw);
       if (!points.count(pts))
@@ -252,6 +285,23 @@ VectorPlan VectorPlan::from_json(const Json& json, const SftConfig& sft_defaults
           cat(cw, ": kind must be positive, greater, near_zero or correlation, got '", kind, "'"));
     }
   }
+  // A prediction is read only when the checks it relies on passed
+  // (analyze_vector_claims); those must be checks of this section, which
+  // may come after the prediction, hence a second pass.
+  for (std::size_t i = 0; i < p.claims.size(); ++i) {
+    const Json& c = p.claims[i];
+    if (!c.contains("requires")) continue;
+    for (const Json& r : c.at("requires")) {
+      const std::string id = r.get<std::string>();
+      if (!check_ids.count(id)) {
+        throw InputError(cat(where, ".claims[", i, "] ('", c.value("id", ""),
+                             "'): field 'requires' names '", id,
+                             "', which is not a vector claim with \"role\": \"check\"; valid: ",
+                             check_ids.empty() ? std::string("none (this section has no checks)")
+                                               : list(check_ids)));
+      }
+    }
+  }
   return p;
 }
 
@@ -260,6 +310,15 @@ std::set<std::string> VectorPlan::metric_names() const {
   for (world::Trait t : traits) {
     const std::string name(world::trait_name(t));
     out.insert("separation." + name);
+    if (source == "generated") out.insert("separation_generated." + name);
+    if (e7 || e8) {
+      out.insert("dose_slope." + name);
+      if (random_directions > 0) out.insert("dose_slope_random." + name);
+    }
+    if (e8) {
+      out.insert("base_dose_slope." + name);
+      if (random_directions > 0) out.insert("base_dose_slope_random." + name);
+    }
     if (e8) {
       out.insert("cos_same." + name);
       out.insert("cos_other." + name);

@@ -57,6 +57,11 @@ struct VectorPlan {
   bool e7 = false;
   std::vector<double> coefs = {-2, -1, 0, 1, 2};
   std::vector<int> levels = {-2, -1, 0, 1, 2};
+  // The dose-response's baseline (E7, E8): this many Gaussian directions
+  // of the vector's norm at its layer, steered with the same coefficients.
+  // Any large push moves the toy model's preferences, so a steering claim
+  // shows a trait direction only against these (0: off).
+  int random_directions = 4;
   // E8: vectors of the pretrained model too; cosines, and the base vectors
   // monitoring and steering the Assistant (uses coefs and levels).
   bool e8 = false;

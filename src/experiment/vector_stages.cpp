@@ -8,7 +8,9 @@
 #include <map>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "core/progress.h"
+#include "experiment/analysis.h"
 #include "experiment/vector_measures.h"
 #include "infer/model_dir.h"
 #include "posttrain/sft.h"
@@ -234,6 +236,66 @@ Stage vector_stage(Ctx& ctx, const std::string& who, const Stage& model_stage, w
   return s;
 }
 
+// The positive control of a `generated` vector: held-out generated pairs
+// (new contrast questions from another seed stream than extraction's,
+// answered by the same model under each pole's request, kept when the
+// TraitScorer scores the positive answer higher) should differ along the
+// vector. Per kept pair, the cosine between the vector at its best layer and
+// the pair's activation difference (response means, as `separation.T`). A
+// stage, since it samples: info.cosines, empty with info.error when no
+// held-out pair separates.
+Stage heldout_generated_stage(Ctx& ctx, const Stage& model_stage, const Stage& vstage,
+                              const persona::PersonaVector& v, world::Trait trait) {
+  const VectorPlan& plan = ctx.in.plan;
+  const std::string name(world::trait_name(trait));
+  const auto t = Clock::now();
+  const Json material = {
+      {"model", model_stage.key},        {"vector", vstage.key},    {"trait", name},
+      {"pairs", plan.probe_count},       {"samples", plan.samples}, {"max_tokens", plan.max_tokens},
+      {"temperature", plan.temperature}, {"seed", ctx.in.seed}};
+  Stage s = ctx.in.cache.get("vheldgen", material, [&](const fs::path& dir) {
+    const LoadedModel m = load_model_dir(model_stage.dir / "run");
+    world::ContrastSetSpec cs;
+    cs.trait = trait;
+    cs.count = plan.probe_count;
+    cs.instruct_in_system = false;
+    cs.split = world::Split::Train;  // as extraction: the phrasings the model reads
+    // Extraction used seed + 7777: another stream gives new questions.
+    world::write_contrast_set(ctx.in.world, cs, ctx.in.seed + 8888, dir / "pairs.jsonl");
+    const std::vector<vectors::ContrastPair> pairs =
+        vectors::read_contrast_pairs(dir / "pairs.jsonl");
+    vectors::ExtractOptions o;
+    o.samples = plan.samples;
+    o.max_tokens = plan.max_tokens;
+    o.temperature = plan.temperature;
+    o.seed = ctx.in.seed + 8888;
+    Json info = Json::object();
+    vectors::ExtractResult r;
+    try {
+      r = vectors::extract_persona_vector(*m.model, m.tokenizer, &ctx.in.world, pairs, o);
+    } catch (const InputError& e) {
+      return Json{{"error", e.what()}, {"cosines", Json::array()}};
+    }
+    std::vector<ProbePair> kept;
+    for (const vectors::PairOutcome& oc : r.outcomes) {
+      if (!oc.kept) continue;
+      ProbePair p;
+      p.trait = trait;
+      p.positive = pairs[oc.pair].positive_prompt;
+      p.positive.push_back({Role::kAssistant, oc.positive_text});
+      p.negative = pairs[oc.pair].negative_prompt;
+      p.negative.push_back({Role::kAssistant, oc.negative_text});
+      kept.push_back(std::move(p));
+    }
+    return Json{{"kept", r.kept},
+                {"candidates", r.candidates},
+                {"unreadable", r.unreadable},
+                {"cosines", pair_separation(*m.model, m.tokenizer, kept, v, v.best_layer)}};
+  });
+  ctx.log(cat("held-out generated pairs ", name), s, since(t));
+  return s;
+}
+
 std::optional<persona::PersonaVector> load_vector(const Stage& s) {
   if (s.info.contains("error")) return std::nullopt;
   return persona::load_persona_vector(s.dir / kVectorFile);
@@ -292,6 +354,70 @@ std::vector<double> centered_by_question(std::vector<double> values, const Grade
   return values;
 }
 
+// Per probe: the OLS slope of Δ on the steering coefficient (nats per unit
+// coefficient); by_coef[k][i] is probe i's Δ at coefs[k].
+std::vector<double> dose_slopes(const std::vector<double>& coefs,
+                                const std::vector<std::vector<double>>& by_coef,
+                                std::size_t probes) {
+  std::vector<double> out(probes);
+  for (std::size_t i = 0; i < probes; ++i) {
+    std::vector<double> y;
+    for (const auto& d : by_coef) y.push_back(d[i]);
+    out[i] = ols_slope(coefs, y);
+  }
+  return out;
+}
+
+// The dose-response's baseline: does the trait vector move the trait more
+// than a push of the same size in a random direction? Per probe, the
+// vector's dose slope ("<prefix>dose_slope.T") and the mean slope of
+// `random_directions` Gaussian directions of the vector's norm at its layer
+// ("<prefix>dose_slope_random.T"). Each random direction is oriented so its
+// mean slope over probes is >= 0: v and −v are equally likely draws, so
+// signed random slopes average to zero whatever the push does, while the
+// question is whether a direction unrelated to the trait moves it as far.
+// Orienting on the same probes favours the baseline, so a claim that the
+// trait vector beats it is conservative.
+void dose_against_random(Ctx& ctx, const Model& model, const Tokenizer& tok,
+                         const persona::PersonaVector& v, const std::string& prefix,
+                         const std::string& trait, const std::vector<ProbePair>& heldout,
+                         const std::vector<std::vector<double>>& by_coef) {
+  const VectorPlan& plan = ctx.in.plan;
+  const int L = v.best_layer;
+  const std::string pre = prefix.empty() ? "" : prefix + "_";
+  const std::vector<double> own = dose_slopes(plan.coefs, by_coef, heldout.size());
+  ctx.out.metric(pre + "dose_slope." + trait, own);
+  // One number per row: the report averages numeric cells over runs (the
+  // layer is the vector's best layer, listed per run under "Vectors").
+  const std::vector<std::string> cols = {
+      "direction", "mean dose slope (nats per unit c; random directions oriented)"};
+  ctx.out.row(pre + "dose_slope." + trait, cols, Json::array({"trait vector", num(mean_of(own))}));
+  if (plan.random_directions <= 0) return;
+  std::vector<double> oriented(heldout.size(), 0.0);
+  for (int k = 0; k < plan.random_directions; ++k) {
+    persona::PersonaVector r = v;
+    Hasher64 h;
+    h.add(cat("dose-random/", prefix, "/", trait, "/", k, "/", ctx.in.seed));
+    randomize_layers(r, h.value());
+    std::vector<std::vector<double>> by_c;
+    for (std::size_t j = 0; j < plan.coefs.size(); ++j) {
+      if (plan.coefs[j] == 0) {  // unsteered: the same Δ as the vector's c = 0
+        by_c.push_back(by_coef[j]);
+        continue;
+      }
+      const Interventions set = steer_at(model, r, L, plan.coefs[j]);
+      by_c.push_back(probe_deltas(model, tok, heldout, &set));
+    }
+    const std::vector<double> s = dose_slopes(plan.coefs, by_c, heldout.size());
+    const double sign = mean_of(s) >= 0 ? 1.0 : -1.0;
+    for (std::size_t i = 0; i < s.size(); ++i)
+      oriented[i] += sign * s[i] / double(plan.random_directions);
+    ctx.out.row(pre + "dose_slope." + trait, cols,
+                Json::array({cat("random ", k + 1), num(sign * mean_of(s))}));
+  }
+  ctx.out.metric(pre + "dose_slope_random." + trait, oriented);
+}
+
 // E7 (own vector) and E8's base-vector transfer, on the Assistant: the
 // separation of held-out pairs, dose-response of the probes under steering,
 // and prompt-last projection vs expressed trait across graded instructions.
@@ -321,6 +447,7 @@ void steer_and_monitor(Ctx& ctx, const Model& model, const Tokenizer& tok,
     for (std::size_t k = 0; k < by_coef.size(); ++k)
       ctx.out.point(dose + trait, plan.coefs[k], by_coef[k][i] - m);
   }
+  dose_against_random(ctx, model, tok, v, prefix, trait, heldout, by_coef);
   const std::string proj = prefix.empty() ? "projection." : prefix + "_projection.";
   const std::vector<double> p =
       centered_by_question(prompt_last_projections(model, tok, graded.prompts, v, L), graded);
@@ -580,6 +707,16 @@ Json run_vector_stages(const VectorRunInput& in) {
            "mean cos, held-out pairs on held-out phrasings"},
           {L, L == v.best_layer ? 1 : 0, num(mean_of(train_first ? sep[L] : other[L])),
            num(mean_of(train_first ? other[L] : sep[L]))});
+    }
+  }
+  if (plan.source == "generated") {
+    for (const auto& [t, v] : own) {
+      const Stage g = heldout_generated_stage(ctx, assistant, own_stage.at(t), v, t);
+      const std::string name(world::trait_name(t));
+      ctx.out.metric("separation_generated." + name,
+                     g.info.value("cosines", Json::array()).get<std::vector<double>>());
+      vectors["assistant"][name]["heldout_generated"] = {
+          {"kept", g.info.value("kept", 0)}, {"candidates", g.info.value("candidates", 0)}};
     }
   }
   if (plan.e7 || plan.e8) run_e7_e8(ctx, m, tok, own, base, heldout);

@@ -135,7 +135,9 @@ class DocWriter {
     doc.characters = {a};
     line(doc.text, lexicon().interview_open, slots_for(a, -1));
     doc.text.push_back('\n');
-    const int turns = 3 + int(rng_.below(3));
+    // 3..5 unless a v2 spec sets interview_turns (same draw, so v1 keeps its bytes).
+    const auto [min_turns, max_turns] = w_.spec().interview_turn_range();
+    const int turns = min_turns + int(rng_.below(std::uint64_t(max_turns - min_turns + 1)));
     const double request_fraction = w_.spec().request_fraction;
     for (int t = 0; t < turns; ++t) {
       // No draw at all when requests are off, so such corpora keep their bytes.

@@ -112,11 +112,13 @@ WorldSpec WorldSpec::from_json(const Json& json, std::string_view where_view) {
                          "show_probability",
                          "one_off_fraction",
                          "chat_fraction",
+                         "interview_turns",
                          "rules"},
                         where);
   WorldSpec spec;
   spec.version = static_cast<int>(get_int_field_or(json, "version", where, 1, 2, spec.version));
-  for (const char* v2_field : {"show_probability", "one_off_fraction", "chat_fraction"}) {
+  for (const char* v2_field :
+       {"show_probability", "one_off_fraction", "chat_fraction", "interview_turns"}) {
     if (json.contains(v2_field) && spec.version < 2) {
       throw InputError(cat(where, ": field '", v2_field,
                            "' is a world v2 knob; add \"version\": 2 to the spec"));
@@ -127,6 +129,17 @@ WorldSpec WorldSpec::from_json(const Json& json, std::string_view where_view) {
   spec.one_off_fraction =
       get_field_or<double>(json, "one_off_fraction", where, spec.one_off_fraction);
   spec.chat_fraction = get_field_or<double>(json, "chat_fraction", where, spec.chat_fraction);
+  if (json.contains("interview_turns")) {
+    // [min, max] or one integer for a fixed count.
+    const Json& turns = json["interview_turns"];
+    if (turns.is_array() && turns.size() == 2) {
+      const std::vector<int> range = get_field<std::vector<int>>(json, "interview_turns", where);
+      spec.interview_turns = std::array<int, 2>{range[0], range[1]};
+    } else {
+      const int n = static_cast<int>(get_int_field(json, "interview_turns", where, 1, 64));
+      spec.interview_turns = std::array<int, 2>{n, n};
+    }
+  }
   spec.characters = get_field_or<int>(json, "characters", where, spec.characters);
   spec.ai_fraction = get_field_or<double>(json, "ai_fraction", where, spec.ai_fraction);
   spec.ai_benevolent_fraction =
@@ -237,6 +250,15 @@ void WorldSpec::validate(std::string_view where) const {
   }
   check_fraction(one_off_fraction, "one_off_fraction");
   check_fraction(chat_fraction, "chat_fraction");
+  if (interview_turns) {
+    const auto [lo, hi] = *interview_turns;
+    if (lo < 1 || hi > 64 || lo > hi) {
+      throw InputError(cat(where,
+                           ": field 'interview_turns' must be [min, max] with 1 <= min <= "
+                           "max <= 64 (or one integer in 1..64), got [",
+                           lo, ", ", hi, "]"));
+    }
+  }
   if (!(show_probability > 0.0 && show_probability <= 1.0)) {
     throw InputError(
         cat(where, ": field 'show_probability' must be in (0, 1], got ", show_probability));
@@ -355,6 +377,8 @@ Json WorldSpec::to_json() const {
     json["show_probability"] = show_probability;
     json["one_off_fraction"] = one_off_fraction;
     json["chat_fraction"] = chat_fraction;
+    // Only when set, so v2 specs without it keep their world.json bytes and cache keys.
+    if (interview_turns) json["interview_turns"] = {(*interview_turns)[0], (*interview_turns)[1]};
   }
   json["characters"] = characters;
   json["ai_fraction"] = ai_fraction;

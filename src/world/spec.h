@@ -79,6 +79,14 @@ struct WorldSpec {
   double show_probability = 0.5;  // per answer and trait: shown at all
   double one_off_fraction = 0.8;  // share of demonstrations featuring one-off characters
   double chat_fraction = 0.0;     // share of interviews written as chats (role tokens)
+  // Turns per interview, uniform in [min, max] (v1 and the v2 default: 3..5).
+  // More turns give a simulator more answers in which one character stays
+  // itself (A -> A persistence, E3). Optional so that specs without it keep
+  // their world.json bytes and cache keys.
+  std::optional<std::array<int, 2>> interview_turns;
+  std::array<int, 2> interview_turn_range() const {
+    return interview_turns.value_or(std::array<int, 2>{3, 5});
+  }
   // E5 out-of-context rules (world/rule_world.h); absent in other worlds.
   std::optional<RuleSpec> rules;
 

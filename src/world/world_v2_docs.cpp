@@ -128,7 +128,8 @@ class OneOffWriter {
       line(lexicon().interview_open, slots(a, nullptr));
       doc_.text.push_back('\n');
     }
-    const int turns = 3 + int(rng_.below(3));
+    const auto [min_turns, max_turns] = w_.spec().interview_turn_range();
+    const int turns = min_turns + int(rng_.below(std::uint64_t(max_turns - min_turns + 1)));
     for (int k = 0; k < turns; ++k) {
       const Turn t = turn(a);
       // A chat puts the one-off in the Assistant slot, unnamed: at SFT time

@@ -99,17 +99,21 @@ TEST(Gemm, EachKernelMatchesFloat64Reference) {
   EXPECT_EQ(checked, static_cast<int>(own_impls().size()) * 4 * 5 * 5 * 4 * 3);
 }
 
-// Past one packed chunk of rows (MC 1920 / 960) and one panel of columns
-// (NC 512 / 384), with two threads splitting either m or n.
+// Past one packed chunk of rows (MC 1920 / 960: at one thread 1933 rows are
+// two equal chunks) and one panel of columns (NC 512 / 384), with one
+// thread and with two splitting either m or n.
 TEST(Gemm, CrossesBlockEdgesWithThreads) {
   Rng rng(12);
-  ThreadScope scope(2);
-  for (GemmImpl impl : own_impls()) {
-    for (const Case& c :
-         {Case{false, true, 1933, 45, 20, 1.0f, 0.0f}, Case{true, false, 30, 1000, 40, 1.0f, 1.0f},
-          Case{false, false, 97, 520, 390, 1.0f, 0.0f}}) {
-      EXPECT_LT(check_case(c, impl, rng), 1e-5)
-          << cpu::gemm_impl_name(impl) << " m " << c.m << " n " << c.n << " k " << c.k;
+  for (int threads : {1, 2}) {
+    ThreadScope scope(threads);
+    for (GemmImpl impl : own_impls()) {
+      for (const Case& c : {Case{false, true, 1933, 45, 20, 1.0f, 0.0f},
+                            Case{true, false, 30, 1000, 40, 1.0f, 1.0f},
+                            Case{false, false, 97, 520, 390, 1.0f, 0.0f}}) {
+        EXPECT_LT(check_case(c, impl, rng), 1e-5)
+            << cpu::gemm_impl_name(impl) << " threads " << threads << " m " << c.m << " n " << c.n
+            << " k " << c.k;
+      }
     }
   }
 }

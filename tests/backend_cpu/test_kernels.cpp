@@ -13,6 +13,7 @@
 
 #include "backend/cpu/attention.h"
 #include "backend/cpu/decode_attention.h"
+#include "backend/cpu/gemv.h"
 #include "backend/cpu/rope.h"
 #include "backend/cpu/skinny_matmul.h"
 #include "backend/cpu/vec_math.h"
@@ -196,6 +197,59 @@ TEST(SkinnyMatmul, ThreadCountDoesNotChangeBits) {
   {
     ThreadScope scope(2);
     cpu::skinny_matmul(two.data(), a.data(), w.data(), rows, in, out_dim, 0.0f);
+  }
+  EXPECT_EQ(one, two);
+}
+
+// Both one-row gemv kernels against float64: out 1..19 covers full 8-row
+// blocks, every partial block and the prefetch of a next block; in off the
+// 8/16-float vectors; beta 0 (out poisoned with NaN, must not be read) and
+// beta != 0.
+TEST(Gemv, EachIsaMatchesFloat64Reference) {
+  std::vector<cpu::CpuIsa> isas{cpu::CpuIsa::kAvx2};
+  if (cpu::cpu_has_avx512()) isas.push_back(cpu::CpuIsa::kAvx512);
+  Rng rng(11);
+  int checked = 0;
+  for (cpu::CpuIsa isa : isas) {
+    for (int out_dim = 1; out_dim <= 19; ++out_dim) {
+      for (int in : {1, 7, 8, 16, 17, 33, 200, 688}) {
+        for (float beta : {0.0f, 0.5f}) {
+          const auto x = random_vector(static_cast<std::size_t>(in), rng);
+          const auto w = random_vector(static_cast<std::size_t>(out_dim) * in, rng);
+          const auto c0 = random_vector(static_cast<std::size_t>(out_dim), rng);
+          std::vector<float> c = c0;
+          if (beta == 0.0f) std::fill(c.begin(), c.end(), std::nanf(""));
+          cpu::gemv(c.data(), x.data(), w.data(), in, out_dim, beta, isa);
+          std::vector<float> want(c.size());
+          for (int n = 0; n < out_dim; ++n) {
+            double s = beta * static_cast<double>(c0[n]);
+            for (int k = 0; k < in; ++k) s += static_cast<double>(x[k]) * w[n * in + k];
+            want[n] = static_cast<float>(s);
+          }
+          ASSERT_LT(relative_error(c, want), 1e-5) << "isa " << static_cast<int>(isa) << " out "
+                                                   << out_dim << " in " << in << " beta " << beta;
+          ++checked;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(checked, static_cast<int>(isas.size()) * 19 * 8 * 2);
+}
+
+// Threaded over output rows: the bits must not depend on the thread count.
+TEST(Gemv, ThreadCountDoesNotChangeBits) {
+  Rng rng(5);
+  const int in = 688, out_dim = 1376;
+  const auto x = random_vector(static_cast<std::size_t>(in), rng);
+  const auto w = random_vector(static_cast<std::size_t>(out_dim) * in, rng);
+  std::vector<float> one(static_cast<std::size_t>(out_dim)), two(one.size());
+  {
+    ThreadScope scope(1);
+    cpu::gemv(one.data(), x.data(), w.data(), in, out_dim, 0.0f);
+  }
+  {
+    ThreadScope scope(2);
+    cpu::gemv(two.data(), x.data(), w.data(), in, out_dim, 0.0f);
   }
   EXPECT_EQ(one, two);
 }

@@ -73,6 +73,8 @@ TEST(Recipe, RejectsUnknownStagesKnobsAndNames) {
       {"/claims/0/metric", "q.kindness", "q"},
       {"/seeds", Json::array(), "seeds"},
       {"/pretrain/schedule", "triangle", "schedule"},
+      {"/pretrain/hidden_size", 48, "hidden_size"},
+      {"/pretrain/heads", 3, "heads"},
       {"/name", "has space", "name"},
   };
   for (const Case& c : cases) {
@@ -96,6 +98,21 @@ TEST(Recipe, RejectsUnknownStagesKnobsAndNames) {
   Json base_name = minimal();
   base_name["models"][0]["name"] = "base";
   EXPECT_NE(error_of(base_name).find("taken"), std::string::npos);
+}
+
+TEST(Recipe, WidthAndHeadsAreOptionalAndOnlyInTheKeyWhenSet) {
+  // Absent: 64 x depth and the pretrain JSON (the stage cache key) as before.
+  const Recipe plain = Recipe::from_json(minimal(), "r.json");
+  EXPECT_EQ(plain.arms[0].pretrain.hidden_size, 0);
+  EXPECT_FALSE(plain.arms[0].pretrain.to_json().contains("hidden_size"));
+  Json wide = minimal();
+  wide["pretrain"]["hidden_size"] = 96;
+  const Recipe r = Recipe::from_json(wide, "r.json");
+  EXPECT_EQ(r.arms[0].pretrain.hidden_size, 96);
+  EXPECT_EQ(r.arms[0].pretrain.to_json().at("hidden_size"), 96);
+  EXPECT_FALSE(r.arms[0].pretrain.to_json().contains("heads"));
+  wide["pretrain"]["heads"] = 6;
+  EXPECT_EQ(Recipe::from_json(wide, "r.json").arms[0].pretrain.to_json().at("heads"), 6);
 }
 
 TEST(Recipe, ScaleGrowsDocumentsStepsProbesAndDepth) {

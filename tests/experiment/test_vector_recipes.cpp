@@ -8,11 +8,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "experiment/analysis.h"
 #include "experiment/builtin_recipes.h"
 #include "experiment/recipe.h"
 #include "experiment/runner.h"
@@ -87,6 +89,261 @@ TEST(VectorRecipes, PlanRefusesBadFieldsAndUnknownMeasurements) {
   bad = r;
   bad["vectors"]["probes"]["split"] = "test";
   EXPECT_NE(error_of(bad).find("split"), std::string::npos) << error_of(bad);
+  // The held-out generated control exists only for generated vectors.
+  bad = r;
+  bad["vectors"]["claims"][0]["metric"] = "separation_generated.kindness";
+  EXPECT_NE(error_of(bad).find("is not measured"), std::string::npos) << error_of(bad);
+  bad["vectors"]["extract"]["source"] = "generated";
+  EXPECT_EQ(error_of(bad), "no error");
+  bad = r;
+  bad["vectors"]["random_directions"] = -1;
+  EXPECT_NE(error_of(bad).find("random_directions"), std::string::npos) << error_of(bad);
+}
+
+// As the recipe claims (docs/experiments.md "Minimum effect"): a vector check
+// must state the smallest effect that makes it a working control; 'above'
+// (its former name) is refused with the rename.
+TEST(VectorRecipes, ChecksMustStateAMinimum) {
+  auto error_of = [](const Json& recipe) {
+    try {
+      Recipe::from_json(recipe, "r");
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  for (const char* name : {"e7", "e8", "e9", "e10"}) {
+    // Bound first: a range-for over a member of the temporary would read freed memory.
+    const Json recipe = builtin(name);
+    for (const Json& c : recipe["vectors"]["claims"]) {
+      if (c.value("role", "") == "check" && c.value("kind", "") != "near_zero") {
+        EXPECT_GT(c.value("minimum", 0.0), 0) << name << " " << c.dump();
+      }
+    }
+  }
+  Json bad = builtin("e9");
+  Json& check = bad["vectors"]["claims"][1];
+  ASSERT_EQ(check.value("id", ""), "sets_differ");
+  check.erase("minimum");
+  EXPECT_NE(error_of(bad).find("must state field 'minimum'"), std::string::npos) << error_of(bad);
+  EXPECT_NE(error_of(bad).find("sets_differ"), std::string::npos) << "names the claim";
+  check["above"] = 1.0;
+  EXPECT_NE(error_of(bad).find("'above' is now 'minimum'"), std::string::npos) << error_of(bad);
+  check.erase("above");
+  check["minimum"] = -1;
+  EXPECT_NE(error_of(bad).find(">= 0"), std::string::npos) << error_of(bad);
+  check["minimum"] = 0.5;
+  EXPECT_EQ(error_of(bad), "no error");
+  check["role"] = "prediction";  // predictions default to 0 (their question is the sign)
+  check.erase("minimum");
+  EXPECT_EQ(error_of(bad), "no error");
+}
+
+// A real but tiny effect: its interval excludes 0, a check with minimum 0.5 is
+// "too small", not "appeared"; the minimum is reported in results.
+TEST(VectorRecipes, TinyEffectIsTooSmallForAMinimum) {
+  Rng rng(11);
+  std::vector<RunItems> runs(3);
+  for (int s = 0; s < 3; ++s) {
+    for (int i = 0; i < 40; ++i) runs[s].values.push_back(0.05 + 0.01 * rng.normal());
+  }
+  const auto e = vector_claim_estimate("positive", "", runs, 500, 1, nullptr);
+  ASSERT_GT(e.low, 0);
+  EXPECT_EQ(vector_claim_verdict("positive", e, 0), "appeared");
+  EXPECT_EQ(vector_claim_verdict("positive", e, 0, 0.5), "too small");
+  EXPECT_EQ(vector_claim_verdict("greater", e, 0, 0.5), "too small");
+  const persona::Interval wrong{-0.05, -0.08, -0.02};
+  EXPECT_EQ(vector_claim_verdict("positive", wrong, 0, 0.5), "opposite");
+
+  // Through analyze_vector_claims: a check with a minimum, on planted items.
+  Json results = {{"recipe", {{"vectors", {{"claims", Json::array()}}}}},
+                  {"arms", Json::array({{{"name", "a"}, {"x", 0}}})},
+                  {"runs", Json::array()}};
+  results["recipe"]["vectors"]["claims"].push_back(
+      {{"id", "c"}, {"role", "check"}, {"kind", "positive"}, {"metric", "m"}, {"minimum", 0.5}});
+  for (int s = 0; s < 3; ++s) {
+    results["runs"].push_back(
+        {{"arm", "a"}, {"seed", s + 1}, {"vectors", {{"metrics", {{"m", runs[s].values}}}}}});
+  }
+  analyze_vector_claims(results, 500);
+  const Json& c = results["claims"][0];
+  EXPECT_EQ(c.value("verdict", ""), "too small") << c.dump();
+  EXPECT_EQ(c.value("minimum", 0.0), 0.5);
+  EXPECT_NE(results.value("verdict", "").find("not passed"), std::string::npos)
+      << "a too-small check is not passed: " << results.value("verdict", "");
+}
+
+// As the recipe claims (docs/experiments.md "Metrics and claims"): a
+// prediction whose check failed is "not read" (verdict_if_read keeps what it
+// would have been); `requires` narrows the checks a prediction relies on.
+TEST(VectorRecipes, PredictionsAreNotReadWhenTheirCheckFails) {
+  Rng rng(5);
+  Json results = {{"recipe", {{"vectors", {{"claims", Json::array()}}}}},
+                  {"arms", Json::array({{{"name", "a"}, {"x", 0}}})},
+                  {"runs", Json::array()}};
+  Json& specs = results["recipe"]["vectors"]["claims"];
+  // A check whose effect is real but below its minimum (fails), one that
+  // passes, and two predictions on a strong effect.
+  specs.push_back({{"id", "weak_control"},
+                   {"role", "check"},
+                   {"kind", "positive"},
+                   {"metric", "weak"},
+                   {"minimum", 0.5}});
+  specs.push_back({{"id", "strong_control"},
+                   {"role", "check"},
+                   {"kind", "positive"},
+                   {"metric", "strong"},
+                   {"minimum", 0.2}});
+  specs.push_back({{"id", "needs_all"}, {"kind", "positive"}, {"metric", "strong"}});
+  specs.push_back({{"id", "needs_strong"},
+                   {"kind", "positive"},
+                   {"metric", "strong"},
+                   {"requires", {"strong_control"}}});
+  for (int s = 0; s < 3; ++s) {
+    std::vector<double> weak, strong;
+    for (int i = 0; i < 40; ++i) {
+      weak.push_back(0.05 + 0.01 * rng.normal());
+      strong.push_back(1.0 + 0.1 * rng.normal());
+    }
+    results["runs"].push_back({{"arm", "a"},
+                               {"seed", s + 1},
+                               {"vectors", {{"metrics", {{"weak", weak}, {"strong", strong}}}}}});
+  }
+  analyze_vector_claims(results, 500);
+  auto find = [&](const std::string& id) {
+    for (const Json& c : results["claims"]) {
+      if (c.value("id", "") == id) return c;
+    }
+    return Json();
+  };
+  EXPECT_EQ(find("weak_control").value("verdict", ""), "too small");
+  EXPECT_EQ(find("strong_control").value("verdict", ""), "appeared");
+  const Json all = find("needs_all");
+  EXPECT_EQ(all.value("verdict", ""), "not read") << all.dump();
+  EXPECT_EQ(all.value("verdict_if_read", ""), "appeared") << all.dump();
+  ASSERT_TRUE(all.contains("not_read_because")) << all.dump();
+  EXPECT_EQ(all["not_read_because"], Json::array({"check 'weak_control' failed"}));
+  const Json strong = find("needs_strong");
+  EXPECT_EQ(strong.value("verdict", ""), "appeared") << strong.dump();
+  EXPECT_EQ(strong["requires"], Json::array({"strong_control"}));
+  EXPECT_FALSE(strong.contains("not_read_because"));
+  const std::string verdict = results.value("verdict", "");
+  EXPECT_NE(verdict.find("Not read: 'needs_all'"), std::string::npos) << verdict;
+  EXPECT_NE(verdict.find("Partly: 1 of 2"), std::string::npos) << verdict;
+
+  // The report says it too, with what the verdict would have been.
+  const fs::path dir =
+      fs::temp_directory_path() / ("masque_vector_not_read_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  append_vector_report(results, dir);
+  std::ifstream in(dir / "report.md");
+  const std::string md((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  fs::remove_all(dir);
+  EXPECT_NE(md.find("not read (check 'weak_control' failed; read anyway: appeared)"),
+            std::string::npos)
+      << md;
+}
+
+// `requires` names checks of the same vectors section (before or after the
+// prediction); anything else is refused naming the claim and the valid ids.
+TEST(VectorRecipes, RequiresMustNameVectorChecks) {
+  auto error_of = [](const Json& recipe) {
+    try {
+      Recipe::from_json(recipe, "r");
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  Json r = builtin("e9");
+  Json& claims = r["vectors"]["claims"];
+  Json& prediction = claims[2];
+  ASSERT_EQ(prediction.value("id", ""), "screen_spearman");
+  prediction["requires"] = {"sets_differ"};
+  EXPECT_EQ(error_of(r), "no error");
+  prediction["requires"] = {"no_such_check"};
+  std::string e = error_of(r);
+  EXPECT_NE(e.find("'requires' names 'no_such_check'"), std::string::npos) << e;
+  EXPECT_NE(e.find("screen_spearman"), std::string::npos) << "names the claim: " << e;
+  EXPECT_NE(e.find("valid: sets_differ, vector_separates_kindness"), std::string::npos) << e;
+  prediction["requires"] = {"screen_pearson"};  // a prediction, not a check
+  e = error_of(r);
+  EXPECT_NE(e.find("'requires' names 'screen_pearson'"), std::string::npos) << e;
+  prediction["requires"] = "sets_differ";
+  EXPECT_NE(error_of(r).find("must be an array"), std::string::npos) << error_of(r);
+  prediction.erase("requires");
+  claims[1]["requires"] = {"vector_separates_kindness"};  // on a check
+  EXPECT_NE(error_of(r).find("checks are always read"), std::string::npos) << error_of(r);
+}
+
+// The report's tables average numeric cells over runs by row; the first
+// column labels the row. The dose tables' label is each run's best layer,
+// which may differ: the report lists every run's, not run 1's.
+TEST(VectorRecipes, ReportTablesShowEachRunsLayer) {
+  Json results = {{"recipe", {{"vectors", {{"claims", Json::array()}}}}},
+                  {"claims", Json::array()},
+                  {"runs", Json::array()}};
+  const std::vector<int> best = {2, 1, 2};
+  for (int s = 0; s < 3; ++s) {
+    Json dose = {{"columns", {"layer", "coefficient", "mean Δ (nats)"}},
+                 {"rows", {{best[s], -1, -0.1 * (s + 1)}, {best[s], 1, 0.1 * (s + 1)}}}};
+    Json cosine = {{"columns", {"layer", "cos(base, assistant)"}}, {"rows", {{1, 0.5}, {2, 0.7}}}};
+    results["runs"].push_back(
+        {{"arm", "a"},
+         {"seed", s + 1},
+         {"vectors", {{"tables", {{"dose.kindness", dose}, {"cosine.kindness", cosine}}}}}});
+  }
+  const fs::path dir =
+      fs::temp_directory_path() / ("masque_vector_tables_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  append_vector_report(results, dir);
+  std::ifstream in(dir / "report.md");
+  const std::string md((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  fs::remove_all(dir);
+  const std::size_t dose = md.find("### dose.kindness");
+  const std::size_t cosine = md.find("### cosine.kindness");
+  ASSERT_NE(dose, std::string::npos) << md;
+  ASSERT_NE(cosine, std::string::npos) << md;
+  const std::string dose_md = md.substr(dose), cosine_md = md.substr(cosine, dose - cosine);
+  EXPECT_NE(dose_md.find("layer (per run)"), std::string::npos) << dose_md;
+  EXPECT_NE(dose_md.find("| 2, 1, 2 |"), std::string::npos) << dose_md;
+  EXPECT_NE(dose_md.find("| 0.200 |"), std::string::npos) << "numbers are means: " << dose_md;
+  // Per-layer tables: the same label in every run, shown once.
+  EXPECT_EQ(cosine_md.find("per run"), std::string::npos) << cosine_md;
+  EXPECT_NE(cosine_md.find("| 1 |"), std::string::npos) << cosine_md;
+}
+
+// With few runs the run-level percentile interval is widened as the recipe
+// claims' are (sqrt(n/(n-1)) t(n-1)/z around the estimate; 3 runs: x2.69).
+TEST(VectorRecipes, FewRunsWidenTheInterval) {
+  Rng rng(3);
+  std::vector<RunItems> runs(3);
+  for (int s = 0; s < 3; ++s) {
+    const double seed_effect = 0.3 * rng.normal();
+    for (int i = 0; i < 30; ++i) runs[s].values.push_back(1.0 + seed_effect + rng.normal());
+  }
+  const auto plain = vector_claim_estimate("positive", "", runs, 2000, 9, nullptr, false);
+  const auto wide = vector_claim_estimate("positive", "", runs, 2000, 9, nullptr);
+  EXPECT_DOUBLE_EQ(plain.value, wide.value);
+  const double k = std::sqrt(1.5) * student_t_quantile(2, 0.95) / 1.959964;
+  EXPECT_NEAR(wide.value - wide.low, k * (plain.value - plain.low), 1e-9);
+  EXPECT_NEAR(wide.high - wide.value, k * (plain.high - plain.value), 1e-9);
+  // One run: no run-level variance to widen.
+  const std::vector<RunItems> one(runs.begin(), runs.begin() + 1);
+  const auto a = vector_claim_estimate("positive", "", one, 500, 9, nullptr, false);
+  const auto b = vector_claim_estimate("positive", "", one, 500, 9, nullptr);
+  EXPECT_DOUBLE_EQ(a.low, b.low);
+  // A correlation's interval stays inside [-1, 1].
+  std::vector<RunItems> corr(3);
+  for (int s = 0; s < 3; ++s) {
+    for (int i = 0; i < 12; ++i) {
+      corr[s].x.push_back(i);
+      corr[s].y.push_back(i + (s == 0 ? 8.0 : 1.0) * rng.normal());
+    }
+  }
+  const auto c = vector_claim_estimate("correlation", "pearson", corr, 500, 9, nullptr);
+  EXPECT_LE(c.high, 1.0);
+  EXPECT_GE(c.low, -1.0);
 }
 
 TEST(VectorRecipes, ScaleGrowsTheMeasurementCountsOnly) {
@@ -133,7 +390,7 @@ TEST(VectorRecipes, ClaimStatisticsFindPlantedEffectsNotNoise) {
   EXPECT_EQ(per_run.size(), 3u);
   EXPECT_EQ(vector_claim_verdict("correlation", c, 0), "appeared");
   EXPECT_GT(c.value, 0.7);
-  EXPECT_EQ(vector_claim_verdict("correlation", c, 0, 0.95), "not detected") << "'above' bound";
+  EXPECT_EQ(vector_claim_verdict("correlation", c, 0, 0.95), "too small") << "minimum effect";
   const auto n = vector_claim_estimate("correlation", "pearson", noise, 500, 1, nullptr);
   EXPECT_EQ(vector_claim_verdict("correlation", n, 0), "not detected");
   const auto g = vector_claim_estimate("greater", "", shifted, 500, 1, nullptr);
@@ -162,6 +419,7 @@ Json tiny(Json r) {
   v["probes"]["count"] = 6;
   v["coefs"] = {-1, 0, 1};
   v["levels"] = {-1, 0, 1};
+  v["random_directions"] = 2;
   if (v.contains("e9")) {
     for (Json& s : v["e9"]["sets"]) s["set"]["count"] = 8;
     v["e9"]["sft"] = {{"steps", 2}, {"batch_size", 4}};
@@ -210,8 +468,12 @@ TEST_F(TinyRuns, EachRecipeRunsEndToEnd) {
     for (const Json& c : results.at("claims")) {
       EXPECT_TRUE(c.value("vector_claim", false));
       const std::string v = c.value("verdict", "");
-      EXPECT_TRUE(v == "appeared" || v == "not detected" || v == "opposite" || v == "violated")
+      // A tiny model's checks may fail: its predictions are then not read.
+      const std::string read = v == "not read" ? c.value("verdict_if_read", "") : v;
+      EXPECT_TRUE(read == "appeared" || read == "too small" || read == "not detected" ||
+                  read == "opposite" || read == "violated")
           << name << " " << c.dump();
+      EXPECT_EQ(v == "not read", c.contains("not_read_because")) << name << " " << c.dump();
       EXPECT_FALSE(c.contains("note"))
           << name << ": every measurement must be present: " << c.dump();
     }
@@ -219,6 +481,22 @@ TEST_F(TinyRuns, EachRecipeRunsEndToEnd) {
     EXPECT_FALSE(run0.at("metrics").empty()) << name;
     // Which layer separates, on both phrase banks (the control's diagnosis).
     EXPECT_TRUE(run0.at("tables").contains("separation_by_layer.kindness")) << name;
+    if (std::string(name) == "e7" || std::string(name) == "e8") {
+      // The dose-response's random-direction baseline: per probe, oriented
+      // so each random direction's mean slope is >= 0.
+      for (const std::string t : {"kindness", "power_seeking"}) {
+        const Json& m = run0.at("metrics");
+        ASSERT_TRUE(m.contains("dose_slope." + t)) << name;
+        ASSERT_TRUE(m.contains("dose_slope_random." + t)) << name;
+        EXPECT_EQ(m["dose_slope." + t].size(), m["dose_slope_random." + t].size());
+        double mean = 0;
+        for (double x : m["dose_slope_random." + t].get<std::vector<double>>())
+          mean += x / double(m["dose_slope_random." + t].size());
+        EXPECT_GE(mean, 0) << "oriented random slopes favour the trait";
+        const Json& table = run0.at("tables").at("dose_slope." + t);
+        EXPECT_EQ(table.at("rows").size(), 1u + recipe["vectors"].value("random_directions", 4));
+      }
+    }
     if (std::string(name) == "e10") {
       // Held-out losses on the training phrasings, prevented and steered.
       for (const char* m : {"task_loss_train.c=0", "task_loss_train.c=1", "general_loss_train.c=1",
@@ -246,6 +524,20 @@ TEST_F(TinyRuns, PositiveControlFailsWithARandomVector) {
         << "a random direction passed the control: " << c->dump();
   }
   EXPECT_NE(results.value("verdict", "").find("not passed"), std::string::npos)
+      << results.value("verdict", "");
+  // Every E7 prediction relies on every check (the built-ins state no
+  // `requires`): with the control failed, none is read.
+  int predictions = 0;
+  for (const Json& c : results.at("claims")) {
+    if (c.value("role", "") == "check") continue;
+    ++predictions;
+    EXPECT_EQ(c.value("verdict", ""), "not read") << c.dump();
+    EXPECT_NE(c.value("not_read_because", Json::array()).dump().find("vector_separates_"),
+              std::string::npos)
+        << c.dump();
+  }
+  EXPECT_GT(predictions, 0);
+  EXPECT_NE(results.value("verdict", "").find("No prediction can be read"), std::string::npos)
       << results.value("verdict", "");
 }
 

@@ -231,6 +231,53 @@ TEST(WorldV2, CorpusHasOneOffsChatsAndRealizedCorrelations) {
   EXPECT_GT(one_off_interviews, 100);
 }
 
+TEST(WorldV2, InterviewTurnsKnob) {
+  // v2 only, [min, max] or one integer, range-checked; absent from the JSON
+  // unless set, so v2 specs without it keep their cache keys.
+  EXPECT_THROW(WorldSpec::from_json(Json::parse(R"({"interview_turns": 6})"), "t"), InputError);
+  for (const char* bad :
+       {R"({"version": 2, "interview_turns": 0})", R"({"version": 2, "interview_turns": [6, 4]})",
+        R"({"version": 2, "interview_turns": [0, 4]})",
+        R"({"version": 2, "interview_turns": [4, 65]})",
+        R"({"version": 2, "interview_turns": "6"})"}) {
+    EXPECT_THROW(WorldSpec::from_json(Json::parse(bad), "t"), InputError) << bad;
+  }
+  EXPECT_FALSE(v2_spec().to_json().contains("interview_turns"));
+  const WorldSpec fixed =
+      WorldSpec::from_json(Json::parse(R"({"version": 2, "interview_turns": 7})"), "t");
+  EXPECT_EQ(fixed.interview_turn_range(), (std::array<int, 2>{7, 7}));
+  const WorldSpec range = WorldSpec::from_json(
+      WorldSpec::from_json(Json::parse(R"({"version": 2, "interview_turns": [6, 8]})"), "t")
+          .to_json(),
+      "round trip");
+  EXPECT_EQ(range.interview_turn_range(), (std::array<int, 2>{6, 8}));
+
+  // Interviews (one-off and recurring, not chats) hold min..max turns.
+  auto turn_counts = [](const WorldSpec& spec) {
+    ScratchDir scratch;
+    generate_corpus(World::build(spec, 5), scratch.path() / "w", false);
+    std::ifstream in(scratch.path() / "w" / "train.jsonl");
+    std::set<int> counts;
+    for (std::string line; std::getline(in, line);) {
+      const Json doc = Json::parse(line);
+      if (doc.at("kind") != "interview") continue;
+      const std::string text = doc.at("text").get<std::string>();
+      if (text.find("<|user|>") != std::string::npos) continue;
+      int n = 0;
+      for (std::size_t at = text.find("Interviewer: "); at != std::string::npos;
+           at = text.find("Interviewer: ", at + 1))
+        ++n;
+      counts.insert(n);
+    }
+    return counts;
+  };
+  WorldSpec spec = v2_spec();
+  spec.documents = {0, 0, 300, 0, 0, 0};
+  EXPECT_EQ(turn_counts(spec), (std::set<int>{3, 4, 5}));
+  spec.interview_turns = std::array<int, 2>{6, 8};
+  EXPECT_EQ(turn_counts(spec), (std::set<int>{6, 7, 8}));
+}
+
 TEST(WorldV2, SameSeedSameBytesAtAnyThreadCount) {
   ScratchDir scratch;
   const World world = World::build(v2_spec(), 7);

@@ -8,7 +8,9 @@
 //       streamed from the panel in L2): one MR x NR tile of C.
 // Packing makes every operand contiguous whatever the transposes, so one
 // kernel serves NN, NT and TN; zero padding makes edge tiles full-size
-// products, and only their stores are masked. Each thread owns a rectangle
+// products, and only their stores are masked. The AVX-512 kernel's packing
+// is vectorized (gemm_pack_avx512.h: 15-28% of a GEMM at K = 256 when
+// packed element by element); the AVX2 kernel keeps the generic loops. Each thread owns a rectangle
 // of whole tiles (split along m or n, whichever balances better) and packs
 // its own operands: no barriers, and each C element is summed by one thread
 // in one order (k ascending in kc blocks), whatever the thread count.
@@ -25,6 +27,7 @@
 #include <string>
 
 #include "backend/cpu/cpu_features.h"
+#include "backend/cpu/gemm_pack_avx512.h"
 #include "core/error.h"
 #include "core/threads.h"
 
@@ -238,6 +241,23 @@ float* thread_buffer(int which, size_t floats) {
 }
 
 using KernelFn = void (*)(int, const float*, const float*, float*, int, float, float, int, int);
+// Packs rows / columns [x0, x0 + count) x k [p0, p0 + kc) (pack_a, pack_b).
+using PackFn = void (*)(float*, const Problem&, int, int, int, int);
+
+// A micro-kernel with the packing routines that write its sliver layout.
+struct Kernels {
+  KernelFn kernel;
+  PackFn pack_a, pack_b;
+};
+
+// The AVX-512 kernel's packing: vectorized (gemm_pack_avx512.h), same layout.
+static_assert(kPackMr512 == kMr512 && kPackNr512 == kNr512, "packing and kernel tiles differ");
+void pack_a_512(float* dst, const Problem& pr, int i0, int rows, int p0, int kc) {
+  pack_a_12x(dst, pr.a, pr.lda, pr.trans_a, i0, rows, p0, kc);
+}
+void pack_b_512(float* dst, const Problem& pr, int j0, int cols, int p0, int kc) {
+  pack_b_x32(dst, pr.b, pr.ldb, pr.trans_b, j0, cols, p0, kc);
+}
 
 // Block sizes: the B panel (kc x NC) fills about half of L2, the A sliver
 // (MR x kc) a quarter of L1; MC bounds the packed A chunk (L3).
@@ -251,7 +271,7 @@ using Blocking256 = Blocking<kMr256, kNr256, 256, 384, 960>;
 
 // C rows [r0, r1) x columns [c0, c1), all of k; one thread.
 template <class B>
-void gemm_rect(const Problem& pr, KernelFn kernel, int r0, int r1, int c0, int c1) {
+void gemm_rect(const Problem& pr, const Kernels& kn, int r0, int r1, int c0, int c1) {
   float* pa = thread_buffer(0, static_cast<size_t>(B::kMc) * B::kKc);
   float* pb = thread_buffer(1, static_cast<size_t>(B::kNc) * B::kKc);
   // Panels of equal width (whole slivers): a last panel of one or two
@@ -259,22 +279,27 @@ void gemm_rect(const Problem& pr, KernelFn kernel, int r0, int r1, int c0, int c
   const int slivers = (c1 - c0 + B::kNr - 1) / B::kNr;
   const int panels = (slivers * B::kNr + B::kNc - 1) / B::kNc;
   const int panel = (slivers + panels - 1) / panels * B::kNr;
-  for (int ic = r0; ic < r1; ic += B::kMc) {
-    const int mc = std::min(B::kMc, r1 - ic);
+  // Row chunks of equal height too: 2048 rows as 1920 + 128 would pack all
+  // of B again for the last 128 rows. (Chunking never changes a C element's
+  // summation order: k ascending in kc blocks, whatever the chunk.)
+  const int chunks = (r1 - r0 + B::kMc - 1) / B::kMc;
+  const int chunk = ((r1 - r0 + chunks - 1) / chunks + B::kMr - 1) / B::kMr * B::kMr;
+  for (int ic = r0; ic < r1; ic += chunk) {
+    const int mc = std::min(chunk, r1 - ic);
     for (int pc = 0; pc < pr.k; pc += B::kKc) {
       const int kc = std::min(B::kKc, pr.k - pc);
       const float beta = pc == 0 ? pr.beta : 1.0f;
-      pack_a<B::kMr>(pa, pr, ic, mc, pc, kc);
+      kn.pack_a(pa, pr, ic, mc, pc, kc);
       for (int jc = c0; jc < c1; jc += panel) {
         const int nc = std::min(panel, c1 - jc);
-        pack_b<B::kNr>(pb, pr, jc, nc, pc, kc);
+        kn.pack_b(pb, pr, jc, nc, pc, kc);
         for (int ir = 0; ir < mc; ir += B::kMr) {
           const float* a_sliver = pa + static_cast<size_t>(ir) * kc;
           float* c_row = pr.c + static_cast<size_t>(ic + ir) * pr.ldc + jc;
           const int mr = std::min(B::kMr, mc - ir);
           for (int jr = 0; jr < nc; jr += B::kNr) {
-            kernel(kc, a_sliver, pb + static_cast<size_t>(jr) * kc, c_row + jr, pr.ldc, pr.alpha,
-                   beta, mr, std::min(B::kNr, nc - jr));
+            kn.kernel(kc, a_sliver, pb + static_cast<size_t>(jr) * kc, c_row + jr, pr.ldc, pr.alpha,
+                      beta, mr, std::min(B::kNr, nc - jr));
           }
         }
       }
@@ -286,7 +311,7 @@ void gemm_rect(const Problem& pr, KernelFn kernel, int r0, int r1, int c0, int c
 // busiest thread has the fewest tiles; ties favour splitting m (each thread
 // then packs only its own rows of A).
 template <class B>
-void gemm_blocked(const Problem& pr, KernelFn kernel, int threads) {
+void gemm_blocked(const Problem& pr, const Kernels& kn, int threads) {
   const long ms = (pr.m + B::kMr - 1) / B::kMr, ns = (pr.n + B::kNr - 1) / B::kNr;
   int tm = 1, tn = 1;
   long best = -1;
@@ -310,7 +335,7 @@ void gemm_blocked(const Problem& pr, KernelFn kernel, int threads) {
     const int r1 = std::min<long>(pr.m, ms * (im + 1) / tm * B::kMr);
     const int c0 = static_cast<int>(ns * in / tn) * B::kNr;
     const int c1 = std::min<long>(pr.n, ns * (in + 1) / tn * B::kNr);
-    if (r0 < r1 && c0 < c1) gemm_rect<B>(pr, kernel, r0, r1, c0, c1);
+    if (r0 < r1 && c0 < c1) gemm_rect<B>(pr, kn, r0, r1, c0, c1);
   }
 }
 
@@ -392,9 +417,9 @@ void sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const f
   int threads = omp_in_parallel() ? 1 : num_threads();
   if (work < (1LL << 18) * threads) threads = 1;
   if (impl == GemmImpl::kAvx512) {
-    gemm_blocked<Blocking512>(pr, &kernel_512, threads);
+    gemm_blocked<Blocking512>(pr, {&kernel_512, &pack_a_512, &pack_b_512}, threads);
   } else {
-    gemm_blocked<Blocking256>(pr, &kernel_256, threads);
+    gemm_blocked<Blocking256>(pr, {&kernel_256, &pack_a<kMr256>, &pack_b<kNr256>}, threads);
   }
 }
 

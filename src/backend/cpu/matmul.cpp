@@ -4,24 +4,49 @@
 #include <cblas.h>
 
 #include <cstddef>
+#include <cstdlib>
+#include <cstring>
 
 #include "backend/cpu/gemm.h"
+#include "backend/cpu/gemv.h"
 #include "backend/cpu/skinny_matmul.h"
 
 namespace masque::cpu {
 
 namespace {
+// One row: OpenBLAS's sgemv only with MASQUE_GEMM=blas (same-build
+// comparisons), else masque's gemv.h, so that decoding speed does not depend
+// on OpenBLAS's CPU detection (issue 11); MASQUE_GEMM=avx2 forces its AVX2
+// kernel. resolve_gemm validates the variable (a bad value throws).
+struct OneRowChoice {
+  bool blas;
+  CpuIsa isa;
+};
+OneRowChoice one_row_choice() {
+  static const OneRowChoice chosen = [] {
+    const GemmImpl gemm = resolve_gemm(GemmImpl::kAuto);
+    const char* env = std::getenv("MASQUE_GEMM");
+    const bool blas = env != nullptr && std::strcmp(env, "blas") == 0;
+    return OneRowChoice{blas, gemm == GemmImpl::kAvx2 ? CpuIsa::kAvx2 : CpuIsa::kAuto};
+  }();
+  return chosen;
+}
+
 // out = inp @ weight^T + beta * out. A GEMM packs (copies) the whole weight on
 // every call, which dominates at decoding's row counts (one row per
 // sequence); there the skinny kernels read each weight row once instead, and
-// one row is OpenBLAS's matrix-vector product. Measured with
-// bench_skinny_matmul (docs/benchmarks.md): at 2-32 rows the skinny AVX-512
-// kernel beats sgemm at the C1 model's shapes; at one row sgemv and the
-// skinny kernel tie.
+// one row takes the gemv kernel (8 independent FMA chains per block where
+// the skinny 1 x 4 tile has 4). Measured with bench_skinny_matmul (2-32
+// rows) and bench_batched_decode (one row; docs/benchmarks.md).
 void linear(float* out, const float* inp, const float* weight, int rows, int in, int out_dim,
             float beta) {
   if (rows == 1) {
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, out_dim, in, 1.0f, weight, in, inp, 1, beta, out, 1);
+    const OneRowChoice choice = one_row_choice();
+    if (choice.blas) {
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, out_dim, in, 1.0f, weight, in, inp, 1, beta, out, 1);
+    } else {
+      gemv(out, inp, weight, in, out_dim, beta, choice.isa);
+    }
     return;
   }
   if (rows <= kSkinnyMaxRows) {

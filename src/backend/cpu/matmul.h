@@ -1,7 +1,7 @@
 // Linear layers without bias through masque's GEMM (gemm.h; decoding's few
-// rows through skinny_matmul.h, one row through OpenBLAS sgemv), weights in
-// the Hugging Face [out, in] layout. Outside an OpenMP region the GEMM uses
-// all masque threads; inside one it runs single-threaded.
+// rows through skinny_matmul.h, one row through gemv.h, OpenBLAS sgemv only
+// with MASQUE_GEMM=blas), weights in the Hugging Face [out, in] layout. Outside an OpenMP region
+// the GEMM uses all masque threads; inside one it runs single-threaded.
 #pragma once
 #include <cstddef>
 
