@@ -32,6 +32,16 @@ Json builtin(const std::string& name) {
   return r ? r->recipe : Json();
 }
 
+// The InputError a recipe is refused with, or "no error".
+std::string vector_recipe_refusal(const Json& recipe) {
+  try {
+    Recipe::from_json(recipe, "r");
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
 TEST(VectorRecipes, BuiltinsParseAndShareE4Pretraining) {
   // E3 v1's and E4 v1's rho = 0.9 arm (the v1 world with requests).
   const Recipe e3 = Recipe::from_json(builtin("e4-v1"), "e4-v1");
@@ -58,60 +68,49 @@ TEST(VectorRecipes, BuiltinsParseAndShareE4Pretraining) {
 
 TEST(VectorRecipes, PlanRefusesBadFieldsAndUnknownMeasurements) {
   Json r = builtin("e7");
-  auto error_of = [](const Json& recipe) {
-    try {
-      Recipe::from_json(recipe, "r");
-    } catch (const InputError& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
   Json bad = r;
   bad["vectors"]["claims"][0]["metric"] = "dose.kindnes";
-  EXPECT_NE(error_of(bad).find("is not measured"), std::string::npos) << error_of(bad);
-  EXPECT_NE(error_of(bad).find("separation.kindness"), std::string::npos) << "lists valid names";
+  EXPECT_NE(vector_recipe_refusal(bad).find("is not measured"), std::string::npos)
+      << vector_recipe_refusal(bad);
+  EXPECT_NE(vector_recipe_refusal(bad).find("separation.kindness"), std::string::npos)
+      << "lists valid names";
   bad = r;
   bad["vectors"]["extract"]["source"] = "judge";
-  EXPECT_NE(error_of(bad).find("source"), std::string::npos);
+  EXPECT_NE(vector_recipe_refusal(bad).find("source"), std::string::npos);
   bad = r;
   bad["vectors"]["bogus"] = 1;
-  EXPECT_NE(error_of(bad).find("bogus"), std::string::npos);
+  EXPECT_NE(vector_recipe_refusal(bad).find("bogus"), std::string::npos);
   bad = r;
   bad["vectors"]["traits"] = {"charisma"};
-  EXPECT_NE(error_of(bad).find("charisma"), std::string::npos);
+  EXPECT_NE(vector_recipe_refusal(bad).find("charisma"), std::string::npos);
   bad = builtin("e10");
   bad["vectors"]["e10"]["coefs"] = {1, 2};
-  EXPECT_NE(error_of(bad).find("first coefficient must be 0"), std::string::npos);
+  EXPECT_NE(vector_recipe_refusal(bad).find("first coefficient must be 0"), std::string::npos);
   bad = builtin("e8");
   bad["vectors"]["traits"] = {"kindness"};
   bad["vectors"]["claims"] = Json::array();
-  EXPECT_NE(error_of(bad).find("two traits"), std::string::npos);
+  EXPECT_NE(vector_recipe_refusal(bad).find("two traits"), std::string::npos);
   bad = r;
   bad["vectors"]["probes"]["split"] = "test";
-  EXPECT_NE(error_of(bad).find("split"), std::string::npos) << error_of(bad);
+  EXPECT_NE(vector_recipe_refusal(bad).find("split"), std::string::npos)
+      << vector_recipe_refusal(bad);
   // The held-out generated control exists only for generated vectors.
   bad = r;
   bad["vectors"]["claims"][0]["metric"] = "separation_generated.kindness";
-  EXPECT_NE(error_of(bad).find("is not measured"), std::string::npos) << error_of(bad);
+  EXPECT_NE(vector_recipe_refusal(bad).find("is not measured"), std::string::npos)
+      << vector_recipe_refusal(bad);
   bad["vectors"]["extract"]["source"] = "generated";
-  EXPECT_EQ(error_of(bad), "no error");
+  EXPECT_EQ(vector_recipe_refusal(bad), "no error");
   bad = r;
   bad["vectors"]["random_directions"] = -1;
-  EXPECT_NE(error_of(bad).find("random_directions"), std::string::npos) << error_of(bad);
+  EXPECT_NE(vector_recipe_refusal(bad).find("random_directions"), std::string::npos)
+      << vector_recipe_refusal(bad);
 }
 
 // As the recipe claims (docs/experiments.md "Minimum effect"): a vector check
 // must state the smallest effect that makes it a working control; 'above'
 // (its former name) is refused with the rename.
 TEST(VectorRecipes, ChecksMustStateAMinimum) {
-  auto error_of = [](const Json& recipe) {
-    try {
-      Recipe::from_json(recipe, "r");
-    } catch (const InputError& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
   for (const char* name : {"e7", "e8", "e9", "e10"}) {
     // Bound first: a range-for over a member of the temporary would read freed memory.
     const Json recipe = builtin(name);
@@ -125,18 +124,21 @@ TEST(VectorRecipes, ChecksMustStateAMinimum) {
   Json& check = bad["vectors"]["claims"][1];
   ASSERT_EQ(check.value("id", ""), "sets_differ");
   check.erase("minimum");
-  EXPECT_NE(error_of(bad).find("must state field 'minimum'"), std::string::npos) << error_of(bad);
-  EXPECT_NE(error_of(bad).find("sets_differ"), std::string::npos) << "names the claim";
+  EXPECT_NE(vector_recipe_refusal(bad).find("must state field 'minimum'"), std::string::npos)
+      << vector_recipe_refusal(bad);
+  EXPECT_NE(vector_recipe_refusal(bad).find("sets_differ"), std::string::npos) << "names the claim";
   check["above"] = 1.0;
-  EXPECT_NE(error_of(bad).find("'above' is now 'minimum'"), std::string::npos) << error_of(bad);
+  EXPECT_NE(vector_recipe_refusal(bad).find("'above' is now 'minimum'"), std::string::npos)
+      << vector_recipe_refusal(bad);
   check.erase("above");
   check["minimum"] = -1;
-  EXPECT_NE(error_of(bad).find(">= 0"), std::string::npos) << error_of(bad);
+  EXPECT_NE(vector_recipe_refusal(bad).find(">= 0"), std::string::npos)
+      << vector_recipe_refusal(bad);
   check["minimum"] = 0.5;
-  EXPECT_EQ(error_of(bad), "no error");
+  EXPECT_EQ(vector_recipe_refusal(bad), "no error");
   check["role"] = "prediction";  // predictions default to 0 (their question is the sign)
   check.erase("minimum");
-  EXPECT_EQ(error_of(bad), "no error");
+  EXPECT_EQ(vector_recipe_refusal(bad), "no error");
 }
 
 // A real but tiny effect: its interval excludes 0, a check with minimum 0.5 is
@@ -247,33 +249,27 @@ TEST(VectorRecipes, PredictionsAreNotReadWhenTheirCheckFails) {
 // `requires` names checks of the same vectors section (before or after the
 // prediction); anything else is refused naming the claim and the valid ids.
 TEST(VectorRecipes, RequiresMustNameVectorChecks) {
-  auto error_of = [](const Json& recipe) {
-    try {
-      Recipe::from_json(recipe, "r");
-    } catch (const InputError& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
   Json r = builtin("e9");
   Json& claims = r["vectors"]["claims"];
   Json& prediction = claims[2];
   ASSERT_EQ(prediction.value("id", ""), "screen_spearman");
   prediction["requires"] = {"sets_differ"};
-  EXPECT_EQ(error_of(r), "no error");
+  EXPECT_EQ(vector_recipe_refusal(r), "no error");
   prediction["requires"] = {"no_such_check"};
-  std::string e = error_of(r);
+  std::string e = vector_recipe_refusal(r);
   EXPECT_NE(e.find("'requires' names 'no_such_check'"), std::string::npos) << e;
   EXPECT_NE(e.find("screen_spearman"), std::string::npos) << "names the claim: " << e;
   EXPECT_NE(e.find("valid: sets_differ, vector_separates_kindness"), std::string::npos) << e;
   prediction["requires"] = {"screen_pearson"};  // a prediction, not a check
-  e = error_of(r);
+  e = vector_recipe_refusal(r);
   EXPECT_NE(e.find("'requires' names 'screen_pearson'"), std::string::npos) << e;
   prediction["requires"] = "sets_differ";
-  EXPECT_NE(error_of(r).find("must be an array"), std::string::npos) << error_of(r);
+  EXPECT_NE(vector_recipe_refusal(r).find("must be an array"), std::string::npos)
+      << vector_recipe_refusal(r);
   prediction.erase("requires");
   claims[1]["requires"] = {"vector_separates_kindness"};  // on a check
-  EXPECT_NE(error_of(r).find("checks are always read"), std::string::npos) << error_of(r);
+  EXPECT_NE(vector_recipe_refusal(r).find("checks are always read"), std::string::npos)
+      << vector_recipe_refusal(r);
 }
 
 // The report's tables average numeric cells over runs by row; the first

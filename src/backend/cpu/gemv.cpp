@@ -9,6 +9,7 @@
 
 #include <cstddef>
 
+#include "backend/cpu/dot_reduce.h"
 #include "backend/cpu/intrinsics.h"
 #include "core/threads.h"
 
@@ -26,24 +27,9 @@ struct GemvProblem {
   float beta;
 };
 
-inline void gemv_store(float* out, const float* s, int n, float beta) {
-  for (int j = 0; j < n; ++j) out[j] = beta == 0.0f ? s[j] : s[j] + beta * out[j];
-}
-
 // ---- AVX-512 ------------------------------------------------------------
 
 #define MASQUE_GEMV_AVX512 __attribute__((target("avx512f,avx512dq")))
-
-// The four horizontal sums of a0..a3, as one 4-float vector.
-MASQUE_GEMV_AVX512 inline __m128 gemv_reduce4_512(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
-  const __m512 t0 = _mm512_add_ps(_mm512_unpacklo_ps(a0, a1), _mm512_unpackhi_ps(a0, a1));
-  const __m512 t1 = _mm512_add_ps(_mm512_unpacklo_ps(a2, a3), _mm512_unpackhi_ps(a2, a3));
-  const __m512d t0d = _mm512_castps_pd(t0), t1d = _mm512_castps_pd(t1);
-  const __m512 u = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(t0d, t1d)),
-                                 _mm512_castpd_ps(_mm512_unpackhi_pd(t0d, t1d)));
-  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(u), _mm512_extractf32x8_ps(u, 1));
-  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-}
 
 // Weight rows [n, n+N), N <= 8.
 template <int N>
@@ -72,20 +58,15 @@ MASQUE_GEMV_AVX512 void gemv_block_512(const GemvProblem& p, int n) {
   }
   alignas(16) float s[kGemvBlock];
   if constexpr (N == kGemvBlock) {
-    _mm_store_ps(s, gemv_reduce4_512(acc[0], acc[1], acc[2], acc[3]));
-    _mm_store_ps(s + 4, gemv_reduce4_512(acc[4], acc[5], acc[6], acc[7]));
+    _mm_store_ps(s, reduce4_512(acc[0], acc[1], acc[2], acc[3]));
+    _mm_store_ps(s + 4, reduce4_512(acc[4], acc[5], acc[6], acc[7]));
   } else {
     for (int j = 0; j < N; ++j) s[j] = _mm512_reduce_add_ps(acc[j]);
   }
-  gemv_store(p.out + n, s, N, p.beta);
+  store_dot_sums(p.out + n, s, N, p.beta);
 }
 
 // ---- AVX2 ---------------------------------------------------------------
-
-inline __m128 gemv_reduce4_256(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
-  const __m256 u = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-  return _mm_add_ps(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1));
-}
 
 inline float gemv_hsum_256(__m256 a) {
   const __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
@@ -115,12 +96,12 @@ void gemv_block_256(const GemvProblem& p, int n) {
   }
   alignas(16) float s[kGemvBlock];
   if constexpr (N == kGemvBlock) {
-    _mm_store_ps(s, gemv_reduce4_256(acc[0], acc[1], acc[2], acc[3]));
-    _mm_store_ps(s + 4, gemv_reduce4_256(acc[4], acc[5], acc[6], acc[7]));
+    _mm_store_ps(s, reduce4_256(acc[0], acc[1], acc[2], acc[3]));
+    _mm_store_ps(s + 4, reduce4_256(acc[4], acc[5], acc[6], acc[7]));
   } else {
     for (int j = 0; j < N; ++j) s[j] = gemv_hsum_256(acc[j]);
   }
-  gemv_store(p.out + n, s, N, p.beta);
+  store_dot_sums(p.out + n, s, N, p.beta);
 }
 
 // ---- dispatch -------------------------------------------------------------

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include "backend/cpu/dot_reduce.h"
 #include "backend/cpu/intrinsics.h"
 #include "backend/cpu/tile_table.h"
 #include "core/error.h"
@@ -33,10 +34,6 @@ struct Problem {
   int rows;
   float beta;
 };
-
-inline void store_sums(float* out, const float* s, int n, float beta) {
-  for (int j = 0; j < n; ++j) out[j] = beta == 0.0f ? s[j] : s[j] + beta * out[j];
-}
 
 // ---- AVX-512 ------------------------------------------------------------
 
@@ -86,7 +83,7 @@ MASQUE_AVX512 void tile_512(const Problem& p, int r, int n, bool prefetch) {
   for (int i = 0; i < R; ++i) {
     float s[kCols];
     for (int j = 0; j < N; ++j) s[j] = _mm512_reduce_add_ps(acc[i][j]);
-    store_sums(p.out + static_cast<std::size_t>(r + i) * w.rows + n, s, N, p.beta);
+    store_dot_sums(p.out + static_cast<std::size_t>(r + i) * w.rows + n, s, N, p.beta);
   }
 }
 
@@ -130,7 +127,7 @@ void tile_256(const Problem& p, int r, int n, bool /*prefetch*/) {
   for (int i = 0; i < R; ++i) {
     float s[kCols];
     for (int j = 0; j < N; ++j) s[j] = hsum256(acc[i][j]);
-    store_sums(p.out + static_cast<std::size_t>(r + i) * w.rows + n, s, N, p.beta);
+    store_dot_sums(p.out + static_cast<std::size_t>(r + i) * w.rows + n, s, N, p.beta);
   }
 }
 

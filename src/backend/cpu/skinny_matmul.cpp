@@ -10,6 +10,7 @@
 
 #include <cstddef>
 
+#include "backend/cpu/dot_reduce.h"
 #include "backend/cpu/intrinsics.h"
 #include "backend/cpu/tile_table.h"
 #include "core/threads.h"
@@ -28,24 +29,9 @@ struct Problem {
   float beta;
 };
 
-// Stores tile row sums s[0..n) into out, honouring beta.
-inline void store_sums(float* out, const float* s, int n, float beta) {
-  for (int j = 0; j < n; ++j) out[j] = beta == 0.0f ? s[j] : s[j] + beta * out[j];
-}
-
 // ---- AVX-512 ------------------------------------------------------------
 
 #define MASQUE_AVX512 __attribute__((target("avx512f,avx512dq")))
-
-MASQUE_AVX512 inline __m128 reduce4_512(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
-  const __m512 t0 = _mm512_add_ps(_mm512_unpacklo_ps(a0, a1), _mm512_unpackhi_ps(a0, a1));
-  const __m512 t1 = _mm512_add_ps(_mm512_unpacklo_ps(a2, a3), _mm512_unpackhi_ps(a2, a3));
-  const __m512d t0d = _mm512_castps_pd(t0), t1d = _mm512_castps_pd(t1);
-  const __m512 u = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(t0d, t1d)),
-                                 _mm512_castpd_ps(_mm512_unpackhi_pd(t0d, t1d)));
-  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(u), _mm512_extractf32x8_ps(u, 1));
-  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-}
 
 // Rows [r, r+R) x weight rows [n, n+N), N <= 4.
 // With `prefetch`, the tile also prefetches the next tile's weight rows (the
@@ -91,16 +77,11 @@ MASQUE_AVX512 void tile_512(const Problem& p, int r, int n, bool prefetch) {
     } else {
       for (int j = 0; j < N; ++j) s[j] = _mm512_reduce_add_ps(acc[i][j]);
     }
-    store_sums(o, s, N, p.beta);
+    store_dot_sums(o, s, N, p.beta);
   }
 }
 
 // ---- AVX2 ---------------------------------------------------------------
-
-inline __m128 reduce4_256(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
-  const __m256 u = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-  return _mm_add_ps(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1));
-}
 
 template <int R, int N>
 void tile_256(const Problem& p, int r, int n, bool /*prefetch*/) {
@@ -143,7 +124,7 @@ void tile_256(const Problem& p, int r, int n, bool /*prefetch*/) {
         s[j] = _mm_cvtss_f32(_mm_add_ss(q, _mm_shuffle_ps(q, q, 1)));
       }
     }
-    store_sums(o, s, N, p.beta);
+    store_dot_sums(o, s, N, p.beta);
   }
 }
 
