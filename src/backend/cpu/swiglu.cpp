@@ -21,33 +21,10 @@ inline __m256 sigmoid256(__m256 g) {
 }
 inline float sigmoid_scalar(float g) { return 1.0f / (1.0f + exp_scalar(-g)); }
 
-// exp256_ps (vec_math.h) on 16 lanes, operation for operation, so each lane
-// gets the bits exp256_ps gives it.
-MASQUE_AVX512 inline __m512 exp512_ps(__m512 x) {
-  const __mmask16 underflow = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3365478515625f), _CMP_LT_OQ);
-  x = _mm512_min_ps(x, _mm512_set1_ps(88.3762626647949f));
-  x = _mm512_max_ps(x, _mm512_set1_ps(-87.3365478515625f));
-  __m512 fx = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(0.5f));
-  fx = _mm512_roundscale_ps(fx, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);  // floor
-  x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
-  x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(-2.12194440e-4f), x);
-  __m512 y = _mm512_set1_ps(1.9875691500e-4f);
-  y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.3981999507e-3f));
-  y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(8.3334519073e-3f));
-  y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(4.1665795894e-2f));
-  y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.6666665459e-1f));
-  y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201e-1f));
-  const __m512 x2 = _mm512_mul_ps(x, x);
-  y = _mm512_fmadd_ps(y, x2, _mm512_add_ps(x, _mm512_set1_ps(1.0f)));
-  __m512i n = _mm512_cvttps_epi32(fx);
-  n = _mm512_slli_epi32(_mm512_add_epi32(n, _mm512_set1_epi32(127)), 23);
-  y = _mm512_mul_ps(y, _mm512_castsi512_ps(n));
-  return _mm512_maskz_mov_ps(static_cast<__mmask16>(~underflow), y);
-}
-
 MASQUE_AVX512 inline __m512 sigmoid512(__m512 g) {
   const __m512 one = _mm512_set1_ps(1.0f);
-  return _mm512_div_ps(one, _mm512_add_ps(one, exp512_ps(_mm512_sub_ps(_mm512_setzero_ps(), g))));
+  return _mm512_div_ps(one,
+                       _mm512_add_ps(one, exp256_ps_x16(_mm512_sub_ps(_mm512_setzero_ps(), g))));
 }
 
 // Elements [i, ff) of one row, 8 at a time then one by one: the AVX2 path's
