@@ -8,6 +8,7 @@
 set -euo pipefail
 MASQUE=${1:?usage: e11_checks.sh /path/to/masque}
 source "$(dirname "$0")/lib/expect.sh"
+source "$(dirname "$0")/lib/recipe_checks.sh"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 cd "$TMP"
@@ -36,15 +37,6 @@ for p in r["measure"]["choices"]:
 json.dump(r, open(sys.argv[2], "w"))
 PY
 }
-run() {  # run RECIPE.json OUT
-  "$MASQUE" --threads 2 --quiet experiment run "$1" --out "$2" --cache cache > /dev/null 2> "$2.err" \
-    || { cat "$2.err"; fail "run $1"; }
-  python3 -c 'import json,sys
-for c in json.load(open(sys.argv[1]))["claims"]: print(c["id"] + "=" + c["verdict"])' \
-    "$2/results.json" > "$2.txt"
-}
-has() { grep -qx -- "$2" "$1.txt" || { cat "$1.txt"; fail "$1: expected $2"; }; }
-lacks() { ! grep -qx -- "$2" "$1.txt" || { cat "$1.txt"; fail "$1: did not expect $2"; }; }
 
 tiny intact.json -1
 run intact.json intact

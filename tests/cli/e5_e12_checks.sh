@@ -18,6 +18,7 @@ shift
 RECIPES=("$@")
 [ ${#RECIPES[@]} -gt 0 ] || RECIPES=(e5 e12)
 source "$(dirname "$0")/lib/expect.sh"
+source "$(dirname "$0")/lib/recipe_checks.sh"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 cd "$TMP"
@@ -46,17 +47,6 @@ json.dump(r, open(sys.argv[2], "w"))
 PY
 }
 
-verdicts() {
-  python3 -c 'import json,sys
-for c in json.load(open(sys.argv[1]))["claims"]: print(c["id"] + "=" + c["verdict"])' "$1/results.json"
-}
-run() {  # run RECIPE.json OUT
-  "$MASQUE" --threads 2 --quiet experiment run "$1" --out "$2" --cache cache > /dev/null 2> "$2.err" \
-    || { cat "$2.err"; fail "run $1"; }
-  verdicts "$2" > "$2.txt"
-}
-has() { grep -qx -- "$2" "$1.txt" || { cat "$1.txt"; fail "$1: expected $2"; }; }
-lacks() { ! grep -qx -- "$2" "$1.txt" || { cat "$1.txt"; fail "$1: did not expect $2"; }; }
 
 # E5: 12 characters (2 shown with a demonstrated rule, 6 declarative-only:
 # 2 per level at 1 and 4 paraphrases, 2 undescribed); the claims about the

@@ -14,6 +14,7 @@ shift
 RECIPES=("$@")
 [ ${#RECIPES[@]} -gt 0 ] || RECIPES=(e4 e6 e2)
 source "$(dirname "$0")/lib/expect.sh"
+source "$(dirname "$0")/lib/recipe_checks.sh"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 cd "$TMP"
@@ -44,18 +45,6 @@ json.dump(r, open(sys.argv[2], "w"))
 PY
 }
 
-# verdicts OUT_DIR: "id=verdict" per claim, one per line.
-verdicts() {
-  python3 -c 'import json,sys
-for c in json.load(open(sys.argv[1]))["claims"]: print(c["id"] + "=" + c["verdict"])' "$1/results.json"
-}
-run() {  # run RECIPE.json OUT
-  "$MASQUE" --threads 2 --quiet experiment run "$1" --out "$2" --cache cache > /dev/null 2> "$2.err" \
-    || { cat "$2.err"; fail "run $1"; }
-  verdicts "$2" > "$2.txt"
-}
-has() { grep -qx -- "$2" "$1.txt" || { cat "$1.txt"; fail "$1: expected $2"; }; }
-lacks() { ! grep -qx -- "$2" "$1.txt" || { cat "$1.txt"; fail "$1: did not expect $2"; }; }
 
 check_e4() {
 # E4: the checks that plain SFT taught A and that inoculated SFT taught
