@@ -115,17 +115,13 @@ TEST_F(SchedulerTest, CancelledAndTimedOutJobsFreeTheirSlot) {
   Job slow = job_for("Ada likes", 100, 0.9f, 1);
   slow.options.ignore_eos = true;
   auto first = scheduler.submit(slow);
-  auto e = first->pop(std::chrono::milliseconds(20000));  // it is running
-  ASSERT_TRUE(e);
+  // Cancelled at once: waiting for its first token first let this tiny model
+  // decode all 100 tokens before the cancel landed once decoding got faster.
   first->cancel();
   Job next = job_for("Bo sees", 4, 0.0f, 2);
   const Collected done = collect(*scheduler.submit(next));
   EXPECT_TRUE(done.final.finish_reason == "stop" || done.final.finish_reason == "length");
-  while (auto rest = first->pop(std::chrono::milliseconds(100))) {
-    if (rest->final) {
-      EXPECT_EQ(rest->finish_reason, "cancelled");
-    }
-  }
+  EXPECT_EQ(collect(*first).final.finish_reason, "cancelled");
   Job late = job_for("Dee", 100, 0.9f, 3);
   late.options.ignore_eos = true;
   late.deadline = Clock::now() - std::chrono::milliseconds(1);  // expired before a slot took it
