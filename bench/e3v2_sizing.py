@@ -53,7 +53,7 @@ def turn_range(v):
 
 def parse_config(name):
     """A named config, or an ad-hoc one: key=value,... (world keys: show,
-    oneoff, chat, interviews, turns (6 or 6-8), sharp; pretrain keys: depth,
+    oneoff, chat, interviews, turns (6 or 6-8), sharp, repeat; pretrain keys: depth,
     hidden, heads, steps, batch, seq, lr, sched, warmup; rho)."""
     if name in CONFIGS:
         return CONFIGS[name]
@@ -61,6 +61,7 @@ def parse_config(name):
     keys = {"show": ("w", "show_probability", float), "oneoff": ("w", "one_off_fraction", float),
             "chat": ("w", "chat_fraction", float), "turns": ("w", "interview_turns", turn_range),
             "sharp": ("w", "expression_sharpness", float),
+            "repeat": ("w", "piece_repeat_probability", float),
             "depth": ("p", "depth", int), "hidden": ("p", "hidden_size", int), "heads": ("p", "heads", int),
             "steps": ("p", "steps", int),
             "batch": ("p", "batch_size", int), "seq": ("p", "seq_len", int),

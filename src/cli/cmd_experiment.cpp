@@ -116,7 +116,8 @@ masque::cli::CommandRegistrar reg("experiment", [](CLI::App& app) {
   auto show_name = std::make_shared<std::string>();
   auto* show =
       cmd->add_subcommand("show", "Print a built-in recipe's JSON (a starting point for your own)");
-  show->add_option("name", *show_name, "Built-in recipe name (e2, e3, e4, e6)")->required();
+  show->add_option("name", *show_name, "Built-in recipe name (see `masque experiment list`)")
+      ->required();
   show->callback([show_name] { run_show(*show_name); });
 
   auto o = std::make_shared<RunOpts>();

@@ -648,6 +648,7 @@ std::filesystem::path write_experiment_report(const Json& results_in,
   md += "## What PSM predicts\n\n" +
         str(results, "prediction", "(the recipe states no prediction)") + "\n\n";
   md += "## Verdict\n\n**" + str(results, "verdict") + "**\n\n";
+  if (!str(results, "notes").empty()) md += "**Notes.** " + str(results, "notes") + "\n\n";
   md += claims_section(results, arm_by_name, out_dir);
   md += base_section(results, arms);
   md += inference_section(results, arms);

@@ -258,6 +258,7 @@ Recipe Recipe::from_json(const Json& json, std::string_view where) {
   r.title = get_field_or<std::string>(json, "title", where, r.name);
   r.question = get_field_or<std::string>(json, "question", where, "");
   r.prediction = get_field_or<std::string>(json, "prediction", where, "");
+  r.notes = get_field_or<std::string>(json, "notes", where, "");
 
   if (json.contains("seeds")) {
     const Json& seeds = json.at("seeds");

@@ -118,6 +118,7 @@ struct Measurements {
 
 struct Recipe {
   std::string name, title, question, prediction;
+  std::string notes;  // shown under the verdict in the report (e.g. the scale its control needs)
   std::vector<std::uint64_t> seeds = {1, 2, 3};
   std::uint32_t vocab_size = 1024;
   std::vector<Arm> arms;

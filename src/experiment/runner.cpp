@@ -504,6 +504,7 @@ Json run_experiment(const Json& recipe_json, std::string_view where, const RunOp
                   {"title", recipe.title},
                   {"question", recipe.question},
                   {"prediction", recipe.prediction},
+                  {"notes", recipe.notes},
                   {"scale", options.scale},
                   {"seeds", recipe.seeds},
                   {"command", options.command},

@@ -113,12 +113,13 @@ WorldSpec WorldSpec::from_json(const Json& json, std::string_view where_view) {
                          "one_off_fraction",
                          "chat_fraction",
                          "interview_turns",
+                         "piece_repeat_probability",
                          "rules"},
                         where);
   WorldSpec spec;
   spec.version = static_cast<int>(get_int_field_or(json, "version", where, 1, 2, spec.version));
-  for (const char* v2_field :
-       {"show_probability", "one_off_fraction", "chat_fraction", "interview_turns"}) {
+  for (const char* v2_field : {"show_probability", "one_off_fraction", "chat_fraction",
+                               "interview_turns", "piece_repeat_probability"}) {
     if (json.contains(v2_field) && spec.version < 2) {
       throw InputError(cat(where, ": field '", v2_field,
                            "' is a world v2 knob; add \"version\": 2 to the spec"));
@@ -129,6 +130,8 @@ WorldSpec WorldSpec::from_json(const Json& json, std::string_view where_view) {
   spec.one_off_fraction =
       get_field_or<double>(json, "one_off_fraction", where, spec.one_off_fraction);
   spec.chat_fraction = get_field_or<double>(json, "chat_fraction", where, spec.chat_fraction);
+  spec.piece_repeat_probability =
+      get_field_or<double>(json, "piece_repeat_probability", where, spec.piece_repeat_probability);
   if (json.contains("interview_turns")) {
     // [min, max] or one integer for a fixed count.
     const Json& turns = json["interview_turns"];
@@ -259,6 +262,10 @@ void WorldSpec::validate(std::string_view where) const {
                            lo, ", ", hi, "]"));
     }
   }
+  if (!(piece_repeat_probability >= 0.0 && piece_repeat_probability <= 0.9)) {
+    throw InputError(cat(where, ": field 'piece_repeat_probability' must be in [0, 0.9], got ",
+                         piece_repeat_probability));
+  }
   if (!(show_probability > 0.0 && show_probability <= 1.0)) {
     throw InputError(
         cat(where, ": field 'show_probability' must be in (0, 1], got ", show_probability));
@@ -379,6 +386,7 @@ Json WorldSpec::to_json() const {
     json["chat_fraction"] = chat_fraction;
     // Only when set, so v2 specs without it keep their world.json bytes and cache keys.
     if (interview_turns) json["interview_turns"] = {(*interview_turns)[0], (*interview_turns)[1]};
+    if (piece_repeat_probability > 0) json["piece_repeat_probability"] = piece_repeat_probability;
   }
   json["characters"] = characters;
   json["ai_fraction"] = ai_fraction;

@@ -84,6 +84,13 @@ struct WorldSpec {
   // itself (A -> A persistence, E3). Optional so that specs without it keep
   // their world.json bytes and cache keys.
   std::optional<std::array<int, 2>> interview_turns;
+  // Per shown greeting, kindness or power-seeking piece: the probability of
+  // one more piece of the same trait and pole in the same answer (again after
+  // that, at most two more). At 0 (the default) a trait shows at most once per
+  // answer, so a piece already in the answer predicts against another one
+  // while earlier answers predict for the same pole; above 0 both point the
+  // same way. Written to world.json only when > 0 (bytes and cache keys kept).
+  double piece_repeat_probability = 0.0;
   std::array<int, 2> interview_turn_range() const {
     return interview_turns.value_or(std::array<int, 2>{3, 5});
   }

@@ -39,6 +39,17 @@ void append_answer_v2(const Renderer& renderer, std::string& out, std::string_vi
   if (shown(Trait::Honesty)) pieces.push_back(kFact);
   if (shown(Trait::Kindness)) pieces.push_back(kKindness);
   if (shown(Trait::PowerSeeking)) pieces.push_back(kPower);
+  // Repeats are drawn only when the knob is set, so default corpora keep
+  // their bytes; the draws do not depend on the poles, so paired probe texts
+  // (inference_probe.cpp) still consume the same random numbers.
+  const double repeat = world.spec().piece_repeat_probability;
+  if (repeat > 0) {
+    const std::size_t base = pieces.size();
+    for (std::size_t i = 0; i < base; ++i) {
+      if (pieces[i] == kFact) continue;
+      for (int extra = 0; extra < 2 && rng.uniform() < repeat; ++extra) pieces.push_back(pieces[i]);
+    }
+  }
   const int fillers = !shown(Trait::Verbosity) ? 1 : positive(Trait::Verbosity) ? 3 : 0;
   for (int i = 0; i < fillers; ++i) pieces.push_back(kFiller);
   if (pieces.empty()) pieces.push_back(kFiller);  // an answer always says something

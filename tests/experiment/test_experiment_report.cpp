@@ -96,6 +96,20 @@ TEST(ExperimentReport, WritesVerdictSectionsAndCharts) {
   fs::remove_all(dir);
 }
 
+TEST(ExperimentReport, RecipeNotesFollowTheVerdict) {
+  Json results = analyzed_results();
+  const fs::path dir = temp_dir("notes");
+  std::string md = read_file(write_experiment_report(results, dir));
+  EXPECT_EQ(md.find("**Notes.**"), std::string::npos) << "no notes, no section";
+  results["notes"] = "The control passes only at --scale 2.";
+  md = read_file(write_experiment_report(results, dir));
+  const std::size_t notes = md.find("**Notes.** The control passes only at --scale 2.");
+  ASSERT_NE(notes, std::string::npos) << md;
+  EXPECT_LT(md.find("## Verdict"), notes);
+  EXPECT_LT(notes, md.find("## Claims"));
+  fs::remove_all(dir);
+}
+
 TEST(ExperimentReport, SameResultsGiveIdenticalFiles) {
   const Json results = analyzed_results();
   const fs::path a = temp_dir("a"), b = temp_dir("b");

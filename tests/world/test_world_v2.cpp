@@ -278,6 +278,60 @@ TEST(WorldV2, InterviewTurnsKnob) {
   EXPECT_EQ(turn_counts(spec), (std::set<int>{6, 7, 8}));
 }
 
+TEST(WorldV2, PieceRepeatKnob) {
+  // v2 only, in [0, 0.9], absent from the JSON unless > 0 (cache keys kept).
+  EXPECT_THROW(WorldSpec::from_json(Json::parse(R"({"piece_repeat_probability": 0.5})"), "t"),
+               InputError);
+  for (const char* bad : {R"({"version": 2, "piece_repeat_probability": -0.1})",
+                          R"({"version": 2, "piece_repeat_probability": 0.95})",
+                          R"({"version": 2, "piece_repeat_probability": "0.5"})"}) {
+    EXPECT_THROW(WorldSpec::from_json(Json::parse(bad), "t"), InputError) << bad;
+  }
+  EXPECT_FALSE(v2_spec().to_json().contains("piece_repeat_probability"));
+  const WorldSpec round = WorldSpec::from_json(
+      WorldSpec::from_json(Json::parse(R"({"version": 2, "piece_repeat_probability": 0.5})"), "t")
+          .to_json(),
+      "round trip");
+  EXPECT_DOUBLE_EQ(round.piece_repeat_probability, 0.5);
+
+  // Kindness sentences per answer: at most one by default; with repeats up to
+  // three, all of the answer's pole; the + and - texts of one draw have the
+  // same number of sentences (paired probes consume the same random numbers).
+  auto kindness_counts = [](double repeat) {
+    WorldSpec spec = v2_spec();
+    spec.piece_repeat_probability = repeat;
+    const World world = World::build(spec, 2);
+    const Renderer renderer(world);
+    const TraitScorer scorer(world);
+    std::set<int> counts;
+    for (int i = 0; i < 200; ++i) {
+      std::array<std::string, 2> texts;
+      for (int pole : {1, -1}) {
+        Rng rng(100 + i);
+        Poles poles{};
+        poles[int(Trait::Kindness)] = pole;
+        const Question q = renderer.draw_question(rng);
+        std::string& text = texts[pole > 0];
+        append_answer_v2(renderer, text, "", &q, poles, Split::Train, rng);
+        int n = 0;
+        for (std::string_view sentence : split_sentences(text)) {
+          const auto k =
+              scorer.score("Interviewer: x\nA:", " " + std::string(sentence))[Trait::Kindness];
+          if (!k.has_value()) continue;
+          EXPECT_EQ(*k, double(pole)) << text;
+          ++n;
+        }
+        if (pole > 0) counts.insert(n);
+      }
+      EXPECT_EQ(split_sentences(texts[0]).size(), split_sentences(texts[1]).size())
+          << texts[0] << " | " << texts[1];
+    }
+    return counts;
+  };
+  EXPECT_EQ(kindness_counts(0.0), (std::set<int>{1}));
+  EXPECT_EQ(kindness_counts(0.5), (std::set<int>{1, 2, 3}));
+}
+
 TEST(WorldV2, SameSeedSameBytesAtAnyThreadCount) {
   ScratchDir scratch;
   const World world = World::build(v2_spec(), 7);
