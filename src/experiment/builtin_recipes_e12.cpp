@@ -88,6 +88,12 @@ Json e12_recipe(const Json& toy_world, const Json& toy_pretrain) {
   const Json blamed = world_for(toy_world, -kNamesakeDose);
   r["world"] = praised;
   r["pretrain"] = toy_pretrain;
+  // Twice the toy steps (600 x 8 x 256, about two epochs of the corpus): at
+  // 300 the narrator's dose slope, the positive control, was +0.67 [0.42,
+  // 0.92] against its 0.5 minimum ("too small"); at 600 it is +1.40 [1.17,
+  // 1.65]. Chosen by the checks only; ~7 minutes on two idle cores
+  // (docs/experiments.md "E12", docs/benchmarks.md).
+  r["pretrain"]["steps"] = 600;
   r["arms"] = Json::array();
   r["arms"].push_back({{"name", "zora-praised"},
                        {"x", 1},
